@@ -1,0 +1,137 @@
+// Package api serves feederd's HTTP endpoints: /metrics for Prometheus,
+// /healthz (the process is alive) and /readyz (every component it depends on
+// is working), and later the JSON API and pages.
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sort"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Check reports whether one component is ready; nil means ready. It must be
+// cheap and safe to call from any goroutine.
+type Check func() error
+
+// Options configure a Server.
+type Options struct {
+	// Listen is host:port; port 0 picks a free one (see Server.Addr).
+	Listen   string
+	Gatherer prometheus.Gatherer
+	Logger   *slog.Logger
+	// Checks are the readiness checks by component name.
+	Checks map[string]Check
+	// ShutdownTimeout bounds the graceful stop (default 5s).
+	ShutdownTimeout time.Duration
+}
+
+// Server is the HTTP endpoint of the daemon.
+type Server struct {
+	opts Options
+	ln   net.Listener
+	srv  *http.Server
+}
+
+// New binds the listener at once, so that the address is known (and a port
+// in use is reported) before anything else starts.
+func New(opts Options) (*Server, error) {
+	if opts.Gatherer == nil || opts.Logger == nil {
+		return nil, errors.New("api: gatherer and logger are required")
+	}
+	if opts.ShutdownTimeout <= 0 {
+		opts.ShutdownTimeout = 5 * time.Second
+	}
+	ln, err := net.Listen("tcp", opts.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", opts.Listen, err)
+	}
+	s := &Server{opts: opts, ln: ln}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(opts.Gatherer, promhttp.HandlerOpts{
+		ErrorHandling: promhttp.ContinueOnError,
+		ErrorLog:      slog.NewLogLogger(opts.Logger.Handler(), slog.LevelWarn),
+	}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /readyz", s.readyz)
+	mux.HandleFunc("GET /{$}", s.index)
+	s.srv = &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 5 * time.Second,
+		ErrorLog:          slog.NewLogLogger(opts.Logger.Handler(), slog.LevelWarn),
+	}
+	return s, nil
+}
+
+// Addr is the address the server listens on.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// Run serves until ctx ends, then shuts down within ShutdownTimeout.
+func (s *Server) Run(ctx context.Context) error {
+	errc := make(chan error, 1)
+	go func() { errc <- s.srv.Serve(s.ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("http server: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), s.opts.ShutdownTimeout)
+	defer cancel()
+	err := s.srv.Shutdown(sctx)
+	if serr := <-errc; serr != nil && !errors.Is(serr, http.ErrServerClosed) && err == nil {
+		err = serr
+	}
+	return err
+}
+
+// readyz answers 200 when every check passes and 503 otherwise, with one
+// line per component ("sink: ok", "poller: no poll completed yet"), or JSON
+// when asked for it.
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	names := make([]string, 0, len(s.opts.Checks))
+	for n := range s.opts.Checks {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	status := make(map[string]string, len(names))
+	ready := true
+	for _, n := range names {
+		if err := s.opts.Checks[n](); err != nil {
+			status[n] = err.Error()
+			ready = false
+		} else {
+			status[n] = "ok"
+		}
+	}
+	code := http.StatusOK
+	if !ready {
+		code = http.StatusServiceUnavailable
+	}
+	if r.Header.Get("Accept") == "application/json" {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(code)
+		_ = json.NewEncoder(w).Encode(map[string]any{"ready": ready, "components": status})
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(code)
+	for _, n := range names {
+		fmt.Fprintf(w, "%s: %s\n", n, status[n])
+	}
+}
+
+func (s *Server) index(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	fmt.Fprintln(w, "feederd\n\n/metrics  Prometheus metrics\n/healthz  liveness\n/readyz   readiness of each component")
+}

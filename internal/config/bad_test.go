@@ -1,0 +1,133 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// readRepo reads paths relative to the repository root, so that errors name
+// files as they would for a feederd started there.
+func readRepo(p string) ([]byte, error) {
+	if filepath.IsAbs(p) {
+		return nil, errors.New("test reads only repository files")
+	}
+	return os.ReadFile(filepath.Join("..", "..", p))
+}
+
+func noEnv(string) string { return "" }
+
+// TestBadConfigs maps every fixture under testdata/config/bad to the exact
+// text of the error it must produce.
+func TestBadConfigs(t *testing.T) {
+	tests := []struct {
+		file string
+		want string
+	}{
+		{"address_and_register.yaml", "testdata/config/bad/address_and_register.yaml:13: devices[0].points[0].register: set address (0-based) or register (1-based), not both"},
+		{"address_out_of_range.yaml", "testdata/config/bad/address_out_of_range.yaml:13: devices[0].points[0].address: float32 at address 65535 would end at address 65536, beyond 65535"},
+		{"backoff_order.yaml", "testdata/config/bad/backoff_order.yaml:5: poll.backoff_max: backoff_max 1s is shorter than backoff_initial 5s"},
+		{"bad_duration.yaml", `testdata/config/bad/bad_duration.yaml:4: poll.timeout: invalid duration "1 sec" (use a Go duration such as 1s or 250ms)`},
+		{"bad_parity.yaml", `testdata/config/bad/bad_parity.yaml:6: links[0].serial.parity: parity "X": want N, E or O`},
+		{"bad_point_name.yaml", `testdata/config/bad/bad_point_name.yaml:13: devices[0].points[0].name: invalid point name "Phase-A" (want [a-z0-9_]+)`},
+		{"bad_url_scheme.yaml", `testdata/config/bad/bad_url_scheme.yaml:5: links[0].url: unsupported scheme "udp" (want tcp, tcp+tls, rtu or rtuovertcp)`},
+		{"bit_out_of_range.yaml", "testdata/config/bad/bit_out_of_range.yaml:13: devices[0].points[0].bit: bit 16 out of range 0..15"},
+		{"bit_twice.yaml", `testdata/config/bad/bit_twice.yaml:13: devices[0].points[0].bit: bit 0 of holding 10 is already point "breaker_closed" (profile "relay")`},
+		{"bool_on_register.yaml", "testdata/config/bad/bool_on_register.yaml:13: devices[0].points[0].type: type bool needs a coil or discrete_input table, not holding"},
+		{"bucket_missing.yaml", `testdata/config/bad/bucket_missing.yaml:3: influx.bucket: required ("db/rp" for InfluxDB 1.8)`},
+		{"dup_device_id.yaml", `testdata/config/bad/dup_device_id.yaml:12: devices[1].id: duplicate device id "F101-R1" (first at line 7)`},
+		{"dup_key.yaml", "testdata/config/bad/dup_key.yaml:5: poll.interval: duplicate key (first at line 4)"},
+		{"dup_link_id.yaml", `testdata/config/bad/dup_link_id.yaml:6: links[1].id: duplicate link id "gw" (first at line 4)`},
+		{"dup_link_url.yaml", `testdata/config/bad/dup_link_url.yaml:7: links[1].url: url already used by link "gw" (line 4): one link per endpoint`},
+		{"dup_role.yaml", `testdata/config/bad/dup_role.yaml:13: devices[0].points[0].role: duplicate role breaker_closed: already point "breaker_closed" (profile "relay")`},
+		{"dup_unit.yaml", `testdata/config/bad/dup_unit.yaml:14: devices[1].unit: unit 1 on link "gw" is already device "F101-R1" (line 7)`},
+		{"empty.yaml", "testdata/config/bad/empty.yaml:1: the file is empty"},
+		{"float_as_int.yaml", `testdata/config/bad/float_as_int.yaml:9: devices[0].unit: want an integer, got "1.5"`},
+		{"influx_bad_scheme.yaml", `testdata/config/bad/influx_bad_scheme.yaml:4: influx.url: unsupported scheme "udp" (want http or https)`},
+		{"influx_credentials_in_url.yaml", "testdata/config/bad/influx_credentials_in_url.yaml:4: influx.url: credentials in the url: secrets must come from token_env or token_file"},
+		{"interval_below_poll_timeout.yaml", "testdata/config/bad/interval_below_poll_timeout.yaml:12: devices[0].interval: interval 500ms is shorter than poll.timeout 1s: set a shorter timeout for the device"},
+		{"interval_zero.yaml", "testdata/config/bad/interval_zero.yaml:4: poll.interval: must be > 0, got 0s"},
+		{"label_shadow.yaml", `testdata/config/bad/label_shadow.yaml:12: devices[0].labels.feeder: label "feeder" is reserved (feederd sets feeder, device, point, unit and role)`},
+		{"many_errors.yaml", `testdata/config/bad/many_errors.yaml:4: poll.interval: must be > 0, got -1s
+testdata/config/bad/many_errors.yaml:8: links[0].tls: only for tcp+tls:// links
+testdata/config/bad/many_errors.yaml:12: devices[0].unit: unit 300 out of range 0..247
+testdata/config/bad/many_errors.yaml:14: devices[0].feeder: required
+testdata/config/bad/many_errors.yaml:15: devices[0].labels.Region: invalid label key "Region" (want [a-z_]+)
+testdata/config/bad/many_errors.yaml:19: devices[1].profile: unknown profile "nope"`},
+		{"max_registers_too_small.yaml", `testdata/config/bad/max_registers_too_small.yaml:12: devices[0].quirks.max_registers: max_registers 3 is less than the 4 registers of point "e"`},
+		{"nominal_voltage_missing.yaml", "testdata/config/bad/nominal_voltage_missing.yaml:7: devices[0].nominal_voltage: required: the device has voltage points"},
+		{"overlap_same_type.yaml", `testdata/config/bad/overlap_same_type.yaml:14: devices[0].points[1].address: input 101..102 as float32 ABCD overlaps point "p1" (input 100..101 as float32 ABCD, line 13)`},
+		{"overlap_type.yaml", `testdata/config/bad/overlap_type.yaml:13: devices[0].points[0].address: holding 21 as uint16 overlaps point "trips" (holding 20..21 as uint32 ABCD, profile "relay")`},
+		{"point_name_clash.yaml", `testdata/config/bad/point_name_clash.yaml:13: devices[0].points[0].name: duplicate point name "trips" (profile "relay")`},
+		{"profile_errors.yaml", `testdata/config/profiles/broken.yaml:3: points[0].type: unknown type "flaot32"
+testdata/config/profiles/broken.yaml:4: points[1].addres: unknown key "addres" (did you mean "address"?)`},
+		{"profile_missing.yaml", `testdata/config/bad/profile_missing.yaml:3: profiles[1]: profile file "../profiles/nope.yaml" not found`},
+		{"register_out_of_range.yaml", "testdata/config/bad/register_out_of_range.yaml:13: devices[0].points[0].register: register 0 out of range 1..65536"},
+		{"register_type_on_bit_table.yaml", "testdata/config/bad/register_type_on_bit_table.yaml:13: devices[0].points[0].type: type float32 needs a holding or input table, not coil"},
+		{"rtu_no_serial.yaml", "testdata/config/bad/rtu_no_serial.yaml:4: links[0].serial: required for rtu:// links (baud, data_bits, parity, stop_bits)"},
+		{"rtu_serial_incomplete.yaml", `testdata/config/bad/rtu_serial_incomplete.yaml:6: links[0].serial.data_bits: required for rtu:// links
+testdata/config/bad/rtu_serial_incomplete.yaml:6: links[0].serial.stop_bits: required for rtu:// links`},
+		{"rtu_two_slashes.yaml", `testdata/config/bad/rtu_two_slashes.yaml:5: links[0].url: url "rtu://dev/ttyS0": want rtu:///dev/ttyX (three slashes, then the device path)`},
+		{"rtuovertcp_no_baud.yaml", "testdata/config/bad/rtuovertcp_no_baud.yaml:6: links[0].serial.baud: required for rtuovertcp:// links"},
+		{"serial_on_tcp.yaml", "testdata/config/bad/serial_on_tcp.yaml:6: links[0].serial: only for rtu:// and rtuovertcp:// links"},
+		{"string_no_length.yaml", "testdata/config/bad/string_no_length.yaml:13: devices[0].points[0].length: required for type string (registers)"},
+		{"syntax_error.yaml", "testdata/config/bad/syntax_error.yaml:3: did not find expected ',' or ']'"},
+		{"timeout_ge_interval.yaml", "testdata/config/bad/timeout_ge_interval.yaml:13: devices[0].timeout: timeout 1s must be shorter than interval 1s"},
+		{"tls_missing.yaml", "testdata/config/bad/tls_missing.yaml:4: links[0].tls: required for tcp+tls:// links (cert, key, ca)"},
+		{"tls_on_tcp.yaml", "testdata/config/bad/tls_on_tcp.yaml:6: links[0].tls: only for tcp+tls:// links"},
+		{"token_env_unset.yaml", "testdata/config/bad/token_env_unset.yaml:6: influx.token_env: environment variable FEEDERD_NO_SUCH_VAR is not set or empty"},
+		{"token_in_yaml.yaml", "testdata/config/bad/token_in_yaml.yaml:6: influx.token: secrets must come from token_env or token_file"},
+		{"too_many_labels.yaml", "testdata/config/bad/too_many_labels.yaml:12: devices[0].labels: 9 labels, at most 8 allowed"},
+		{"unit0_on_rtu.yaml", "testdata/config/bad/unit0_on_rtu.yaml:10: devices[0].unit: unit 0 is broadcast on serial lines: only tcp:// and tcp+tls:// links may use it"},
+		{"unit_out_of_range.yaml", "testdata/config/bad/unit_out_of_range.yaml:9: devices[0].unit: unit 248 out of range 0..247"},
+		{"unknown_key.yaml", `testdata/config/bad/unknown_key.yaml:4: poll.intervall: unknown key "intervall" (did you mean "interval"?)`},
+		{"unknown_link.yaml", `testdata/config/bad/unknown_link.yaml:8: devices[0].link: unknown link "gw2"`},
+		{"unknown_profile.yaml", `testdata/config/bad/unknown_profile.yaml:10: devices[0].profile: unknown profile "sel751"`},
+		{"unknown_role.yaml", `testdata/config/bad/unknown_role.yaml:13: devices[0].points[0].role: unknown role "voltge_a"`},
+		{"unknown_type.yaml", `testdata/config/bad/unknown_type.yaml:14: devices[0].points[1].type: unknown type "flaot32"`},
+		{"upstream_cycle.yaml", "testdata/config/bad/upstream_cycle.yaml:12: devices[0].upstream: upstream cycle F101-A -> F101-C -> F101-B -> F101-A"},
+		{"upstream_other_feeder.yaml", `testdata/config/bad/upstream_other_feeder.yaml:17: devices[1].upstream: device "F102-CB" is on feeder "F102", not "F101"`},
+		{"upstream_unknown.yaml", `testdata/config/bad/upstream_unknown.yaml:12: devices[0].upstream: unknown device "F101-CB"`},
+		{"url_no_port.yaml", `testdata/config/bad/url_no_port.yaml:5: links[0].url: url "tcp://127.0.0.1" needs host:port`},
+		{"wrong_kind.yaml", `testdata/config/bad/wrong_kind.yaml:9: devices[0].unit: want an integer, got "one"`},
+	}
+	listed := map[string]bool{}
+	for _, tc := range tests {
+		listed[tc.file] = true
+		t.Run(tc.file, func(t *testing.T) {
+			path := "testdata/config/bad/" + tc.file
+			m, err := Load(path, LoadOptions{ReadFile: readRepo, Getenv: noEnv})
+			if m != nil {
+				t.Errorf("Load returned a model along with the error")
+			}
+			if err == nil {
+				t.Fatalf("Load(%s) succeeded, want error:\n%s", path, tc.want)
+			}
+			if got := err.Error(); got != tc.want {
+				t.Errorf("Load(%s) error:\n got: %s\nwant: %s", path, got, tc.want)
+			}
+			var errs *Errors
+			if !errors.As(err, &errs) {
+				t.Fatalf("error is %T, want *Errors", err)
+			}
+			if got, want := len(*errs), strings.Count(tc.want, "\n")+1; got != want {
+				t.Errorf("got %d errors, want %d", got, want)
+			}
+		})
+	}
+	// Every fixture is in the table, so none is left untested.
+	files, err := filepath.Glob("../../testdata/config/bad/*.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		if !listed[filepath.Base(f)] {
+			t.Errorf("fixture %s has no entry in TestBadConfigs", f)
+		}
+	}
+	if len(files) != len(tests) {
+		t.Errorf("%d fixtures, %d table entries", len(files), len(tests))
+	}
+}

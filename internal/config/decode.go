@@ -1,0 +1,340 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// aliasBudget bounds the work that aliases can add to the decoding of one
+// file, so that a document repeating large anchored lists ends in an error
+// instead of exhausting time and memory. Without aliases every node is
+// decoded once and the work is below the file's size.
+const aliasBudget = 250_000
+
+// decoder fills a raw struct from a yaml.Node by reflection on `yaml` tags.
+// Unlike yaml.Node.Decode it rejects unknown and duplicate keys, does not
+// truncate 1.5 into an integer, and reports every problem with its key path
+// and line into a sink instead of stopping at the first.
+type decoder struct {
+	s        *sink
+	steps    int
+	maxSteps int
+	fields   map[reflect.Type]map[string]int // yamlFields, per struct type
+}
+
+// decodeFile parses data as one YAML document and decodes it into out (a
+// pointer to a raw struct). It returns false when the file could not be
+// parsed at all; decoding errors are in s.
+func decodeFile(data []byte, out any, s *sink) bool {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			s.addAt(1, "", nil, "the file is empty")
+			return false
+		}
+		addSyntaxError(s, err)
+		return false
+	}
+	var extra yaml.Node
+	switch err := dec.Decode(&extra); {
+	case err == nil:
+		s.addAt(extra.Line, "", nil, "only one YAML document is allowed")
+		return false
+	case !errors.Is(err, io.EOF):
+		addSyntaxError(s, err)
+		return false
+	}
+	root := &doc
+	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
+		root = root.Content[0]
+	}
+	if isNull(root) {
+		s.addAt(max(root.Line, 1), "", nil, "the file is empty")
+		return false
+	}
+	s.lines[""] = root.Line
+	d := decoder{s: s, maxSteps: len(data) + aliasBudget, fields: map[reflect.Type]map[string]int{}}
+	d.decode(root, reflect.ValueOf(out).Elem(), "")
+	return true
+}
+
+// addSyntaxError turns "yaml: line 3: mapping values are not allowed in this
+// context" into an Error on line 3.
+func addSyntaxError(s *sink, err error) {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	line := 0
+	if rest, ok := strings.CutPrefix(msg, "line "); ok {
+		if n, m, ok := strings.Cut(rest, ": "); ok {
+			if l, err := strconv.Atoi(n); err == nil {
+				line, msg = l, m
+			}
+		}
+	}
+	s.addAt(line, "", err, "%s", msg)
+}
+
+func isNull(n *yaml.Node) bool {
+	return n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null"
+}
+
+// decode stores n into v. A null value leaves v as it is: an absent key and
+// "key:" with nothing after it mean the same.
+func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
+	d.steps++
+	if d.steps > d.maxSteps {
+		if d.steps == d.maxSteps+1 {
+			d.s.add(path, "the document is too large (too many aliases?)")
+		}
+		return
+	}
+	if n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	if isNull(n) {
+		return
+	}
+	if v.Type() == reflect.TypeFor[time.Duration]() {
+		s, ok := d.scalar(n, path, "a duration")
+		if !ok {
+			return
+		}
+		dur, err := time.ParseDuration(s)
+		if err != nil {
+			d.s.add(path, "invalid duration %q (use a Go duration such as 1s or 250ms)", s)
+			return
+		}
+		v.SetInt(int64(dur))
+		return
+	}
+	switch v.Kind() {
+	case reflect.Pointer:
+		nv := reflect.New(v.Type().Elem())
+		d.decode(n, nv.Elem(), path)
+		v.Set(nv)
+	case reflect.Struct:
+		d.mapping(n, v, path)
+	case reflect.Slice:
+		if n.Kind != yaml.SequenceNode {
+			d.s.add(path, "want a list, got %s", describe(n))
+			return
+		}
+		sl := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
+		for i, c := range n.Content {
+			p := indexPath(path, i)
+			d.s.lines[p] = c.Line
+			d.decode(c, sl.Index(i), p)
+		}
+		v.Set(sl)
+	case reflect.Map:
+		d.stringMap(n, v, path)
+	case reflect.String:
+		if s, ok := d.scalar(n, path, "a string"); ok {
+			v.SetString(s)
+		}
+	case reflect.Bool:
+		var b bool
+		if d.typed(n, path, &b, "true or false", "!!bool") {
+			v.SetBool(b)
+		}
+	case reflect.Int, reflect.Int64:
+		var i int64
+		if d.typed(n, path, &i, "an integer", "!!int") {
+			v.SetInt(i)
+		}
+	case reflect.Float64:
+		var f float64
+		if d.typed(n, path, &f, "a number", "!!int", "!!float") {
+			v.SetFloat(f)
+		}
+	default:
+		// Only reachable through a raw struct field of an unsupported type,
+		// which the tests would catch; report it rather than panic.
+		d.s.add(path, "internal error: cannot decode into %s", v.Type())
+	}
+}
+
+// mapping decodes a mapping into a struct, field by field via `yaml` tags.
+func (d *decoder) mapping(n *yaml.Node, v reflect.Value, path string) {
+	if n.Kind != yaml.MappingNode {
+		d.s.add(path, "want a mapping, got %s", describe(n))
+		return
+	}
+	fields, ok := d.fields[v.Type()]
+	if !ok {
+		fields = yamlFields(v.Type())
+		d.fields[v.Type()] = fields
+	}
+	first := map[string]int{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, val := n.Content[i], n.Content[i+1]
+		if k.Kind != yaml.ScalarNode {
+			d.s.addAt(k.Line, path, nil, "keys must be plain strings")
+			continue
+		}
+		p := joinPath(path, k.Value)
+		if l, dup := first[k.Value]; dup {
+			d.s.addAt(k.Line, p, nil, "duplicate key (first at line %d)", l)
+			continue
+		}
+		first[k.Value] = k.Line
+		if k.Value == "<<" {
+			d.s.addAt(k.Line, p, nil, "merge keys are not supported")
+			continue
+		}
+		fi, ok := fields[k.Value]
+		if !ok {
+			hint := suggest(k.Value, fields)
+			msg := fmt.Sprintf("unknown key %q", k.Value)
+			if hint != "" {
+				msg += fmt.Sprintf(" (did you mean %q?)", hint)
+			}
+			d.s.addAt(k.Line, p, nil, "%s", msg)
+			if hint != "" && !hasKey(n, hint) {
+				// The misspelt key is why the suggested one is missing:
+				// do not also report that one as required.
+				d.s.seen[joinPath(path, hint)] = true
+			}
+			continue
+		}
+		d.s.lines[p] = k.Line
+		d.decode(val, v.Field(fi), p)
+	}
+}
+
+func hasKey(mapping *yaml.Node, key string) bool {
+	for i := 0; i+1 < len(mapping.Content); i += 2 {
+		if mapping.Content[i].Value == key {
+			return true
+		}
+	}
+	return false
+}
+
+// stringMap decodes a mapping of scalars into a map[string]string.
+func (d *decoder) stringMap(n *yaml.Node, v reflect.Value, path string) {
+	if n.Kind != yaml.MappingNode {
+		d.s.add(path, "want a mapping, got %s", describe(n))
+		return
+	}
+	m := reflect.MakeMapWithSize(v.Type(), len(n.Content)/2)
+	first := map[string]int{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, val := n.Content[i], n.Content[i+1]
+		if k.Kind != yaml.ScalarNode {
+			d.s.addAt(k.Line, path, nil, "keys must be plain strings")
+			continue
+		}
+		p := joinPath(path, k.Value)
+		if l, dup := first[k.Value]; dup {
+			d.s.addAt(k.Line, p, nil, "duplicate key (first at line %d)", l)
+			continue
+		}
+		first[k.Value] = k.Line
+		d.s.lines[p] = k.Line
+		ev := reflect.New(v.Type().Elem()).Elem()
+		d.decode(val, ev, p)
+		m.SetMapIndex(reflect.ValueOf(k.Value), ev)
+	}
+	v.Set(m)
+}
+
+// scalar returns the text of a scalar node; any scalar is accepted as a
+// string, so that "feeder: 101" means "101".
+func (d *decoder) scalar(n *yaml.Node, path, want string) (string, bool) {
+	if n.Kind != yaml.ScalarNode {
+		d.s.add(path, "want %s, got %s", want, describe(n))
+		return "", false
+	}
+	return n.Value, true
+}
+
+// typed decodes a scalar whose resolved tag is one of tags.
+func (d *decoder) typed(n *yaml.Node, path string, out any, want string, tags ...string) bool {
+	if n.Kind != yaml.ScalarNode || !slices.Contains(tags, n.ShortTag()) {
+		d.s.add(path, "want %s, got %s", want, describe(n))
+		return false
+	}
+	// Plain decimal numbers and booleans, nearly all of them, are parsed
+	// here; yaml.Node.Decode, which sets up a decoder per call, takes the
+	// other spellings (0x1F, 0o17, .inf, True).
+	var err error
+	switch out := out.(type) {
+	case *int64:
+		*out, err = strconv.ParseInt(n.Value, 10, 64)
+	case *float64:
+		*out, err = strconv.ParseFloat(n.Value, 64)
+	case *bool:
+		*out, err = strconv.ParseBool(n.Value)
+	}
+	if err == nil {
+		return true
+	}
+	if err := n.Decode(out); err != nil {
+		d.s.add(path, "want %s, got %s", want, describe(n))
+		return false
+	}
+	return true
+}
+
+func describe(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	}
+	return strconv.Quote(n.Value)
+}
+
+// yamlFields maps the `yaml` tag names of a struct type to field indexes.
+func yamlFields(t reflect.Type) map[string]int {
+	m := make(map[string]int, t.NumField())
+	for i := range t.NumField() {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
+		if name != "" && name != "-" {
+			m[name] = i
+		}
+	}
+	return m
+}
+
+// suggest returns the known key closest to an unknown one, if it is close.
+func suggest(key string, fields map[string]int) string {
+	best, bestDist := "", 3
+	for f := range fields {
+		if dist := editDistance(key, f); dist < bestDist || dist == bestDist && best != "" && f < best {
+			best, bestDist = f, dist
+		}
+	}
+	return best
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}

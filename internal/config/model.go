@@ -1,0 +1,164 @@
+package config
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/feederd/feederd/internal/profile"
+)
+
+// Model is the validated, immutable configuration that every component
+// shares. Nothing changes it after Load returns; a reload builds a new one.
+type Model struct {
+	// Source is the path of the file it was loaded from.
+	Source   string
+	Poll     PollDefaults
+	Influx   Influx
+	HTTP     HTTP
+	Profiles map[string]*profile.Profile
+	Links    []*Link
+	// Devices in file order; a device's position is its Index and the
+	// sample.Sample.Device of its samples.
+	Devices []*Device
+}
+
+// PollDefaults apply to every link and device that does not set its own.
+type PollDefaults struct {
+	Interval       time.Duration // default 1s
+	Timeout        time.Duration // default 1s (RTU 300ms is the library's, we use ours)
+	BackoffInitial time.Duration // default 500ms
+	BackoffMax     time.Duration // default 30s
+	MaxGap         uint16        // registers of gap filled when coalescing, default 10
+	// StaleAfter: a point whose last good value is older than this many
+	// intervals is reported stale (default 3).
+	StaleAfter int
+}
+
+// Influx is where measurements go.
+type Influx struct {
+	URL    string // http(s)://host:port
+	Org    string // "" for InfluxDB 1.8
+	Bucket string // "db/rp" for InfluxDB 1.8
+	// Token is read from TokenEnv or TokenFile, never from the YAML.
+	Token         Secret
+	BatchSize     int           // lines per write, default 5000
+	FlushInterval time.Duration // default 1s
+	QueueSize     int           // lines buffered while InfluxDB is slow or down, default 200000
+	Timeout       time.Duration // per write, default 10s
+	Measurement   string        // default "feeder_point"
+	// Disabled turns the sink off (no url in the file).
+	Disabled bool
+}
+
+// HTTP is feederd's own server (metrics, health, API).
+type HTTP struct {
+	Listen string // default 127.0.0.1:9108
+}
+
+// Scheme of a link URL.
+type Scheme string
+
+const (
+	SchemeTCP        Scheme = "tcp"
+	SchemeTLS        Scheme = "tcp+tls"
+	SchemeRTU        Scheme = "rtu"
+	SchemeRTUOverTCP Scheme = "rtuovertcp"
+)
+
+// Link is one connection: a TCP endpoint, a serial bus or a gateway. One
+// goroutine owns it and polls its devices in turn.
+type Link struct {
+	ID      string
+	URL     string // as given, e.g. tcp://10.1.2.3:502, rtu:///dev/ttyS0
+	Scheme  Scheme
+	Timeout time.Duration
+	// Serial is set for rtu:// (all fields) and rtuovertcp:// (Baud, which
+	// drives inter-frame timing there; the other fields only if given).
+	Serial *Serial
+	// TLS is set for tcp+tls:// only.
+	TLS *TLS
+	// BackoffInitial and BackoffMax bound reconnect delays.
+	BackoffInitial time.Duration
+	BackoffMax     time.Duration
+	// PauseAfterConnect is a quirk of some gateways.
+	PauseAfterConnect time.Duration
+	Devices           []*Device
+}
+
+// Serial line settings; all explicit, no library defaults.
+type Serial struct {
+	Baud     int    // e.g. 9600, 19200
+	DataBits int    // 7 or 8
+	Parity   string // "N", "E", "O"
+	StopBits int    // 1 or 2
+}
+
+// TLS is Modbus/TCP Security: a client certificate and the CA that signed
+// the server's. Relative file names in the configuration are resolved
+// against its directory here; the files are read when the link connects.
+type TLS struct {
+	CertFile string
+	KeyFile  string
+	CAFile   string
+}
+
+// Quirks are per-device workarounds for real equipment.
+type Quirks struct {
+	OneRequestPerPoint   bool
+	PauseBetweenRequests time.Duration
+	MaxRegisters         uint16 // per request, default 125 (bits: 2000)
+	MaxBits              uint16
+	MaxGap               uint16 // registers of gap filled when coalescing
+}
+
+// Device is one Modbus unit on a link.
+type Device struct {
+	Index    uint32
+	ID       string
+	Feeder   string
+	Upstream string // the device ID upstream on the feeder, "" at the source
+	Link     *Link
+	Unit     uint8
+	Profile  *profile.Profile
+	// Points are the profile's points followed by the device's own.
+	Points   []profile.Point
+	Interval time.Duration
+	Timeout  time.Duration
+	Quirks   Quirks
+	// NominalVoltage is 1 pu in volts as the device reports them after
+	// scaling, line-to-neutral unless the profile says line-to-line.
+	NominalVoltage float64
+	// PTRatio multiplies secondary volts reported by the device; 1 when it
+	// reports primary volts.
+	PTRatio float64
+	// Labels are extra InfluxDB tags (substation, region), bounded by config.
+	Labels map[string]string
+}
+
+// Secret holds a credential; it never prints or logs its value.
+type Secret struct{ v string }
+
+// NewSecret wraps a credential.
+func NewSecret(v string) Secret { return Secret{v} }
+
+// Reveal returns the credential, for the one call that needs it.
+func (s Secret) Reveal() string { return s.v }
+
+// String never shows the value.
+func (s Secret) String() string {
+	if s.v == "" {
+		return ""
+	}
+	return "[redacted]"
+}
+
+// LogValue keeps slog from printing the value.
+func (s Secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
+
+// Format keeps every fmt verb, %#v and %d included, from printing the value.
+func (s Secret) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, s.String()) }
+
+// MarshalText keeps encoders (JSON, YAML) from printing the value.
+func (s Secret) MarshalText() ([]byte, error) { return []byte(s.String()), nil }

@@ -1,0 +1,243 @@
+package config
+
+import "time"
+
+// rawConfig is the configuration file as written. Every key is below; any
+// other key is an error. Durations are Go durations ("1s", "250ms", "1m30s").
+// Relative paths (profiles, token_file, tls files) are relative to the
+// directory of the configuration file. Defaults are listed in defaults().
+//
+//	# Profile files (register maps), relative to this file. Devices name a
+//	# profile by the `name` inside the file, not by the file name.
+//	profiles:
+//	  - profiles/sel751a.yaml
+//
+//	# Defaults for every link and device.
+//	poll:
+//	  interval: 1s          # time between polls of a device; > 0. Default 1s.
+//	  timeout: 1s           # request timeout of a link and poll deadline of a
+//	                        # device; > 0 and <= interval. Default 1s.
+//	  backoff_initial: 500ms  # first reconnect delay; > 0. Default 500ms.
+//	  backoff_max: 30s      # longest reconnect delay; >= backoff_initial. Default 30s.
+//	  max_gap: 10           # registers of gap read and thrown away to merge two
+//	                        # requests into one; 0..124. Default 10.
+//	  stale_after: 3        # intervals after which a value is stale; >= 1. Default 3.
+//
+//	# InfluxDB sink (InfluxDB 1.8 through its v2 API, or 2.x/3.x). Omit the
+//	# whole block to disable the sink.
+//	influx:
+//	  url: http://127.0.0.1:8086   # required; http or https, no user:password@.
+//	  bucket: feederd/autogen      # required; "db/rp" for InfluxDB 1.8.
+//	  org: ""                      # "" for InfluxDB 1.8.
+//	  token_env: FEEDERD_INFLUX_TOKEN  # environment variable holding the token
+//	                                   # ("user:password" for 1.8); must be set
+//	                                   # and non-empty when given.
+//	  token_file: influx.token     # or a file holding it (surrounding white
+//	                               # space cut); not both. Neither: no token.
+//	                               # A `token:` key is an error: secrets never
+//	                               # live in this file.
+//	  batch_size: 5000             # lines per write; > 0. Default 5000.
+//	  flush_interval: 1s           # longest wait before a partial batch is
+//	                               # written; > 0. Default 1s.
+//	  queue_size: 200000           # lines held while InfluxDB is slow or down;
+//	                               # >= batch_size. Default 200000.
+//	  timeout: 10s                 # per write; > 0. Default 10s.
+//	  measurement: feeder_point    # [A-Za-z0-9_.-]+. Default feeder_point.
+//
+//	# feederd's own HTTP server: metrics, health, API, pages.
+//	http:
+//	  listen: 127.0.0.1:9108       # host:port. Default 127.0.0.1:9108.
+//
+//	# Links: one connection each (a TCP endpoint, a serial bus, a gateway),
+//	# polled by one goroutine.
+//	links:
+//	  - id: sub1-gw                # required, unique, [A-Za-z0-9_.-]+
+//	    url: tcp://10.1.2.3:502    # required, unique. tcp://host:port,
+//	                               # tcp+tls://host:port, rtu:///dev/ttyS0,
+//	                               # rtuovertcp://host:port
+//	    timeout: 1s                # request timeout; > 0. Default poll.timeout.
+//	    pause_after_connect: 0s    # wait after connecting (slow gateways); >= 0.
+//	    backoff_initial: 500ms     # default poll.backoff_initial
+//	    backoff_max: 30s           # default poll.backoff_max; >= backoff_initial
+//	    serial:                    # required for rtu:// (all four keys);
+//	      baud: 19200              # baud required for rtuovertcp:// (it sets the
+//	      data_bits: 8             # inter-frame timing); an error for tcp:// and
+//	      parity: N                # tcp+tls://. data_bits 7|8, parity N|E|O,
+//	      stop_bits: 1             # stop_bits 1|2, baud > 0.
+//	    tls:                       # required for tcp+tls:// (all three keys),
+//	      cert: client.crt         # an error for any other scheme.
+//	      key: client.key
+//	      ca: ca.crt
+//
+//	# Devices: one Modbus unit each, in poll order. A device's position in
+//	# this list is its index in samples.
+//	devices:
+//	  - id: F101-BRK               # required, unique, [A-Za-z0-9_.-]+
+//	    link: sub1-gw              # required; a link id
+//	    unit: 1                    # required; 0..247, 0 only on tcp:// and
+//	                               # tcp+tls:// links; unique on its link.
+//	    profile: sel751a           # required; a profile's name
+//	    feeder: F101               # required, [A-Za-z0-9_.-]+
+//	    upstream: ""               # the device upstream on the same feeder, ""
+//	                               # at the source; no cycles.
+//	    nominal_voltage: 7200      # 1 pu in volts as reported after scale and
+//	                               # pt_ratio; > 0. Required when the device has
+//	                               # a voltage_a/b/c point.
+//	    pt_ratio: 1                # > 0. Default 1.
+//	    interval: 1s               # > 0. Default poll.interval.
+//	    timeout: 1s                # > 0 and < interval. Default poll.timeout
+//	                               # (which may equal the interval).
+//	    labels: {substation: north}  # extra InfluxDB tags: at most 8, keys
+//	                               # [a-z_]+ other than feeder, device, point,
+//	                               # unit and role; values non-empty.
+//	    quirks:                    # workarounds for real equipment
+//	      one_request_per_point: false  # never coalesce. Default false.
+//	      pause_between_requests: 0s    # >= 0. Default 0s.
+//	      max_registers: 125       # per request, 1..125. Default 125.
+//	      max_bits: 2000           # per request, 1..2000. Default 2000.
+//	      max_gap: 10              # 0..124. Default poll.max_gap.
+//	    points: []                 # extra points after the profile's, same
+//	                               # schema as a profile's points; their names,
+//	                               # roles and registers must not repeat the
+//	                               # profile's. A point needing more registers
+//	                               # than quirks.max_registers is an error.
+//
+// At most 65535 points per device (profile and own together).
+type rawConfig struct {
+	Profiles []string    `yaml:"profiles"`
+	Poll     rawPoll     `yaml:"poll"`
+	Influx   *rawInflux  `yaml:"influx"`
+	HTTP     rawHTTP     `yaml:"http"`
+	Links    []rawLink   `yaml:"links"`
+	Devices  []rawDevice `yaml:"devices"`
+}
+
+type rawPoll struct {
+	Interval       *time.Duration `yaml:"interval"`
+	Timeout        *time.Duration `yaml:"timeout"`
+	BackoffInitial *time.Duration `yaml:"backoff_initial"`
+	BackoffMax     *time.Duration `yaml:"backoff_max"`
+	MaxGap         *int           `yaml:"max_gap"`
+	StaleAfter     *int           `yaml:"stale_after"`
+}
+
+type rawInflux struct {
+	URL      string `yaml:"url"`
+	Bucket   string `yaml:"bucket"`
+	Org      string `yaml:"org"`
+	TokenEnv string `yaml:"token_env"`
+	// Token is only here to give a better error than "unknown key".
+	Token         *string        `yaml:"token"`
+	TokenFile     string         `yaml:"token_file"`
+	BatchSize     *int           `yaml:"batch_size"`
+	FlushInterval *time.Duration `yaml:"flush_interval"`
+	QueueSize     *int           `yaml:"queue_size"`
+	Timeout       *time.Duration `yaml:"timeout"`
+	Measurement   *string        `yaml:"measurement"`
+}
+
+type rawHTTP struct {
+	Listen *string `yaml:"listen"`
+}
+
+type rawLink struct {
+	ID                string         `yaml:"id"`
+	URL               string         `yaml:"url"`
+	Timeout           *time.Duration `yaml:"timeout"`
+	PauseAfterConnect *time.Duration `yaml:"pause_after_connect"`
+	BackoffInitial    *time.Duration `yaml:"backoff_initial"`
+	BackoffMax        *time.Duration `yaml:"backoff_max"`
+	Serial            *rawSerial     `yaml:"serial"`
+	TLS               *rawTLS        `yaml:"tls"`
+}
+
+type rawSerial struct {
+	Baud     *int    `yaml:"baud"`
+	DataBits *int    `yaml:"data_bits"`
+	Parity   *string `yaml:"parity"`
+	StopBits *int    `yaml:"stop_bits"`
+}
+
+type rawTLS struct {
+	Cert string `yaml:"cert"`
+	Key  string `yaml:"key"`
+	CA   string `yaml:"ca"`
+}
+
+type rawDevice struct {
+	ID             string            `yaml:"id"`
+	Link           string            `yaml:"link"`
+	Unit           *int              `yaml:"unit"`
+	Profile        string            `yaml:"profile"`
+	Feeder         string            `yaml:"feeder"`
+	Upstream       string            `yaml:"upstream"`
+	NominalVoltage *float64          `yaml:"nominal_voltage"`
+	PTRatio        *float64          `yaml:"pt_ratio"`
+	Interval       *time.Duration    `yaml:"interval"`
+	Timeout        *time.Duration    `yaml:"timeout"`
+	Labels         map[string]string `yaml:"labels"`
+	Quirks         rawQuirks         `yaml:"quirks"`
+	Points         []rawPoint        `yaml:"points"`
+}
+
+type rawQuirks struct {
+	OneRequestPerPoint   bool           `yaml:"one_request_per_point"`
+	PauseBetweenRequests *time.Duration `yaml:"pause_between_requests"`
+	MaxRegisters         *int           `yaml:"max_registers"`
+	MaxBits              *int           `yaml:"max_bits"`
+	MaxGap               *int           `yaml:"max_gap"`
+}
+
+// rawProfile is a profile file as written: the register map of one device
+// model. Every key is below; any other key is an error.
+//
+//	name: sel751a          # required, unique among loaded profiles, [A-Za-z0-9_.-]+
+//	vendor: SEL            # free text
+//	model: SEL-751A        # free text
+//	line_to_line: false    # true when the voltage roles are phase-to-phase. Default false.
+//	points:                # at least one
+//	  - name: va           # required, [a-z0-9_]+, unique in the profile
+//	    table: holding     # required: coil | discrete_input | holding | input
+//	    address: 674       # 0-based wire address, 0..65535, or
+//	    register: 675      # the 1-based register number of manuals (address + 1);
+//	                       # exactly one of the two. The point's last register
+//	                       # (address + words - 1) must be <= 65535.
+//	    type: int16        # required: bool (coil, discrete_input only) | bit |
+//	                       # int16 | uint16 | int32 | uint32 | int64 | uint64 |
+//	                       # float32 | float64 | string (holding, input only)
+//	    bit: 0             # type bit only, required there: 0..15 (0 = least significant)
+//	    length: 8          # type string only, required there: registers, 1..125
+//	    order: ABCD        # ABCD | CDAB | BADC | DCBA. Default ABCD.
+//	    scale: 1           # value = raw * scale + offset; != 0. Default 1.
+//	    offset: 0          # Default 0.
+//	    unit: V            # free text, e.g. V, A, kW, Hz
+//	    role: voltage_a    # what detection reads it as, at most one point per
+//	                       # role: voltage_a|b|c, current_a|b|c|n, active_power,
+//	                       # reactive_power, power_factor, frequency, energy,
+//	                       # breaker_closed, lockout, shot_count, trip_count.
+//	                       # Not on string points.
+//
+// Points of one table may not share registers, except bit points, which may
+// share a register with each other (different bits) and with integer points.
+type rawProfile struct {
+	Name       string     `yaml:"name"`
+	Vendor     string     `yaml:"vendor"`
+	Model      string     `yaml:"model"`
+	LineToLine bool       `yaml:"line_to_line"`
+	Points     []rawPoint `yaml:"points"`
+}
+
+type rawPoint struct {
+	Name     string   `yaml:"name"`
+	Table    string   `yaml:"table"`
+	Address  *int     `yaml:"address"`
+	Register *int     `yaml:"register"`
+	Type     string   `yaml:"type"`
+	Bit      *int     `yaml:"bit"`
+	Length   *int     `yaml:"length"`
+	Order    string   `yaml:"order"`
+	Scale    *float64 `yaml:"scale"`
+	Offset   float64  `yaml:"offset"`
+	Unit     string   `yaml:"unit"`
+	Role     string   `yaml:"role"`
+}
