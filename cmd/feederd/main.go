@@ -1,0 +1,221 @@
+// Command feederd polls feeder RTUs, relays, reclosers and switches over
+// Modbus, writes their measurements to InfluxDB and serves its metrics.
+//
+//	feederd [run] -config FILE        run the daemon
+//	feederd check-config FILE         validate a config file, exit 0 or 2
+//	feederd plan -config FILE [-device ID]
+//	                                  print the read plan of each device
+//	feederd probe -url URL -unit N -profile FILE
+//	                                  read a device once and print its points
+//	feederd version
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/feederd/feederd/internal/app"
+	"github.com/feederd/feederd/internal/config"
+	"github.com/feederd/feederd/internal/poll"
+)
+
+// version is set with -ldflags "-X main.version=...".
+var version = "dev"
+
+// Exit codes.
+const (
+	exitOK      = 0
+	exitFailure = 1
+	exitUsage   = 2 // bad flags or an invalid config file
+)
+
+func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+
+func run(args []string, stdout, stderr io.Writer) int {
+	cmd := "run"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "run":
+		return runDaemon(args, stderr)
+	case "check-config":
+		return checkConfig(args, stdout, stderr)
+	case "plan":
+		return plan(args, stdout, stderr)
+	case "probe":
+		return probe(args, stdout, stderr)
+	case "version":
+		fmt.Fprintln(stdout, "feederd", version)
+		return exitOK
+	case "help", "-h", "--help":
+		usage(stdout)
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "feederd: unknown command %q\n\n", cmd)
+	usage(stderr)
+	return exitUsage
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `usage:
+  feederd [run] -config FILE [-http.listen ADDR] [-log.level info] [-log.format text]
+  feederd check-config FILE
+  feederd plan -config FILE [-device ID]
+  feederd probe -url URL -unit N -profile FILE [-timeout 1s] [-serial 19200,8,N,1]
+  feederd version
+`)
+}
+
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("-log.level: %w", err)
+	}
+	hopts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, hopts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, hopts)), nil
+	}
+	return nil, fmt.Errorf("-log.format: %q is neither text nor json", format)
+}
+
+func runDaemon(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("feederd run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfg := fs.String("config", "configs/demo.yaml", "configuration file")
+	listen := fs.String("http.listen", "", "HTTP listen address (overrides http.listen in the file)")
+	level := fs.String("log.level", "info", "log level: debug, info, warn, error")
+	format := fs.String("log.format", "text", "log format: text or json")
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	logger, err := newLogger(stderr, *level, *format)
+	if err != nil {
+		fmt.Fprintln(stderr, "feederd:", err)
+		return exitUsage
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	opts := app.DefaultOptions()
+	opts.ConfigPath = *cfg
+	opts.Getenv = os.Getenv
+	opts.Logger = logger
+	opts.Registry = prometheus.NewRegistry()
+	opts.Listen = *listen
+	opts.Version = version
+	if err := app.Run(ctx, opts); err != nil {
+		var cerr *config.Errors
+		if errors.As(err, &cerr) {
+			fmt.Fprintln(stderr, err)
+			return exitUsage
+		}
+		logger.Error("feederd failed", "err", err)
+		return exitFailure
+	}
+	return exitOK
+}
+
+func checkConfig(args []string, stdout, stderr io.Writer) int {
+	if len(args) != 1 {
+		fmt.Fprintln(stderr, "usage: feederd check-config FILE")
+		return exitUsage
+	}
+	m, err := config.Load(args[0], config.LoadOptions{Getenv: os.Getenv})
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return exitUsage
+	}
+	points := 0
+	for _, d := range m.Devices {
+		points += len(d.Points)
+	}
+	fmt.Fprintf(stdout, "%s: ok: %d links, %d devices, %d points\n", args[0], len(m.Links), len(m.Devices), points)
+	return exitOK
+}
+
+func plan(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("feederd plan", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfg := fs.String("config", "configs/demo.yaml", "configuration file")
+	device := fs.String("device", "", "only this device")
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	m, err := config.Load(*cfg, config.LoadOptions{Getenv: os.Getenv})
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return exitUsage
+	}
+	found := false
+	for _, d := range m.Devices {
+		if *device != "" && d.ID != *device {
+			continue
+		}
+		found = true
+		if err := poll.FormatPlan(stdout, d, poll.BuildPlan(d.Points, d.Quirks)); err != nil {
+			fmt.Fprintln(stderr, "feederd:", err)
+			return exitFailure
+		}
+	}
+	if !found {
+		fmt.Fprintf(stderr, "feederd: %s: no device %q\n", *cfg, *device)
+		return exitUsage
+	}
+	return exitOK
+}
+
+func probe(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("feederd probe", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	url := fs.String("url", "", "device URL: tcp://host:502, rtu:///dev/ttyS0, rtuovertcp://host:port, tcp+tls://host:802")
+	unit := fs.Uint("unit", 1, "Modbus unit ID")
+	profilePath := fs.String("profile", "", "profile file (configs/profiles/*.yaml)")
+	timeout := fs.Duration("timeout", time.Second, "response timeout")
+	serial := fs.String("serial", "19200,8,N,1", "serial settings for rtu:// and rtuovertcp://: baud,data bits,parity,stop bits")
+	cert := fs.String("tls.cert", "", "client certificate for tcp+tls://")
+	key := fs.String("tls.key", "", "client key for tcp+tls://")
+	ca := fs.String("tls.ca", "", "CA certificate for tcp+tls://")
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	if *url == "" || *profilePath == "" {
+		fmt.Fprintln(stderr, "feederd probe: -url and -profile are required")
+		return exitUsage
+	}
+	dev, err := config.ProbeDevice(config.ProbeSpec{
+		URL: *url, Unit: *unit, ProfilePath: *profilePath, Timeout: *timeout,
+		Serial: *serial, CertFile: *cert, KeyFile: *key, CAFile: *ca,
+	})
+	if err != nil {
+		fmt.Fprintln(stderr, "feederd probe:", err)
+		return exitUsage
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	values, err := poll.Probe(ctx, dev, logger)
+	if err != nil {
+		fmt.Fprintln(stderr, "feederd probe:", err)
+		return exitFailure
+	}
+	if err := poll.FormatProbe(stdout, values); err != nil {
+		fmt.Fprintln(stderr, "feederd probe:", err)
+		return exitFailure
+	}
+	return exitOK
+}

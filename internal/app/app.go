@@ -1,0 +1,203 @@
+// Package app is feederd's composition root: it loads the configuration,
+// builds every component with its dependencies, runs them as one group and
+// tears them down in order.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/feederd/feederd/internal/api"
+	"github.com/feederd/feederd/internal/config"
+	"github.com/feederd/feederd/internal/influx"
+	"github.com/feederd/feederd/internal/poll"
+	"github.com/feederd/feederd/internal/sample"
+)
+
+// Version is set by main from the build.
+var version = "dev"
+
+// Options are everything Run needs; main fills them from flags and the
+// environment.
+type Options struct {
+	// ConfigPath is the YAML file to load.
+	ConfigPath string
+	// Getenv resolves token_env; main passes os.Getenv.
+	Getenv func(string) string
+	Logger *slog.Logger
+	// Registry receives every metric; /metrics serves it.
+	Registry *prometheus.Registry
+	// Listen overrides http.listen from the file when not empty.
+	Listen string
+	// ShutdownTimeout bounds each stage of the teardown.
+	ShutdownTimeout time.Duration
+	// OnListen, when set, is called with the HTTP address once it is bound.
+	OnListen func(addr string)
+	// Version is reported in feederd_build_info.
+	Version string
+}
+
+// DefaultOptions returns options with every default set; callers fill in
+// ConfigPath, Logger and Registry.
+func DefaultOptions() Options {
+	return Options{
+		Getenv:          func(string) string { return "" },
+		ShutdownTimeout: 10 * time.Second,
+		Version:         version,
+	}
+}
+
+func (o *Options) validate() error {
+	var errs []error
+	if o.ConfigPath == "" {
+		errs = append(errs, errors.New("no config file given"))
+	}
+	if o.Logger == nil {
+		errs = append(errs, errors.New("logger is nil"))
+	}
+	if o.Registry == nil {
+		errs = append(errs, errors.New("registry is nil"))
+	}
+	if o.Getenv == nil {
+		errs = append(errs, errors.New("getenv is nil"))
+	}
+	if o.ShutdownTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("shutdown timeout %v is not positive", o.ShutdownTimeout))
+	}
+	return errors.Join(errs...)
+}
+
+// discard is the sample sink when no InfluxDB is configured.
+type discard struct{}
+
+func (discard) Put([]sample.Sample) {}
+
+// Run loads the configuration and runs feederd until ctx ends or a component
+// fails. Teardown is ordered: the pollers stop first, then the InfluxDB sink
+// flushes what they produced, then the HTTP server stops.
+func Run(ctx context.Context, opts Options) error {
+	if err := opts.validate(); err != nil {
+		return fmt.Errorf("invalid options: %w", err)
+	}
+	log := opts.Logger
+	model, err := config.Load(opts.ConfigPath, config.LoadOptions{Getenv: opts.Getenv})
+	if err != nil {
+		return err
+	}
+	reg := opts.Registry
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name:        "feederd_build_info",
+			Help:        "Always 1; the version label says which build runs.",
+			ConstLabels: prometheus.Labels{"version": opts.Version},
+		}, func() float64 { return 1 }),
+	)
+
+	checks := map[string]api.Check{}
+	var sink poll.Sink = discard{}
+	var influxSink *influx.Sink
+	if !model.Influx.Disabled {
+		influxSink, err = influx.NewSink(influx.SinkOptions{
+			Config:     model.Influx,
+			Encoder:    influx.NewEncoder(model),
+			Logger:     log.With("component", "influx"),
+			Registerer: reg,
+		})
+		if err != nil {
+			return fmt.Errorf("influx sink: %w", err)
+		}
+		sink = influxSink
+		checks["influx"] = influxSink.Ready
+	}
+	poller, err := poll.New(poll.Options{
+		Model:      model,
+		Sink:       sink,
+		Logger:     log.With("component", "poll"),
+		Registerer: reg,
+	})
+	if err != nil {
+		return fmt.Errorf("poller: %w", err)
+	}
+	checks["poll"] = poller.Ready
+
+	listen := model.HTTP.Listen
+	if opts.Listen != "" {
+		listen = opts.Listen
+	}
+	srv, err := api.New(api.Options{
+		Listen:          listen,
+		Gatherer:        reg,
+		Logger:          log.With("component", "api"),
+		Checks:          checks,
+		ShutdownTimeout: opts.ShutdownTimeout,
+	})
+	if err != nil {
+		return err
+	}
+	log.Info("feederd started", "config", opts.ConfigPath, "http", srv.Addr(),
+		"links", len(model.Links), "devices", len(model.Devices), "version", opts.Version)
+	if opts.OnListen != nil {
+		opts.OnListen(srv.Addr())
+	}
+
+	// Each stage has its own context so that teardown can go in order.
+	pollCtx, stopPoll := context.WithCancel(ctx)
+	sinkCtx, stopSink := context.WithCancel(context.Background())
+	httpCtx, stopHTTP := context.WithCancel(context.Background())
+	defer stopPoll()
+	defer stopSink()
+	defer stopHTTP()
+
+	type result struct {
+		name string
+		err  error
+	}
+	done := make(chan result, 3)
+	go func() { done <- result{"poll", poller.Run(pollCtx)} }()
+	if influxSink != nil {
+		go func() { done <- result{"influx", influxSink.Run(sinkCtx)} }()
+	}
+	go func() { done <- result{"http", srv.Run(httpCtx)} }()
+	running := map[string]bool{"poll": true, "http": true, "influx": influxSink != nil}
+
+	var firstErr error
+	wait := func(name string) {
+		for running[name] {
+			r := <-done
+			running[r.name] = false
+			if r.err != nil && !errors.Is(r.err, context.Canceled) && firstErr == nil {
+				firstErr = fmt.Errorf("%s: %w", r.name, r.err)
+				log.Error("component failed", "component", r.name, "err", r.err)
+			}
+		}
+	}
+	// Wait for shutdown or the first component to end on its own.
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+	case r := <-done:
+		running[r.name] = false
+		if r.err != nil && !errors.Is(r.err, context.Canceled) {
+			firstErr = fmt.Errorf("%s: %w", r.name, r.err)
+		} else {
+			firstErr = fmt.Errorf("%s stopped unexpectedly", r.name)
+		}
+		log.Error("component stopped, shutting down", "component", r.name, "err", firstErr)
+	}
+	stopPoll()
+	wait("poll")
+	stopSink()
+	wait("influx")
+	stopHTTP()
+	wait("http")
+	log.Info("feederd stopped")
+	return firstErr
+}

@@ -1,0 +1,402 @@
+package influx
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/feederd/feederd/internal/config"
+	"github.com/feederd/feederd/internal/profile"
+	"github.com/feederd/feederd/internal/sample"
+	"github.com/feederd/feederd/internal/testenv"
+)
+
+// These tests run the real InfluxDB 1.8 (see testenv.StartInflux).
+
+func influxConfig(url string, batch int, flush time.Duration) config.Influx {
+	return config.Influx{URL: url, Bucket: testenv.InfluxDatabase + "/autogen",
+		BatchSize: batch, QueueSize: 100000, FlushInterval: flush, Timeout: 5 * time.Second}
+}
+
+// row is one stored line as the tests compare it: tags without empty
+// values, time in ns, and the fields as InfluxDB returned them.
+type row struct {
+	tags   map[string]string
+	time   int64
+	fields map[string]any
+}
+
+func (r row) String() string {
+	keys := slices.Sorted(maps.Keys(r.fields))
+	var b strings.Builder
+	fmt.Fprintf(&b, "%v @%d", r.tags, r.time)
+	for _, k := range keys {
+		fmt.Fprintf(&b, " %s=%#v", k, r.fields[k])
+	}
+	return b.String()
+}
+
+// rows flattens a GROUP BY * result; json.Number fields become float64 for
+// float fields and int64 for fields listed in ints.
+func rows(t *testing.T, series []testenv.Series, ints ...string) []row {
+	t.Helper()
+	var out []row
+	for _, s := range series {
+		tags := map[string]string{}
+		for k, v := range s.Tags {
+			if v != "" {
+				tags[k] = v
+			}
+		}
+		for _, vals := range s.Values {
+			r := row{tags: tags, fields: map[string]any{}}
+			for i, c := range s.Columns {
+				v := vals[i]
+				if c == "time" {
+					ns, err := v.(json.Number).Int64()
+					if err != nil {
+						t.Fatalf("time %v: %v", v, err)
+					}
+					r.time = ns
+					continue
+				}
+				if v == nil {
+					continue
+				}
+				if n, ok := v.(json.Number); ok {
+					var err error
+					if slices.Contains(ints, c) {
+						v, err = n.Int64()
+					} else {
+						v, err = n.Float64()
+					}
+					if err != nil {
+						t.Fatalf("column %s value %v: %v", c, n, err)
+					}
+				}
+				r.fields[c] = v
+			}
+			out = append(out, r)
+		}
+	}
+	slices.SortFunc(out, func(a, b row) int { return strings.Compare(a.String(), b.String()) })
+	return out
+}
+
+func compareRows(t *testing.T, what string, got, want []row) {
+	t.Helper()
+	slices.SortFunc(want, func(a, b row) int { return strings.Compare(a.String(), b.String()) })
+	if len(got) != len(want) {
+		t.Errorf("%s: %d rows, want %d", what, len(got), len(want))
+	}
+	for i := range max(len(got), len(want)) {
+		var g, w string
+		if i < len(got) {
+			g = got[i].String()
+		}
+		if i < len(want) {
+			w = want[i].String()
+		}
+		if g != w {
+			t.Errorf("%s row %d:\n got %s\nwant %s", what, i, g, w)
+		}
+	}
+}
+
+func countLines(t *testing.T, ifx *testenv.Influx, measurement string) int64 {
+	t.Helper()
+	series := ifx.Query(t, `SELECT count("quality") FROM `+strconv.Quote(measurement))
+	if len(series) == 0 {
+		return 0
+	}
+	n, err := series[0].Values[0][1].(json.Number).Int64()
+	if err != nil {
+		t.Fatalf("count: %v", err)
+	}
+	return n
+}
+
+func TestInfluxDBStoresSamples(t *testing.T) {
+	ifx := testenv.StartInflux(t)
+	m := testModel("")
+	f := newTestSink(t, influxConfig(ifx.URL, 4, 10*time.Millisecond), nil, func(o *SinkOptions) {
+		o.Encoder = NewEncoder(m)
+	})
+	stop := f.start(t)
+
+	const t0 = int64(1_700_000_000_000) // ms
+	// decoded returns what the poller would produce for v read from the registers.
+	decoded := func(dev, pt int, v float64) float64 {
+		p := &m.Devices[dev].Points[pt]
+		raw := make([]uint16, p.Words())
+		p.Encode(v, raw)
+		return p.Decode(raw)
+	}
+	var in []sample.Sample
+	var want []row
+	tagsOf := func(dev, pt int) map[string]string {
+		d := m.Devices[dev]
+		p := d.Points[pt]
+		tags := map[string]string{"device": strings.TrimRight(d.ID, `\`), "feeder": d.Feeder, "point": p.Name}
+		if p.Role != "" {
+			tags["role"] = string(p.Role)
+		}
+		if p.Unit != "" {
+			tags["unit"] = p.Unit
+		}
+		for k, v := range d.Labels {
+			if _, builtin := tags[k]; !builtin && k != "role" && k != "unit" && v != "" {
+				tags[k] = v
+			}
+		}
+		return tags
+	}
+	add := func(dev, pt int, ms int64, value float64, q sample.Quality, stored any) {
+		in = append(in, sample.Sample{Time: ms*1e6 + 999_999, Value: value, Device: uint32(dev), Point: uint16(pt), Quality: q})
+		if pt == 4 {
+			return // text points have no line
+		}
+		fields := map[string]any{"quality": q.String()}
+		if stored != nil {
+			fields["value"] = stored
+		}
+		want = append(want, row{tags: tagsOf(dev, pt), time: ms * 1e6, fields: fields})
+	}
+	for dev := range 2 {
+		va := decoded(dev, 0, 230.1+float64(dev))
+		add(dev, 0, t0, va, sample.Good, func() float64 {
+			// the shortest float32 form, parsed back as float64
+			v, _ := strconv.ParseFloat(strconv.FormatFloat(va, 'g', -1, 32), 64)
+			if float32(v) != float32(va) {
+				t.Fatalf("float32 form of %v changed its value", va)
+			}
+			return v
+		}())
+		add(dev, 1, t0, decoded(dev, 1, -32768), sample.Good, -32768.0)
+		add(dev, 1, t0+1, decoded(dev, 1, 32767), sample.Good, 32767.0)
+		add(dev, 2, t0, decoded(dev, 2, 1), sample.Good, 1.0)
+		add(dev, 2, t0+1, decoded(dev, 2, 0), sample.Good, 0.0)
+		add(dev, 3, t0, 1e-7, sample.Good, 1e-7)
+		add(dev, 3, t0+1, 1e21, sample.Good, 1e21)
+		add(dev, 3, t0+2, -1.2345678901234567e-300, sample.Good, -1.2345678901234567e-300)
+		add(dev, 4, t0, 0, sample.Good, nil)
+		add(dev, 5, t0, decoded(dev, 5, 1234.5), sample.Good, 1234.5)
+		add(dev, 0, t0+1, 0, sample.Timeout, nil)
+		add(dev, 1, t0+2, 0, sample.Exception, nil)
+	}
+	polls := []sample.Sample{
+		{Time: t0 * 1e6, Value: 1, Device: 0, Point: sample.NoPoint, Flags: sample.DeviceStatus | sample.EndOfPoll, Seq: 7},
+		{Time: (t0 + 1) * 1e6, Value: 0, Device: 1, Point: sample.NoPoint, Flags: sample.DeviceStatus, Seq: 4294967295},
+	}
+	f.sink.Put(in[:5])
+	f.sink.Put(in[5:])
+	f.sink.Put(polls)
+	lines := len(want) + len(polls)
+	waitFor(t, fmt.Sprintf("%d lines written", lines), func() bool {
+		return f.value(t, "feederd_influx_points_written_total") == float64(lines)
+	})
+	if err := stop(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if err := f.sink.Ready(); err != nil {
+		t.Errorf("Ready = %v", err)
+	}
+
+	compareRows(t, "feeder_point", rows(t, ifx.Query(t, `SELECT "value", "quality" FROM "feeder_point" GROUP BY *`)), want)
+	wantPolls := []row{
+		{tags: tagsOf(0, 0), time: t0 * 1e6, fields: map[string]any{"ok": int64(1), "seq": int64(7)}},
+		{tags: tagsOf(1, 0), time: (t0 + 1) * 1e6, fields: map[string]any{"ok": int64(0), "seq": int64(4294967295)}},
+	}
+	for _, r := range wantPolls {
+		delete(r.tags, "point")
+		delete(r.tags, "role")
+		delete(r.tags, "unit")
+	}
+	compareRows(t, "feeder_poll", rows(t, ifx.Query(t, `SELECT "ok", "seq" FROM "feeder_poll" GROUP BY *`), "ok", "seq"), wantPolls)
+}
+
+func TestInfluxDBEscapingRoundTrip(t *testing.T) {
+	ifx := testenv.StartInflux(t)
+	ids := []string{"a b", "c,d", "e=f", `g"h`, `i\j`, `k\,l`, `m\ n`, "Süd√é 东", `trail\`, "x,y=z \"w\" \\v"}
+	m := &config.Model{Influx: config.Influx{Measurement: `grid meas,x=y`}}
+	for i, id := range ids {
+		m.Devices = append(m.Devices, &config.Device{
+			Index: uint32(i), ID: id, Feeder: "F " + id,
+			Points: []profile.Point{{Name: "p " + id, Type: profile.Int16, Unit: "u,=" + id}},
+			Labels: map[string]string{"label key " + id: "v " + id},
+		})
+	}
+	f := newTestSink(t, influxConfig(ifx.URL, 100, 10*time.Millisecond), nil, func(o *SinkOptions) {
+		o.Encoder = NewEncoder(m)
+	})
+	stop := f.start(t)
+	var want []row
+	for i, id := range ids {
+		f.sink.Put([]sample.Sample{{Time: 1e15, Value: float64(i), Device: uint32(i), Point: 0}})
+		id = strings.TrimRight(id, `\`)
+		want = append(want, row{
+			tags: map[string]string{"device": id, "feeder": "F " + id, "point": "p " + id, "unit": "u,=" + id,
+				"label key " + id: "v " + id},
+			time:   1e15,
+			fields: map[string]any{"quality": "good", "value": float64(i)},
+		})
+	}
+	const msg = "say \"hi\" \\ back\\slash, a=b\nsecond line \\"
+	event := AppendMeasurement(nil, "feederd event")
+	event = append(event, ',')
+	event = AppendTag(event, "kind")
+	event = append(event, '=')
+	event = AppendTag(event, `k,i=n d`)
+	event = append(event, ' ')
+	event = AppendStringField(event, "msg x", msg)
+	event = append(event, ",quality=\"good\" 1000000000000\n"...)
+	f.sink.PutLines(event, 1)
+	waitFor(t, "all lines written", func() bool {
+		return f.value(t, "feederd_influx_points_written_total") == float64(len(ids)+1)
+	})
+	if err := stop(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	compareRows(t, "devices", rows(t, ifx.Query(t, `SELECT "value", "quality" FROM "grid meas,x=y" GROUP BY *`)), want)
+	compareRows(t, "event", rows(t, ifx.Query(t, `SELECT "msg x", "quality" FROM "feederd event" GROUP BY *`)), []row{{
+		tags: map[string]string{"kind": `k,i=n d`}, time: 1e18,
+		fields: map[string]any{"msg x": msg, "quality": "good"},
+	}})
+}
+
+func TestInfluxDBDeliversQueueWhenServerAppears(t *testing.T) {
+	addr := testenv.FreeAddr(t)
+	f := newTestSink(t, influxConfig("http://"+addr, 50, 20*time.Millisecond), nil, func(o *SinkOptions) {
+		o.BackoffInitial = 10 * time.Millisecond
+		o.BackoffMax = 200 * time.Millisecond
+	})
+	f.start(t)
+	for i := range 10 {
+		f.sink.Put(seqSamples(i*50, 50)) // nothing listens: must return at once
+	}
+	waitFor(t, "a failed write", func() bool {
+		return f.value(t, "feederd_influx_writes_total", "result", "retry") >= 1
+	})
+	if err := f.sink.Ready(); err == nil || !strings.Contains(err.Error(), "connection refused") {
+		t.Errorf("Ready while nothing listens = %v, want connection refused", err)
+	}
+	if got := f.value(t, "feederd_influx_up"); got != 0 {
+		t.Errorf("up = %v, want 0", got)
+	}
+
+	ifx := testenv.StartInfluxOn(t, addr)
+	waitFor(t, "500 lines written", func() bool {
+		return f.value(t, "feederd_influx_points_written_total") == 500
+	})
+	if err := f.sink.Ready(); err != nil {
+		t.Errorf("Ready = %v, want nil", err)
+	}
+	if got := countLines(t, ifx, "feeder_point"); got != 500 {
+		t.Errorf("InfluxDB holds %d lines, want 500", got)
+	}
+	for _, name := range []string{"feederd_influx_points_dropped_total", "feederd_influx_queue_lines"} {
+		if got := f.value(t, name); got != 0 {
+			t.Errorf("%s = %v, want 0", name, got)
+		}
+	}
+	for _, r := range []string{"rejected", "shutdown"} {
+		if got := f.value(t, "feederd_influx_points_failed_total", "reason", r); got != 0 {
+			t.Errorf("failed{%s} = %v, want 0", r, got)
+		}
+	}
+}
+
+func TestInfluxDBOutageAndRestart(t *testing.T) {
+	ifx := testenv.StartInflux(t)
+	f := newTestSink(t, influxConfig(ifx.URL, 50, 20*time.Millisecond), nil, func(o *SinkOptions) {
+		o.BackoffInitial = 10 * time.Millisecond
+		o.BackoffMax = 200 * time.Millisecond
+	})
+	f.start(t)
+	f.sink.Put(seqSamples(0, 100))
+	waitFor(t, "100 lines written", func() bool {
+		return f.value(t, "feederd_influx_points_written_total") == 100
+	})
+
+	ifx.Stop()
+	f.sink.Put(seqSamples(100, 120))
+	waitFor(t, "not ready during the outage", func() bool { return f.sink.Ready() != nil })
+
+	ifx.Restart()
+	waitFor(t, "220 lines written", func() bool {
+		return f.value(t, "feederd_influx_points_written_total") == 220
+	})
+	if got := countLines(t, ifx, "feeder_point"); got != 220 {
+		t.Errorf("InfluxDB holds %d lines, want 220 (data kept across the restart, no loss, no duplicates)", got)
+	}
+	if err := f.sink.Ready(); err != nil {
+		t.Errorf("Ready = %v", err)
+	}
+}
+
+func TestInfluxDBRejectsBadLines(t *testing.T) {
+	tests := []struct {
+		name     string
+		lines    string
+		n        int
+		log      string
+		stored   int64 // lines of feeder_point in InfluxDB afterwards
+		rejected float64
+	}{
+		{"unparseable batch", "not line protocol\n", 1, "influxdb rejected batch", 1, 1},
+		{"partial write", `feeder_point,device=x value="text",quality="good" 5` + "\n" +
+			`feeder_point,device=y value=2,quality="good" 6` + "\n", 2,
+			"influxdb rejected part of batch, the rest was written", 2, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ifx := testenv.StartInflux(t)
+			f := newTestSink(t, influxConfig(ifx.URL, 100, 10*time.Millisecond), nil, nil)
+			f.start(t)
+			f.sink.Put(seqSamples(0, 1)) // makes value a float field
+			waitFor(t, "the first line written", func() bool {
+				return f.value(t, "feederd_influx_points_written_total") == 1
+			})
+			f.sink.PutLines([]byte(tt.lines), tt.n)
+			waitFor(t, "the batch rejected", func() bool {
+				return f.value(t, "feederd_influx_points_failed_total", "reason", "rejected") == tt.rejected
+			})
+			if got := countLines(t, ifx, "feeder_point"); got != tt.stored {
+				t.Errorf("InfluxDB holds %d lines, want %d", got, tt.stored)
+			}
+			first, _, _ := strings.Cut(tt.lines, "\n")
+			if logs := f.logs.String(); !strings.Contains(logs, `msg="`+tt.log+`"`) || !strings.Contains(logs, "first_line="+strconv.Quote(first)) {
+				t.Errorf("log lacks %q and the first line:\n%s", tt.log, logs)
+			}
+			if err := f.sink.Ready(); err != nil {
+				t.Errorf("Ready = %v, want nil: the server answered", err)
+			}
+		})
+	}
+}
+
+func TestInfluxDBFlushOnShutdown(t *testing.T) {
+	ifx := testenv.StartInflux(t)
+	f := newTestSink(t, influxConfig(ifx.URL, 1000, time.Hour), nil, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.sink.Run(ctx) }()
+	waitFor(t, "ready from the ping at start", func() bool { return f.sink.Ready() == nil })
+	f.sink.Put(seqSamples(0, 7))
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if got := countLines(t, ifx, "feeder_point"); got != 7 {
+		t.Errorf("InfluxDB holds %d lines, want 7", got)
+	}
+	if got := f.value(t, "feederd_influx_points_written_total"); got != 7 {
+		t.Errorf("written = %v, want 7", got)
+	}
+}

@@ -1,0 +1,325 @@
+// Package poll reads the configured devices over Modbus on their schedules
+// and hands every poll's values, with their quality, to a Sink.
+//
+// Each link (a TCP endpoint, a serial bus, a gateway) is owned by one
+// goroutine with one client, because a Modbus link carries one request at a
+// time and the unit ID is per client state. That goroutine polls the link's
+// devices in turn, each on its own fixed grid of deadlines, reads every
+// device through a plan of coalesced requests (BuildPlan), and reopens the
+// link with backoff when it fails. A slow or dead device only delays the
+// devices on its own link.
+package poll
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/feederd/feederd/internal/config"
+	"github.com/feederd/feederd/internal/profile"
+	"github.com/feederd/feederd/internal/sample"
+)
+
+// Sink receives the samples of each device poll.
+//
+// Put is called by a link's goroutine after every poll of one of its
+// devices, so calls for devices on different links are concurrent and an
+// implementation must be safe for concurrent use. Put must not block for
+// long: the link's polls wait for it. The slice is reused by the poller once
+// Put returns, so Put must copy what it keeps.
+//
+// A poll yields one sample per point that is not a string, in point order,
+// followed by one device-status sample (Point sample.NoPoint, Flags
+// DeviceStatus|EndOfPoll, Quality Good, Value 1 when the device answered at
+// least one request normally, 0 otherwise). Every sample of a poll has the
+// same Seq, the number of the poll's slot on the device's schedule counted
+// from 1, so a gap in Seq means missed polls. Time is when the point's
+// response arrived, or when its request failed; a point that is not Good
+// has Value 0.
+type Sink interface {
+	Put(samples []sample.Sample)
+}
+
+// Options configure a Poller. Model, Sink, Logger and Registerer are required.
+type Options struct {
+	Model *config.Model
+	Sink  Sink
+	// Logger is used as given; the caller adds the component attribute.
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+	// Rand returns numbers in [0, 1) for the reconnect jitter. It is called
+	// from every link's goroutine, so it must be safe for concurrent use.
+	// Default: math/rand/v2.Float64.
+	Rand func() float64
+}
+
+func (o *Options) validate() error {
+	var errs []error
+	if o.Model == nil {
+		errs = append(errs, errors.New("model is nil"))
+	}
+	if o.Sink == nil {
+		errs = append(errs, errors.New("sink is nil"))
+	}
+	if o.Logger == nil {
+		errs = append(errs, errors.New("logger is nil"))
+	}
+	if o.Registerer == nil {
+		errs = append(errs, errors.New("registerer is nil"))
+	}
+	if o.Model == nil {
+		return errors.Join(errs...)
+	}
+	onLink := map[*config.Device]bool{}
+	for _, l := range o.Model.Links {
+		if l == nil {
+			errs = append(errs, errors.New("model has a nil link"))
+			continue
+		}
+		for _, d := range l.Devices {
+			switch {
+			case d == nil:
+				errs = append(errs, fmt.Errorf("link %s has a nil device", l.ID))
+				continue
+			case d.Interval <= 0:
+				errs = append(errs, fmt.Errorf("device %s: interval %v is not positive", d.ID, d.Interval))
+			case len(d.Points) >= int(sample.NoPoint):
+				errs = append(errs, fmt.Errorf("device %s: %d points, at most %d", d.ID, len(d.Points), sample.NoPoint-1))
+			default:
+				for _, pt := range d.Points {
+					if int(pt.RegType) >= len(functionLabels) {
+						errs = append(errs, fmt.Errorf("device %s: point %s: unknown register table %v", d.ID, pt.Name, pt.RegType))
+					}
+				}
+			}
+			onLink[d] = true
+		}
+	}
+	for _, d := range o.Model.Devices {
+		if !onLink[d] {
+			errs = append(errs, fmt.Errorf("device %s is on no link's device list", d.ID))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// DeviceStatus is the comms state of one device, as of its last poll.
+type DeviceStatus struct {
+	ID   string
+	Link string
+	// Up is true when the last poll got at least one normal response.
+	Up bool
+	// LastPoll is when the last poll ended; zero before the first.
+	LastPoll time.Time
+	// LastGood is when the last poll that found the device up ended.
+	LastGood time.Time
+	// LastError is the first error of the last poll that had one; it is
+	// cleared by a poll in which every request was answered.
+	LastError string
+	// ConsecutiveFailures counts the polls since the device was last up.
+	ConsecutiveFailures int
+}
+
+// Poller polls every device of a model. Build it with New, run it with Run.
+type Poller struct {
+	sink    Sink
+	log     *slog.Logger
+	m       *metrics
+	links   []*link
+	devices []*device // in model order
+	ran     atomic.Bool
+}
+
+// New checks the options and builds the links' clients (loading TLS
+// certificates); it opens nothing. It registers the poll metrics on
+// opts.Registerer, which must not hold them already.
+func New(opts Options) (*Poller, error) {
+	if err := opts.validate(); err != nil {
+		return nil, err
+	}
+	if opts.Rand == nil {
+		opts.Rand = rand.Float64
+	}
+	p := &Poller{sink: opts.Sink, log: opts.Logger, m: newMetrics(opts.Registerer)}
+	var reqs [4][4]prometheus.Counter
+	for t, fn := range functionLabels {
+		for r, res := range requestResults {
+			reqs[t][r] = p.m.requests.WithLabelValues(fn, res)
+		}
+	}
+	byConfig := map[*config.Device]*device{}
+	for _, lc := range opts.Model.Links {
+		log := opts.Logger.With("link", lc.ID)
+		client, err := newClient(lc, clientTimeout(lc, lc.Devices...), log)
+		if err != nil {
+			return nil, err
+		}
+		l := &link{
+			cfg:       lc,
+			client:    client,
+			sink:      opts.Sink,
+			log:       log,
+			backoff:   newBackoff(lc.BackoffInitial, lc.BackoffMax, opts.Rand),
+			requests:  reqs,
+			reconnect: p.m.reconnects.WithLabelValues(lc.ID),
+			connected: p.m.linkConnected.WithLabelValues(lc.ID),
+		}
+		l.connected.Set(0)
+		for _, dc := range lc.Devices {
+			d := newDevice(dc, lc, p.m)
+			l.devs = append(l.devs, d)
+			byConfig[dc] = d
+		}
+		p.links = append(p.links, l)
+	}
+	for _, dc := range opts.Model.Devices {
+		if d := byConfig[dc]; d != nil {
+			p.devices = append(p.devices, d)
+		}
+	}
+	return p, nil
+}
+
+// Run polls until ctx ends, then returns nil once every link's goroutine has
+// ended and its client is closed. A Poller runs once.
+//
+// A link's goroutine cannot interrupt a request in flight or a connection
+// attempt, so Run may return up to the link timeout (or the dial timeout,
+// 5 s for TCP, 15 s for TLS) after ctx ends.
+func (p *Poller) Run(ctx context.Context) error {
+	if !p.ran.CompareAndSwap(false, true) {
+		return errors.New("poller already ran")
+	}
+	start := time.Now()
+	var wg sync.WaitGroup
+	for _, l := range p.links {
+		wg.Go(func() { l.run(ctx, start) })
+	}
+	wg.Wait()
+	<-ctx.Done()
+	return nil
+}
+
+// Status returns the comms state of every device, in model order. It is
+// safe to call at any time from any goroutine.
+func (p *Poller) Status() []DeviceStatus {
+	out := make([]DeviceStatus, len(p.devices))
+	for i, d := range p.devices {
+		d.mu.Lock()
+		out[i] = d.status
+		d.mu.Unlock()
+	}
+	return out
+}
+
+// Ready returns nil once every link has completed at least one device poll,
+// successful or not (a link without devices counts as done), and otherwise
+// an error naming the links still waiting. A link whose first connection
+// attempt hangs is not ready until the attempt ends.
+func (p *Poller) Ready() error {
+	var waiting []string
+	for _, l := range p.links {
+		if !l.polled.Load() && len(l.devs) > 0 {
+			waiting = append(waiting, l.cfg.ID)
+		}
+	}
+	if len(waiting) > 0 {
+		return fmt.Errorf("no poll completed yet on link %s", strings.Join(waiting, ", "))
+	}
+	return nil
+}
+
+// device is the poll state of one device; only its link's goroutine writes
+// it, except status, which Status reads under mu.
+type device struct {
+	cfg  *config.Device
+	plan []Request
+	// samples holds one sample per non-string point, then the status sample.
+	samples []sample.Sample
+	// sampleOf maps a point index to its sample, or -1 for string points.
+	sampleOf []int
+
+	duration prometheus.Observer
+	polls    [3]prometheus.Counter // success, partial, failure
+	up       prometheus.Gauge
+	missed   prometheus.Counter
+	late     prometheus.Counter
+
+	mu     sync.Mutex
+	status DeviceStatus
+}
+
+const (
+	pollSuccess = iota
+	pollPartial
+	pollFailure
+)
+
+func newDevice(dc *config.Device, lc *config.Link, m *metrics) *device {
+	d := &device{
+		cfg:      dc,
+		plan:     BuildPlan(dc.Points, dc.Quirks),
+		sampleOf: make([]int, len(dc.Points)),
+		duration: m.pollDuration.WithLabelValues(dc.ID),
+		up:       m.deviceUp.WithLabelValues(dc.ID, lc.ID),
+		missed:   m.missed.WithLabelValues(dc.ID),
+		late:     m.late.WithLabelValues(dc.ID),
+		status:   DeviceStatus{ID: dc.ID, Link: lc.ID},
+	}
+	for i, res := range []string{"success", "partial", "failure"} {
+		d.polls[i] = m.polls.WithLabelValues(dc.ID, res)
+	}
+	d.up.Set(0)
+	for i := range dc.Points {
+		d.sampleOf[i] = -1
+		if dc.Points[i].Type != profile.String {
+			d.sampleOf[i] = len(d.samples)
+			d.samples = append(d.samples, sample.Sample{Device: dc.Index, Point: uint16(i)})
+		}
+	}
+	d.samples = append(d.samples, sample.Sample{Device: dc.Index, Point: sample.NoPoint})
+	d.samples = slices.Clip(d.samples)
+	return d
+}
+
+// report records the end of a poll in the device's status and metrics.
+func (d *device) report(result int, end time.Time, err error, log *slog.Logger) {
+	d.polls[result].Inc()
+	up := result != pollFailure
+	if up {
+		d.up.Set(1)
+	} else {
+		d.up.Set(0)
+	}
+	d.mu.Lock()
+	was := d.status.Up || d.status.LastPoll.IsZero()
+	d.status.Up = up
+	d.status.LastPoll = end
+	if up {
+		d.status.LastGood = end
+		d.status.ConsecutiveFailures = 0
+	} else {
+		d.status.ConsecutiveFailures++
+	}
+	if err != nil {
+		d.status.LastError = err.Error()
+	} else if result == pollSuccess {
+		d.status.LastError = ""
+	}
+	d.mu.Unlock()
+	switch {
+	case was && !up:
+		log.Warn("device down", "device", d.cfg.ID, "err", err)
+	case !was && up:
+		log.Info("device up", "device", d.cfg.ID)
+	}
+}

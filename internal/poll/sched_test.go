@@ -1,0 +1,119 @@
+package poll
+
+import (
+	"math/rand/v2"
+	"testing"
+	"time"
+)
+
+var t0 = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+
+func ms(n int) time.Duration { return time.Duration(n) * time.Millisecond }
+
+func TestScheduleSpreadsFirstPolls(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		intervals []time.Duration
+		want      []time.Duration // first deadlines after start
+	}{
+		{"one device starts at once", []time.Duration{ms(1000)}, []time.Duration{0}},
+		{"four devices, one interval", []time.Duration{ms(1000), ms(1000), ms(1000), ms(1000)}, []time.Duration{0, ms(250), ms(500), ms(750)}},
+		{"mixed intervals spread over their own", []time.Duration{ms(1000), ms(300), ms(90)}, []time.Duration{0, ms(100), ms(60)}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newSchedule(t0, tc.intervals)
+			for i, w := range tc.want {
+				if got := s.slots[i].deadline(0).Sub(t0); got != w {
+					t.Errorf("device %d first deadline +%v, want +%v", i, got, w)
+				}
+			}
+		})
+	}
+}
+
+func TestScheduleOrder(t *testing.T) {
+	// Two devices of 100 ms and one of 300 ms, each polled at its deadline
+	// and taking no time: the link serves them in deadline order, the first
+	// listed first on a tie.
+	s := newSchedule(t0, []time.Duration{ms(100), ms(100), ms(300)})
+	type poll struct {
+		dev int
+		at  time.Duration
+	}
+	var got []poll
+	for range 8 {
+		i, at := s.next()
+		s.begin(i, at)
+		s.end(i, at)
+		got = append(got, poll{i, at.Sub(t0)})
+	}
+	third := ms(100) / 3 // device 1's offset: 1*100ms/3
+	want := []poll{{0, 0}, {1, third}, {0, ms(100)}, {1, ms(100) + third}, {0, ms(200)}, {2, ms(200)}, {1, ms(200) + third}, {0, ms(300)}}
+	if len(got) != len(want) {
+		t.Fatalf("got %v", got)
+	}
+	for k := range want {
+		if got[k] != want[k] {
+			t.Errorf("poll %d: got device %d at +%v, want device %d at +%v", k, got[k].dev, got[k].at, want[k].dev, want[k].at)
+		}
+	}
+}
+
+func TestScheduleDoesNotDrift(t *testing.T) {
+	// Polls start up to 9 ms late and take up to 80 ms: deadline k stays
+	// exactly start + k*interval, and none is missed.
+	rng := rand.New(rand.NewPCG(1, 2))
+	s := newSchedule(t0, []time.Duration{ms(100)})
+	const n = 10000
+	for k := range int64(n) {
+		i, due := s.next()
+		if want := t0.Add(time.Duration(k) * ms(100)); !due.Equal(want) {
+			t.Fatalf("deadline %d = %v, want %v", k, due, want)
+		}
+		begin := due.Add(time.Duration(rng.Int64N(int64(ms(9)))))
+		slot, late, missed := s.begin(i, begin)
+		if slot != k || missed != 0 || late != begin.Sub(due) {
+			t.Fatalf("begin %d: slot %d, late %v, missed %d", k, slot, late, missed)
+		}
+		if missed := s.end(i, begin.Add(time.Duration(rng.Int64N(int64(ms(80)))))); missed != 0 {
+			t.Fatalf("end %d: missed %d", k, missed)
+		}
+	}
+	if _, due := s.next(); !due.Equal(t0.Add(n * ms(100))) {
+		t.Errorf("after %d polls next deadline is %v, want %v", n, due, t0.Add(n*ms(100)))
+	}
+}
+
+func TestScheduleSkipsMissedSlots(t *testing.T) {
+	for _, tc := range []struct {
+		name          string
+		begin, end    time.Duration // since start; interval 100 ms
+		slot          int64
+		late          time.Duration
+		missedAtBegin int64
+		missedAtEnd   int64
+		next          time.Duration
+	}{
+		{"on time", 0, ms(30), 0, 0, 0, 0, ms(100)},
+		{"ends on the next deadline", 0, ms(100), 0, 0, 0, 0, ms(100)},
+		{"ends just after the next deadline", 0, ms(101), 0, 0, 0, 1, ms(200)},
+		{"overruns two deadlines", 0, ms(250), 0, 0, 0, 2, ms(300)},
+		{"ends exactly on a later deadline", 0, ms(200), 0, 0, 0, 1, ms(200)},
+		{"starts late", ms(40), ms(45), 0, ms(40), 0, 0, ms(100)},
+		{"starts after the following deadline", ms(350), ms(360), 3, ms(50), 3, 0, ms(400)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newSchedule(t0, []time.Duration{ms(100)})
+			slot, late, missed := s.begin(0, t0.Add(tc.begin))
+			if slot != tc.slot || late != tc.late || missed != tc.missedAtBegin {
+				t.Errorf("begin: slot %d late %v missed %d, want %d %v %d", slot, late, missed, tc.slot, tc.late, tc.missedAtBegin)
+			}
+			if missed := s.end(0, t0.Add(tc.end)); missed != tc.missedAtEnd {
+				t.Errorf("end: missed %d, want %d", missed, tc.missedAtEnd)
+			}
+			if _, due := s.next(); due.Sub(t0) != tc.next {
+				t.Errorf("next deadline +%v, want +%v", due.Sub(t0), tc.next)
+			}
+		})
+	}
+}
