@@ -18,7 +18,7 @@ type ProbeSpec struct {
 	Timeout     time.Duration
 	// Serial is "baud,data bits,parity,stop bits", e.g. "19200,8,N,1"; used
 	// for rtu:// and (baud only) rtuovertcp://.
-	Serial                   string
+	Serial                    string
 	CertFile, KeyFile, CAFile string
 }
 
