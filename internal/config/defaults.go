@@ -3,6 +3,7 @@ package config
 import (
 	"time"
 
+	"github.com/feederd/feederd/internal/detect"
 	"github.com/feederd/feederd/internal/profile"
 )
 
@@ -13,6 +14,9 @@ type defaultValues struct {
 	// have none.
 	Influx Influx
 	HTTP   HTTP
+	// Detect is detect.DefaultParams(): the numbers live in detect.
+	Detect   detect.Params
+	Pipeline Pipeline
 	// Quirks.MaxGap is not here: a device without quirks.max_gap takes
 	// poll.max_gap.
 	Quirks  Quirks
@@ -24,8 +28,8 @@ type defaultValues struct {
 // defaults is the one place where defaults are set. Keys not listed here
 // either inherit (a link's timeout and backoff and a device's interval and
 // timeout come from poll, a device's quirks.max_gap from poll.max_gap) or
-// are zero (pause_after_connect, pause_between_requests, offset) or are
-// required.
+// are zero (pause_after_connect, pause_between_requests, offset,
+// pipeline.shards) or are inferred (a device's kind) or are required.
 func defaults() defaultValues {
 	return defaultValues{
 		Poll: PollDefaults{
@@ -43,10 +47,12 @@ func defaults() defaultValues {
 			Timeout:       10 * time.Second,
 			Measurement:   "feeder_point",
 		},
-		HTTP:    HTTP{Listen: "127.0.0.1:9108"},
-		Quirks:  Quirks{MaxRegisters: 125, MaxBits: 2000},
-		PTRatio: 1,
-		Scale:   1,
-		Order:   profile.ABCD,
+		HTTP:     HTTP{Listen: "127.0.0.1:9108"},
+		Detect:   detect.DefaultParams(),
+		Pipeline: Pipeline{RingSize: 1 << 16, DropPolicy: DropOldest},
+		Quirks:   Quirks{MaxRegisters: 125, MaxBits: 2000},
+		PTRatio:  1,
+		Scale:    1,
+		Order:    profile.ABCD,
 	}
 }

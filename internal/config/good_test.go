@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/feederd/feederd/internal/detect"
 	"github.com/feederd/feederd/internal/profile"
 )
 
@@ -77,6 +78,8 @@ type wantModel struct {
 	poll     PollDefaults
 	influx   Influx
 	http     HTTP
+	detect   detect.Params
+	pipeline Pipeline
 	profiles map[string]*profile.Profile
 	links    []linkView
 	devices  []deviceView
@@ -95,6 +98,12 @@ func checkModel(t *testing.T, m *Model, want wantModel) {
 	}
 	if m.HTTP != want.http {
 		t.Errorf("HTTP %+v, want %+v", m.HTTP, want.http)
+	}
+	if m.Detect != want.detect {
+		t.Errorf("Detect:\n got %+v\nwant %+v", m.Detect, want.detect)
+	}
+	if m.Pipeline != want.pipeline {
+		t.Errorf("Pipeline %+v, want %+v", m.Pipeline, want.pipeline)
 	}
 	if len(m.Profiles) != len(want.profiles) {
 		t.Errorf("%d profiles, want %d", len(m.Profiles), len(want.profiles))
@@ -146,6 +155,13 @@ func TestGoodConfigs(t *testing.T) {
 	relay := &profile.Profile{Name: "relay", Vendor: "Test", Model: "R-1", Points: relayPoints(), Source: "testdata/config/profiles/relay.yaml"}
 	meter := &profile.Profile{Name: "meter", Vendor: "Test", Model: "M-3", Points: meterPoints(), Source: "testdata/config/profiles/meter.yaml"}
 	defQuirks := Quirks{MaxRegisters: 125, MaxBits: 2000, MaxGap: 10}
+	siteDetect := detect.DefaultParams()
+	siteDetect.RangeA.Low = 0.94
+	siteDetect.BandPersistence = 30 * time.Second
+	siteDetect.SagThreshold = 0.85
+	siteDetect.Hysteresis = 0.01
+	siteDetect.CommLossPolls = 5
+	siteDetect.SustainedAfter = time.Minute
 	tests := []struct {
 		file string
 		want wantModel
@@ -155,6 +171,8 @@ func TestGoodConfigs(t *testing.T) {
 			influx: Influx{URL: "http://127.0.0.1:8086", Bucket: "feederd/autogen", Token: NewSecret(testToken),
 				BatchSize: 1000, FlushInterval: time.Second, QueueSize: 200000, Timeout: 10 * time.Second, Measurement: "feeder_point"},
 			http:     HTTP{Listen: "127.0.0.1:0"},
+			detect:   siteDetect,
+			pipeline: Pipeline{Shards: 2, RingSize: 4096, DropPolicy: DropNewest},
 			profiles: map[string]*profile.Profile{"relay": relay, "meter": meter},
 			links: []linkView{
 				{Link{ID: "sub1-gw", URL: "tcp://127.0.0.1:5020", Scheme: SchemeTCP, Timeout: time.Second,
@@ -170,17 +188,17 @@ func TestGoodConfigs(t *testing.T) {
 					BackoffInitial: 500 * time.Millisecond, BackoffMax: time.Minute}, []string{"F102-R1"}},
 			},
 			devices: []deviceView{
-				{Device{Index: 0, ID: "F101-CB", Feeder: "F101", Unit: 1, Points: relayPoints(), Interval: 2 * time.Second, Timeout: time.Second,
+				{Device{Index: 0, ID: "F101-CB", Feeder: "F101", Kind: KindRecloser, Unit: 1, Points: relayPoints(), Interval: 2 * time.Second, Timeout: time.Second,
 					Quirks: Quirks{MaxRegisters: 125, MaxBits: 2000, MaxGap: 4}, PTRatio: 1,
 					Labels: map[string]string{"substation": "north", "region": "east"}}, "sub1-gw", "relay"},
-				{Device{Index: 1, ID: "F101-M1", Feeder: "F101", Upstream: "F101-CB", Unit: 7,
+				{Device{Index: 1, ID: "F101-M1", Feeder: "F101", Upstream: "F101-CB", Kind: KindMeter, Unit: 7,
 					Points:   append(meterPoints(), profile.Point{Name: "thd_va", RegType: profile.Input, Address: 200, Type: profile.Uint16, Scale: 0.01, Unit: "%"}),
 					Interval: 5 * time.Second, Timeout: 3 * time.Second,
 					Quirks:         Quirks{OneRequestPerPoint: true, PauseBetweenRequests: 50 * time.Millisecond, MaxRegisters: 60, MaxBits: 100, MaxGap: 0},
 					NominalVoltage: 120, PTRatio: 60}, "bus1", "meter"},
-				{Device{Index: 2, ID: "F102-CB", Feeder: "F102", Unit: 0, Points: relayPoints(), Interval: 2 * time.Second, Timeout: time.Second,
+				{Device{Index: 2, ID: "F102-CB", Feeder: "F102", Kind: KindBreaker, Unit: 0, Points: relayPoints(), Interval: 2 * time.Second, Timeout: time.Second,
 					Quirks: Quirks{MaxRegisters: 125, MaxBits: 2000, MaxGap: 4}, PTRatio: 1}, "sub2-tls", "relay"},
-				{Device{Index: 3, ID: "F102-R1", Feeder: "F102", Upstream: "F102-CB", Unit: 3, Points: relayPoints(), Interval: 2 * time.Second, Timeout: time.Second,
+				{Device{Index: 3, ID: "F102-R1", Feeder: "F102", Upstream: "F102-CB", Kind: KindRecloser, Unit: 3, Points: relayPoints(), Interval: 2 * time.Second, Timeout: time.Second,
 					Quirks: Quirks{MaxRegisters: 125, MaxBits: 2000, MaxGap: 4}, PTRatio: 1}, "moxa", "relay"},
 			},
 		}},
@@ -190,12 +208,14 @@ func TestGoodConfigs(t *testing.T) {
 			influx: Influx{URL: "https://influx.example.net:8086", Bucket: "feeders", Token: NewSecret("feederd:t0ken-from-file"),
 				BatchSize: 5000, FlushInterval: time.Second, QueueSize: 200000, Timeout: 10 * time.Second, Measurement: "feeder_point"},
 			http:     HTTP{Listen: "127.0.0.1:9108"},
+			detect:   detect.DefaultParams(),
+			pipeline: Pipeline{RingSize: 65536, DropPolicy: DropOldest},
 			profiles: map[string]*profile.Profile{"relay": relay},
 			links: []linkView{
 				{Link{ID: "gw", URL: "tcp://[::1]:502", Scheme: SchemeTCP, Timeout: time.Second, BackoffInitial: 500 * time.Millisecond, BackoffMax: 30 * time.Second}, []string{"F7-CB"}},
 			},
 			devices: []deviceView{
-				{Device{Index: 0, ID: "F7-CB", Feeder: "F7", Unit: 1, Points: relayPoints(), Interval: time.Second, Timeout: time.Second, Quirks: defQuirks, PTRatio: 1}, "gw", "relay"},
+				{Device{Index: 0, ID: "F7-CB", Feeder: "F7", Kind: KindRecloser, Unit: 1, Points: relayPoints(), Interval: time.Second, Timeout: time.Second, Quirks: defQuirks, PTRatio: 1}, "gw", "relay"},
 			},
 		}},
 	}

@@ -43,14 +43,14 @@ func TestLoadInline(t *testing.T) {
 links: [{id: gw, url: "tcp://h:502"}]
 devices:
   - {id: D1, link: gw, unit: 1, profile: relay, feeder: F1, labels: &north {substation: north}}
-  - {id: D2, link: gw, unit: 2, profile: relay, feeder: F1, labels: *north}
+  - {id: D2, link: gw, unit: 2, profile: relay, feeder: F1, upstream: D1, labels: *north}
 `, "relay.yaml": inlineRelay}, ""},
 		{"merge key", map[string]string{
 			"site.yaml": `profiles: [relay.yaml]
 links: [{id: gw, url: "tcp://h:502"}]
 devices:
   - {id: D1, link: gw, unit: 1, profile: relay, feeder: F1, quirks: &q {max_gap: 2}}
-  - {id: D2, link: gw, unit: 2, profile: relay, feeder: F1, quirks: {<<: *q}}
+  - {id: D2, link: gw, unit: 2, profile: relay, feeder: F1, upstream: D1, quirks: {<<: *q}}
 `, "relay.yaml": inlineRelay}, `site.yaml:5: devices[1].quirks.<<: merge keys are not supported`},
 		{"two documents", map[string]string{"site.yaml": inlineSite("") + "---\npoll: {}\n", "relay.yaml": inlineRelay},
 			"site.yaml:4: only one YAML document is allowed"},

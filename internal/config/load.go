@@ -84,6 +84,8 @@ func (l *loader) load(data []byte) *Model {
 	m.Poll = l.poll(&raw.Poll)
 	m.Influx = l.influx(raw.Influx)
 	m.HTTP = l.http(&raw.HTTP)
+	m.Detect = l.detection(&raw.Detect)
+	m.Pipeline = l.pipeline(&raw.Pipeline)
 	links := l.links(raw.Links, m)
 	l.devices(raw.Devices, m, links, broken)
 	l.topology(m.Devices)
@@ -291,6 +293,43 @@ func (l *loader) http(r *rawHTTP) HTTP {
 	}
 	return h
 }
+
+func (l *loader) pipeline(r *rawPipeline) Pipeline {
+	p := l.d.Pipeline
+	if r.Shards != nil {
+		p.Shards = *r.Shards
+		if p.Shards < 0 || p.Shards > maxShards {
+			l.s.add("pipeline.shards", "shards %d out of range 0..%d (0: one per GOMAXPROCS)", p.Shards, maxShards)
+		}
+	}
+	if r.RingSize != nil {
+		p.RingSize = *r.RingSize
+		switch n := p.RingSize; {
+		case n < minRingSize || n > maxRingSize:
+			l.s.add("pipeline.ring_size", "ring_size %d out of range %d..%d", n, minRingSize, maxRingSize)
+		case n&(n-1) != 0:
+			up := minRingSize
+			for up < n {
+				up <<= 1
+			}
+			l.s.add("pipeline.ring_size", "ring_size %d is not a power of two (try %d)", n, up)
+		}
+	}
+	if r.DropPolicy != nil {
+		p.DropPolicy = *r.DropPolicy
+		if p.DropPolicy != DropOldest && p.DropPolicy != DropNewest {
+			l.s.add("pipeline.drop_policy", "unknown drop_policy %q (want oldest or newest)", p.DropPolicy)
+		}
+	}
+	return p
+}
+
+const (
+	maxShards   = 1024
+	minRingSize = 1 << 10
+	// maxRingSize is ring.MaxCapacity.
+	maxRingSize = 1 << 24
+)
 
 func (l *loader) links(raws []rawLink, m *Model) map[string]*Link {
 	byID := map[string]*Link{}
@@ -584,7 +623,35 @@ func (l *loader) devices(raws []rawDevice, m *Model, links map[string]*Link, bro
 		dv.Labels = l.labels(r.Labels, key("labels"))
 		dv.Quirks = l.quirks(&r.Quirks, key("quirks"), m.Poll.MaxGap)
 		dv.Points = l.devicePoints(r, path, prof, dv)
+		dv.Kind = l.kind(r.Kind, key("kind"), dv.Points)
 	}
+}
+
+// kind checks a device's kind or infers it from the roles of its points.
+func (l *loader) kind(raw, path string, points []profile.Point) DeviceKind {
+	if raw != "" {
+		k := DeviceKind(raw)
+		if !k.Valid() {
+			l.s.add(path, "unknown kind %q (want breaker, recloser, sectionalizer, switch, sensor or meter)", raw)
+		}
+		return k
+	}
+	var closed, recloser bool
+	for i := range points {
+		switch points[i].Role {
+		case profile.RoleBreakerClosed:
+			closed = true
+		case profile.RoleLockout, profile.RoleShotCount:
+			recloser = true
+		}
+	}
+	switch {
+	case recloser:
+		return KindRecloser
+	case closed:
+		return KindBreaker
+	}
+	return KindMeter
 }
 
 // devicePoints returns the profile's points followed by the device's own,
@@ -694,8 +761,10 @@ func (l *loader) quirks(r *rawQuirks, path string, pollGap uint16) Quirks {
 }
 
 // topology checks upstream references: a known device on the same feeder,
-// and no cycles.
+// no cycles, and one source per feeder. A feeder without a source always
+// has a cycle or a bad reference, reported as such.
 func (l *loader) topology(devs []*Device) {
+	l.sources(devs)
 	byID := map[string]int{}
 	for i, d := range devs {
 		if _, dup := byID[d.ID]; !dup && d.ID != "" {
@@ -748,5 +817,32 @@ func (l *loader) topology(devs []*Device) {
 		for _, k := range chain {
 			state[k] = done
 		}
+	}
+}
+
+// sources reports feeders with more than one device without upstream, on
+// the second of them.
+func (l *loader) sources(devs []*Device) {
+	roots := map[string][]int{}
+	var feeders []string
+	for i, d := range devs {
+		if d.Upstream != "" || d.Feeder == "" {
+			continue
+		}
+		if roots[d.Feeder] == nil {
+			feeders = append(feeders, d.Feeder)
+		}
+		roots[d.Feeder] = append(roots[d.Feeder], i)
+	}
+	for _, f := range feeders {
+		r := roots[f]
+		if len(r) < 2 {
+			continue
+		}
+		ids := make([]string, len(r))
+		for k, i := range r {
+			ids[k] = devs[i].ID
+		}
+		l.s.add(indexPath("devices", r[1])+".upstream", "feeder %s has %d devices without upstream (%s): exactly one is its source", f, len(r), strings.Join(ids, ", "))
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/feederd/feederd/internal/detect"
 	"github.com/feederd/feederd/internal/profile"
 )
 
@@ -13,10 +14,14 @@ import (
 // shares. Nothing changes it after Load returns; a reload builds a new one.
 type Model struct {
 	// Source is the path of the file it was loaded from.
-	Source   string
-	Poll     PollDefaults
-	Influx   Influx
-	HTTP     HTTP
+	Source string
+	Poll   PollDefaults
+	Influx Influx
+	HTTP   HTTP
+	// Detect holds the detection thresholds, detect.DefaultParams() with
+	// the file's overrides; Load has checked them with Validate.
+	Detect   detect.Params
+	Pipeline Pipeline
 	Profiles map[string]*profile.Profile
 	Links    []*Link
 	// Devices in file order; a device's position is its Index and the
@@ -30,7 +35,9 @@ type PollDefaults struct {
 	Timeout        time.Duration // default 1s (RTU 300ms is the library's, we use ours)
 	BackoffInitial time.Duration // default 500ms
 	BackoffMax     time.Duration // default 30s
-	MaxGap         uint16        // registers of gap filled when coalescing, default 10
+	// MaxGap: registers of gap read and thrown away to merge two requests,
+	// default 10; 0 means never read a gap.
+	MaxGap uint16
 	// StaleAfter: a point whose last good value is older than this many
 	// intervals is reported stale (default 3).
 	StaleAfter int
@@ -55,6 +62,48 @@ type Influx struct {
 // HTTP is feederd's own server (metrics, health, API).
 type HTTP struct {
 	Listen string // default 127.0.0.1:9108
+}
+
+// Pipeline sizes the path from pollers to the sinks.
+type Pipeline struct {
+	// Shards is the number of shard workers, each with its own ingest ring
+	// and whole feeders. 0, the default, means one per GOMAXPROCS: the app
+	// resolves it, config keeps the 0.
+	Shards int
+	// RingSize is the capacity of each shard's ingest ring in samples, a
+	// power of two in 1024..16777216; default 65536.
+	RingSize int
+	// DropPolicy says which sample a full ring loses: DropOldest (the
+	// default) or DropNewest.
+	DropPolicy string
+}
+
+// Values of Pipeline.DropPolicy.
+const (
+	DropOldest = "oldest"
+	DropNewest = "newest"
+)
+
+// DeviceKind is what a device is on the feeder, which tells detection and
+// outage localisation what its open or closed state means.
+type DeviceKind string
+
+const (
+	KindBreaker       DeviceKind = "breaker"
+	KindRecloser      DeviceKind = "recloser"
+	KindSectionalizer DeviceKind = "sectionalizer"
+	KindSwitch        DeviceKind = "switch"
+	KindSensor        DeviceKind = "sensor"
+	KindMeter         DeviceKind = "meter"
+)
+
+// Valid reports whether k is one of the kinds above.
+func (k DeviceKind) Valid() bool {
+	switch k {
+	case KindBreaker, KindRecloser, KindSectionalizer, KindSwitch, KindSensor, KindMeter:
+		return true
+	}
+	return false
 }
 
 // Scheme of a link URL.
@@ -110,7 +159,7 @@ type Quirks struct {
 	PauseBetweenRequests time.Duration
 	MaxRegisters         uint16 // per request, default 125 (bits: 2000)
 	MaxBits              uint16
-	MaxGap               uint16 // registers of gap filled when coalescing
+	MaxGap               uint16 // registers of gap filled when coalescing; 0: never
 }
 
 // Device is one Modbus unit on a link.
@@ -119,9 +168,12 @@ type Device struct {
 	ID       string
 	Feeder   string
 	Upstream string // the device ID upstream on the feeder, "" at the source
-	Link     *Link
-	Unit     uint8
-	Profile  *profile.Profile
+	// Kind is as configured or, without a kind key, inferred from the
+	// roles of the device's points (see rawConfig).
+	Kind    DeviceKind
+	Link    *Link
+	Unit    uint8
+	Profile *profile.Profile
 	// Points are the profile's points followed by the device's own.
 	Points   []profile.Point
 	Interval time.Duration

@@ -20,7 +20,8 @@ import "time"
 //	  backoff_initial: 500ms  # first reconnect delay; > 0. Default 500ms.
 //	  backoff_max: 30s      # longest reconnect delay; >= backoff_initial. Default 30s.
 //	  max_gap: 10           # registers of gap read and thrown away to merge two
-//	                        # requests into one; 0..124. Default 10.
+//	                        # requests into one; 0..124, 0 = never read a gap.
+//	                        # Default 10.
 //	  stale_after: 3        # intervals after which a value is stale; >= 1. Default 3.
 //
 //	# InfluxDB sink (InfluxDB 1.8 through its v2 API, or 2.x/3.x). Omit the
@@ -47,6 +48,61 @@ import "time"
 //	# feederd's own HTTP server: metrics, health, API, pages.
 //	http:
 //	  listen: 127.0.0.1:9108       # host:port. Default 127.0.0.1:9108.
+//
+//	# Detection thresholds. Voltages are per-unit of a device's
+//	# nominal_voltage. Every key may be left out; the values shown are the
+//	# defaults (ANSI C84.1, IEEE 1159, IEC 61000-4-30, IEEE 1366).
+//	detect:
+//	  range_a: {low: 0.95, high: 1.05}      # ANSI C84.1 Range A, outside it a
+//	                               # warning; low < 1 < high. Either end may be
+//	                               # left out (it keeps its default).
+//	  range_b: {low: 0.9167, high: 1.0583}  # Range B, outside it critical;
+//	                               # low > 0, contains range_a.
+//	  band_persistence: 60s        # time outside a range before a band event
+//	                               # starts; 1s..10m.
+//	  band_hysteresis: 0.005       # a band event ends this far back inside the
+//	                               # range; >= 0, range_a.low + band_hysteresis
+//	                               # < 1 < range_a.high - band_hysteresis.
+//	  sag_threshold: 0.9           # a sag starts below it; < 1.
+//	  swell_threshold: 1.1         # a swell starts above it; > 1.
+//	  interruption_threshold: 0.1  # an interruption starts with all phases
+//	                               # below it; > 0 and < sag_threshold.
+//	  hysteresis: 0.02             # sags, swells and interruptions end this far
+//	                               # back across their threshold; >= 0,
+//	                               # sag_threshold + hysteresis < 1,
+//	                               # swell_threshold - hysteresis > 1,
+//	                               # interruption_threshold + hysteresis
+//	                               # <= sag_threshold.
+//	  undervoltage_min: 0.8        # IEEE 1159 long-duration undervoltage is
+//	                               # undervoltage_min..sag_threshold;
+//	                               # >= interruption_threshold, < sag_threshold.
+//	  overvoltage_max: 1.2         # and overvoltage swell_threshold..
+//	                               # overvoltage_max; > swell_threshold.
+//	  instantaneous_max: 500ms     # IEEE 1159 durations: instantaneous below
+//	  momentary_max: 3s            # instantaneous_max, momentary up to
+//	  temporary_max: 1m            # momentary_max, temporary up to temporary_max,
+//	                               # long beyond; 0 < instantaneous_max
+//	                               # <= momentary_max < temporary_max.
+//	  reclose_window: 5m           # trips and recloses this long after a first
+//	                               # trip are one reclose sequence; > 0.
+//	  lockout_after: 1m            # a device without a lockout point still open
+//	                               # this long after a trip is taken as locked
+//	                               # out; > 0, <= reclose_window.
+//	  comm_loss_polls: 3           # failed polls in a row that make a device
+//	                               # comm_lost; >= 1.
+//	  comm_loss_after: 10s         # or no good sample for this long; > 0.
+//	  sustained_after: 5m          # IEEE 1366 boundary between momentary and
+//	                               # sustained interruptions; > 0.
+//
+//	# The path from the pollers to detection and the sinks.
+//	pipeline:
+//	  shards: 0                    # shard workers, each owning whole feeders
+//	                               # and an ingest ring; 0..1024. Default 0:
+//	                               # one per GOMAXPROCS.
+//	  ring_size: 65536             # samples per ingest ring; a power of two,
+//	                               # 1024..16777216. Default 65536.
+//	  drop_policy: oldest          # what a full ring loses: oldest | newest.
+//	                               # Default oldest.
 //
 //	# Links: one connection each (a TCP endpoint, a serial bus, a gateway),
 //	# polled by one goroutine.
@@ -79,7 +135,13 @@ import "time"
 //	    profile: sel751a           # required; a profile's name
 //	    feeder: F101               # required, [A-Za-z0-9_.-]+
 //	    upstream: ""               # the device upstream on the same feeder, ""
-//	                               # at the source; no cycles.
+//	                               # at the source; no cycles. Exactly one
+//	                               # device of each feeder has none.
+//	    kind: breaker              # breaker | recloser | sectionalizer | switch |
+//	                               # sensor | meter. Default inferred from the
+//	                               # roles of the device's points (profile's and
+//	                               # own): recloser with lockout or shot_count,
+//	                               # else breaker with breaker_closed, else meter.
 //	    nominal_voltage: 7200      # 1 pu in volts as reported after scale and
 //	                               # pt_ratio; > 0. Required when the device has
 //	                               # a voltage_a/b/c point.
@@ -95,7 +157,8 @@ import "time"
 //	      pause_between_requests: 0s    # >= 0. Default 0s.
 //	      max_registers: 125       # per request, 1..125. Default 125.
 //	      max_bits: 2000           # per request, 1..2000. Default 2000.
-//	      max_gap: 10              # 0..124. Default poll.max_gap.
+//	      max_gap: 10              # 0..124, 0 = never read a gap. Default
+//	                               # poll.max_gap.
 //	    points: []                 # extra points after the profile's, same
 //	                               # schema as a profile's points; their names,
 //	                               # roles and registers must not repeat the
@@ -108,6 +171,8 @@ type rawConfig struct {
 	Poll     rawPoll     `yaml:"poll"`
 	Influx   *rawInflux  `yaml:"influx"`
 	HTTP     rawHTTP     `yaml:"http"`
+	Detect   rawDetect   `yaml:"detect"`
+	Pipeline rawPipeline `yaml:"pipeline"`
 	Links    []rawLink   `yaml:"links"`
 	Devices  []rawDevice `yaml:"devices"`
 }
@@ -138,6 +203,38 @@ type rawInflux struct {
 
 type rawHTTP struct {
 	Listen *string `yaml:"listen"`
+}
+
+type rawDetect struct {
+	RangeA                rawRange       `yaml:"range_a"`
+	RangeB                rawRange       `yaml:"range_b"`
+	BandPersistence       *time.Duration `yaml:"band_persistence"`
+	BandHysteresis        *float64       `yaml:"band_hysteresis"`
+	SagThreshold          *float64       `yaml:"sag_threshold"`
+	SwellThreshold        *float64       `yaml:"swell_threshold"`
+	InterruptionThreshold *float64       `yaml:"interruption_threshold"`
+	Hysteresis            *float64       `yaml:"hysteresis"`
+	UndervoltageMin       *float64       `yaml:"undervoltage_min"`
+	OvervoltageMax        *float64       `yaml:"overvoltage_max"`
+	InstantaneousMax      *time.Duration `yaml:"instantaneous_max"`
+	MomentaryMax          *time.Duration `yaml:"momentary_max"`
+	TemporaryMax          *time.Duration `yaml:"temporary_max"`
+	RecloseWindow         *time.Duration `yaml:"reclose_window"`
+	LockoutAfter          *time.Duration `yaml:"lockout_after"`
+	CommLossPolls         *int           `yaml:"comm_loss_polls"`
+	CommLossAfter         *time.Duration `yaml:"comm_loss_after"`
+	SustainedAfter        *time.Duration `yaml:"sustained_after"`
+}
+
+type rawRange struct {
+	Low  *float64 `yaml:"low"`
+	High *float64 `yaml:"high"`
+}
+
+type rawPipeline struct {
+	Shards     *int    `yaml:"shards"`
+	RingSize   *int    `yaml:"ring_size"`
+	DropPolicy *string `yaml:"drop_policy"`
 }
 
 type rawLink struct {
@@ -171,6 +268,7 @@ type rawDevice struct {
 	Profile        string            `yaml:"profile"`
 	Feeder         string            `yaml:"feeder"`
 	Upstream       string            `yaml:"upstream"`
+	Kind           string            `yaml:"kind"`
 	NominalVoltage *float64          `yaml:"nominal_voltage"`
 	PTRatio        *float64          `yaml:"pt_ratio"`
 	Interval       *time.Duration    `yaml:"interval"`
