@@ -16,8 +16,9 @@ import (
 	"github.com/feederd/feederd/internal/api"
 	"github.com/feederd/feederd/internal/config"
 	"github.com/feederd/feederd/internal/influx"
+	"github.com/feederd/feederd/internal/pipeline"
 	"github.com/feederd/feederd/internal/poll"
-	"github.com/feederd/feederd/internal/sample"
+	"github.com/feederd/feederd/internal/ring"
 )
 
 // Version is set by main from the build.
@@ -73,14 +74,10 @@ func (o *Options) validate() error {
 	return errors.Join(errs...)
 }
 
-// discard is the sample sink when no InfluxDB is configured.
-type discard struct{}
-
-func (discard) Put([]sample.Sample) {}
-
 // Run loads the configuration and runs feederd until ctx ends or a component
-// fails. Teardown is ordered: the pollers stop first, then the InfluxDB sink
-// flushes what they produced, then the HTTP server stops.
+// fails. Teardown is ordered: the pollers stop first, then the pipeline
+// drains its rings, then the InfluxDB sink flushes what they produced, then
+// the HTTP server stops.
 func Run(ctx context.Context, opts Options) error {
 	if err := opts.validate(); err != nil {
 		return fmt.Errorf("invalid options: %w", err)
@@ -102,7 +99,7 @@ func Run(ctx context.Context, opts Options) error {
 	)
 
 	checks := map[string]api.Check{}
-	var sink poll.Sink = discard{}
+	var lines pipeline.LineSink
 	var influxSink *influx.Sink
 	if !model.Influx.Disabled {
 		influxSink, err = influx.NewSink(influx.SinkOptions{
@@ -114,12 +111,30 @@ func Run(ctx context.Context, opts Options) error {
 		if err != nil {
 			return fmt.Errorf("influx sink: %w", err)
 		}
-		sink = influxSink
+		lines = influxSink
 		checks["influx"] = influxSink.Ready
 	}
+	policy := ring.DropOldest
+	if model.Pipeline.DropPolicy == config.DropNewest {
+		policy = ring.DropNewest
+	}
+	pipe, err := pipeline.New(pipeline.Options{
+		Model:      model,
+		Lines:      lines,
+		Logger:     log.With("component", "pipeline"),
+		Registerer: reg,
+		Shards:     model.Pipeline.Shards,
+		RingSize:   model.Pipeline.RingSize,
+		Policy:     policy,
+		BatchLines: model.Influx.BatchSize,
+	})
+	if err != nil {
+		return err
+	}
+	checks["pipeline"] = pipe.Ready
 	poller, err := poll.New(poll.Options{
 		Model:      model,
-		Sink:       sink,
+		Sink:       pipe,
 		Logger:     log.With("component", "poll"),
 		Registerer: reg,
 	})
@@ -150,9 +165,11 @@ func Run(ctx context.Context, opts Options) error {
 
 	// Each stage has its own context so that teardown can go in order.
 	pollCtx, stopPoll := context.WithCancel(ctx)
+	pipeCtx, stopPipe := context.WithCancel(context.Background())
 	sinkCtx, stopSink := context.WithCancel(context.Background())
 	httpCtx, stopHTTP := context.WithCancel(context.Background())
 	defer stopPoll()
+	defer stopPipe()
 	defer stopSink()
 	defer stopHTTP()
 
@@ -160,13 +177,14 @@ func Run(ctx context.Context, opts Options) error {
 		name string
 		err  error
 	}
-	done := make(chan result, 3)
+	done := make(chan result, 4)
 	go func() { done <- result{"poll", poller.Run(pollCtx)} }()
+	go func() { done <- result{"pipeline", pipe.Run(pipeCtx)} }()
 	if influxSink != nil {
 		go func() { done <- result{"influx", influxSink.Run(sinkCtx)} }()
 	}
 	go func() { done <- result{"http", srv.Run(httpCtx)} }()
-	running := map[string]bool{"poll": true, "http": true, "influx": influxSink != nil}
+	running := map[string]bool{"poll": true, "pipeline": true, "http": true, "influx": influxSink != nil}
 
 	var firstErr error
 	wait := func(name string) {
@@ -194,6 +212,8 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	stopPoll()
 	wait("poll")
+	stopPipe()
+	wait("pipeline")
 	stopSink()
 	wait("influx")
 	stopHTTP()

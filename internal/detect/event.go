@@ -108,7 +108,8 @@ const (
 	// KindDeEnergized: all phases below the interruption threshold, or an
 	// upstream protective device is open.
 	KindDeEnergized
-	numKinds
+	// NumKinds is the number of kinds, for arrays indexed by Kind.
+	NumKinds
 )
 
 var kindNames = [...]string{

@@ -157,7 +157,7 @@ func TestNames(t *testing.T) {
 			t.Errorf("got %q, want %q", tc.got, tc.want)
 		}
 	}
-	for k := KindNone; k < numKinds; k++ {
+	for k := KindNone; k < NumKinds; k++ {
 		if k.String() == "unknown" {
 			t.Errorf("kind %d has no name", k)
 		}

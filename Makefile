@@ -1,0 +1,57 @@
+# feederd — make run starts the demo, make test runs every check CI runs.
+SHELL := /bin/bash
+GO ?= go
+BIN := $(CURDIR)/bin
+INFLUXD_VERSION := v1.8.10
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+# Fuzz targets run briefly in make test; longer with FUZZTIME=5m make fuzz.
+FUZZTIME ?= 10s
+
+.PHONY: all build run test check fmt-check vet unit fuzz bench fleet-bench tools clean
+
+all: build
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/feederd ./cmd/feederd
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/rtusim ./cmd/rtusim
+
+# The real InfluxDB, built from its Go module (pure Go, about a minute once).
+$(BIN)/influxd:
+	@echo "building InfluxDB $(INFLUXD_VERSION) into $(BIN) (once)"
+	GOBIN=$(BIN) $(GO) install github.com/influxdata/influxdb/cmd/influxd@$(INFLUXD_VERSION)
+
+tools: $(BIN)/influxd
+	@command -v socat >/dev/null && command -v mbpoll >/dev/null || { \
+	  echo "installing socat and mbpoll (Debian packages)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq socat mbpoll; }
+
+# The demo: InfluxDB, rtusim with the demo fleet, feederd; Ctrl-C stops all.
+run: build $(BIN)/influxd
+	@bash scripts/run-demo.sh
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './var/*')); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+unit: tools
+	FEEDERD_INFLUXD=$(BIN)/influxd $(GO) test -race -count=1 -timeout 12m ./...
+
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzParseRTURequest$$' -fuzztime $(FUZZTIME) ./internal/sim
+
+test: fmt-check vet unit fuzz
+
+check: test
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -count 3 ./... | tee bench.out
+
+fleet-bench: build
+	bash scripts/fleet-bench.sh
+
+clean:
+	rm -rf $(BIN)/feederd $(BIN)/rtusim var bench.out

@@ -1,0 +1,340 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"github.com/feederd/feederd/internal/config"
+	"github.com/feederd/feederd/internal/detect"
+	"github.com/feederd/feederd/internal/influx"
+	"github.com/feederd/feederd/internal/ring"
+	"github.com/feederd/feederd/internal/sample"
+)
+
+// LineSink takes complete lines of line protocol; influx.Sink is one. It
+// must copy b before returning and must not block for long.
+type LineSink interface {
+	PutLines(b []byte, n int)
+}
+
+// Options configure a Pipeline.
+type Options struct {
+	Model *config.Model
+	// Lines receives measurements and events; nil writes nothing.
+	Lines      LineSink
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+	// Shards is the number of rings and workers; 0 means GOMAXPROCS.
+	Shards int
+	// RingSize is each shard's ring capacity (a power of two).
+	RingSize int
+	Policy   ring.Policy
+	// BatchLines is how many lines a worker gathers before it hands them
+	// to Lines (default 1000).
+	BatchLines int
+	// TickEvery is how often a worker runs time-based detection, publishes
+	// its snapshot and hands partial batches on (default 1s).
+	TickEvery time.Duration
+	// Now is the wall clock for time-based detection (default time.Now).
+	Now func() time.Time
+}
+
+// Pipeline routes samples to the shard of their feeder and runs one worker
+// per shard. Put is safe for concurrent use; everything behind it has one
+// writer per shard and takes no lock on the sample path.
+type Pipeline struct {
+	opts    Options
+	log     *slog.Logger
+	shards  []*shard
+	byDev   []uint16 // device index -> shard
+	stream  *Stream
+	metrics *metrics
+	running atomic.Bool
+}
+
+type shard struct {
+	id    int
+	ring  *ring.Ring[sample.Sample]
+	det   *detect.Detector
+	enc   *influx.Encoder
+	evEnc *influx.EventEncoder
+	snap  atomic.Pointer[[]detect.DeviceState]
+	// Owned by the worker goroutine:
+	lines   []byte
+	nLines  int
+	samples prometheus.Counter
+	events  *[detect.NumKinds][3]prometheus.Counter
+	p       *Pipeline
+}
+
+// New builds the shards and assigns each feeder to one, round robin in the
+// order feeders first appear in the configuration.
+func New(opts Options) (*Pipeline, error) {
+	if opts.Model == nil || opts.Logger == nil || opts.Registerer == nil {
+		return nil, errors.New("pipeline: model, logger and registerer are required")
+	}
+	if opts.Shards < 0 {
+		return nil, fmt.Errorf("pipeline: %d shards", opts.Shards)
+	}
+	if opts.Shards == 0 {
+		opts.Shards = runtime.GOMAXPROCS(0)
+	}
+	if opts.RingSize == 0 {
+		opts.RingSize = 1 << 16
+	}
+	if opts.BatchLines <= 0 {
+		opts.BatchLines = 1000
+	}
+	if opts.TickEvery <= 0 {
+		opts.TickEvery = time.Second
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	m := opts.Model
+	p := &Pipeline{opts: opts, log: opts.Logger, byDev: make([]uint16, len(m.Devices))}
+	p.metrics = newMetrics(opts.Registerer)
+	p.stream = newStream(p.metrics.streamDrops)
+
+	feederShard := map[string]int{}
+	for _, d := range m.Devices {
+		if _, ok := feederShard[d.Feeder]; !ok {
+			feederShard[d.Feeder] = len(feederShard) % opts.Shards
+		}
+	}
+	// Fewer feeders than shards: idle shards would only cost memory.
+	n := min(opts.Shards, max(len(feederShard), 1))
+	infos := DevicesFromModel(m)
+	perShard := make([][]detect.DeviceInfo, n)
+	for i, d := range m.Devices {
+		s := feederShard[d.Feeder]
+		p.byDev[i] = uint16(s)
+		perShard[s] = append(perShard[s], infos[i])
+	}
+	enc := influx.NewEncoder(m)
+	evEnc := influx.NewEventEncoder(m)
+	for i := range n {
+		r, err := ring.New[sample.Sample](opts.RingSize, opts.Policy)
+		if err != nil {
+			return nil, fmt.Errorf("pipeline: shard %d ring: %w", i, err)
+		}
+		sh := &shard{id: i, ring: r, enc: enc, evEnc: evEnc, p: p}
+		sh.det, err = detect.New(m.Detect, perShard[i], sh.emit)
+		if err != nil {
+			return nil, fmt.Errorf("pipeline: shard %d detection: %w", i, err)
+		}
+		label := strconv.Itoa(i)
+		sh.samples = p.metrics.samples.WithLabelValues(label)
+		sh.events = &p.metrics.events
+		p.metrics.watchRing(label, r)
+		empty := sh.det.Snapshot()
+		sh.snap.Store(&empty)
+		p.shards = append(p.shards, sh)
+	}
+	return p, nil
+}
+
+// Shards returns the number of shards in use.
+func (p *Pipeline) Shards() int { return len(p.shards) }
+
+// Events is the in-process event stream (see Stream).
+func (p *Pipeline) Events() *Stream { return p.stream }
+
+// Put routes one device poll's samples to their shard. It never blocks: a
+// full ring drops by its policy and counts the drop.
+func (p *Pipeline) Put(samples []sample.Sample) {
+	for i := range samples {
+		d := samples[i].Device
+		if int(d) >= len(p.byDev) {
+			continue
+		}
+		p.shards[p.byDev[d]].ring.Put(samples[i])
+	}
+}
+
+// Snapshot returns the detection state of every device, ordered by device
+// index, as last published by the workers (at most TickEvery old). The
+// slice is shared and must not be changed.
+func (p *Pipeline) Snapshot() []detect.DeviceState {
+	var out []detect.DeviceState
+	for _, sh := range p.shards {
+		out = append(out, *sh.snap.Load()...)
+	}
+	slices.SortFunc(out, func(a, b detect.DeviceState) int { return int(a.Index) - int(b.Index) })
+	return out
+}
+
+// Ready reports whether the workers run.
+func (p *Pipeline) Ready() error {
+	if !p.running.Load() {
+		return errors.New("pipeline workers not running")
+	}
+	return nil
+}
+
+// Run starts one worker per shard and returns when ctx has ended and every
+// worker has drained its ring and handed its last lines on. Stop the
+// producers (the pollers) before cancelling ctx, or their last samples may
+// find the rings closed.
+func (p *Pipeline) Run(ctx context.Context) error {
+	if !p.running.CompareAndSwap(false, true) {
+		return errors.New("pipeline: Run called twice")
+	}
+	defer p.running.Store(false)
+	var wg sync.WaitGroup
+	for _, sh := range p.shards {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sh.run(ctx)
+		}()
+	}
+	wg.Wait()
+	p.stream.closeAll()
+	return nil
+}
+
+func (sh *shard) run(ctx context.Context) {
+	buf := make([]sample.Sample, 1024)
+	every := sh.p.opts.TickEvery
+	next := time.Now().Add(every)
+	for {
+		n := sh.ring.GetBatch(buf)
+		if n == 0 {
+			if ctx.Err() != nil {
+				break
+			}
+			if time.Now().After(next) {
+				sh.tick()
+				next = time.Now().Add(every)
+				continue
+			}
+			// Idle: park until samples arrive or the next tick is due.
+			wctx, cancel := context.WithDeadline(ctx, next)
+			n, _ = sh.ring.GetBatchWait(wctx, buf)
+			cancel()
+			if n == 0 {
+				continue
+			}
+		}
+		sh.process(buf[:n])
+	}
+	// Drain what the pollers put before they stopped.
+	sh.ring.Close()
+	for {
+		n := sh.ring.GetBatch(buf)
+		if n == 0 {
+			break
+		}
+		sh.process(buf[:n])
+	}
+	sh.tick()
+}
+
+// process is the hot path: detection and encoding of every sample, with no
+// allocation once the line buffer has grown to its batch size.
+func (sh *shard) process(batch []sample.Sample) {
+	for i := range batch {
+		s := &batch[i]
+		sh.det.Process(s)
+		before := len(sh.lines)
+		sh.lines = sh.enc.Append(sh.lines, s)
+		if len(sh.lines) != before {
+			sh.nLines++
+		}
+	}
+	sh.samples.Add(float64(len(batch)))
+	if sh.nLines >= sh.p.opts.BatchLines {
+		sh.flush()
+	}
+}
+
+// emit is detection's callback, on the worker goroutine.
+func (sh *shard) emit(ev *detect.Event) {
+	sh.lines = sh.evEnc.Append(sh.lines, ev)
+	sh.nLines++
+	if int(ev.Kind) < len(sh.events) && int(ev.Stage) < 3 {
+		sh.events[ev.Kind][ev.Stage].Inc()
+	}
+	sh.p.stream.publish(ev)
+}
+
+func (sh *shard) tick() {
+	sh.det.Tick(sh.p.opts.Now().UnixNano())
+	st := sh.det.Snapshot()
+	sh.snap.Store(&st)
+	sh.flush()
+}
+
+func (sh *shard) flush() {
+	if sh.nLines == 0 {
+		return
+	}
+	if sh.p.opts.Lines != nil {
+		sh.p.opts.Lines.PutLines(sh.lines, sh.nLines)
+	}
+	sh.lines = sh.lines[:0]
+	sh.nLines = 0
+}
+
+type metrics struct {
+	reg         prometheus.Registerer
+	samples     *prometheus.CounterVec
+	events      [detect.NumKinds][3]prometheus.Counter
+	streamDrops prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	f := promauto.With(reg)
+	m := &metrics{
+		reg: reg,
+		samples: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "feederd_pipeline_samples_total",
+			Help: "Samples processed by detection and encoding, by shard.",
+		}, []string{"shard"}),
+		streamDrops: f.NewCounter(prometheus.CounterOpts{
+			Name: "feederd_event_stream_dropped_total",
+			Help: "Events a subscriber of the event stream missed because its buffer was full.",
+		}),
+	}
+	ev := f.NewCounterVec(prometheus.CounterOpts{
+		Name: "feederd_events_total",
+		Help: "Detection events by kind and stage (start, end, instant).",
+	}, []string{"kind", "stage"})
+	for k := range detect.NumKinds {
+		for s := range 3 {
+			m.events[k][s] = ev.WithLabelValues(detect.Kind(k).String(), detect.Stage(s).String())
+		}
+	}
+	return m
+}
+
+func (m *metrics) watchRing(shard string, r *ring.Ring[sample.Sample]) {
+	f := promauto.With(m.reg)
+	f.NewCounterFunc(prometheus.CounterOpts{
+		Name:        "feederd_pipeline_ring_dropped_total",
+		Help:        "Samples dropped because the shard's ring was full.",
+		ConstLabels: prometheus.Labels{"shard": shard},
+	}, func() float64 { return float64(r.Drops()) })
+	f.NewGaugeFunc(prometheus.GaugeOpts{
+		Name:        "feederd_pipeline_ring_depth",
+		Help:        "Samples waiting in the shard's ring.",
+		ConstLabels: prometheus.Labels{"shard": shard},
+	}, func() float64 { return float64(r.Len()) })
+	f.NewGaugeFunc(prometheus.GaugeOpts{
+		Name:        "feederd_pipeline_ring_capacity",
+		Help:        "Capacity of the shard's ring.",
+		ConstLabels: prometheus.Labels{"shard": shard},
+	}, func() float64 { return float64(r.Cap()) })
+}

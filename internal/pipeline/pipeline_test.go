@@ -1,0 +1,255 @@
+package pipeline
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/feederd/feederd/internal/config"
+	"github.com/feederd/feederd/internal/detect"
+	"github.com/feederd/feederd/internal/profile"
+	"github.com/feederd/feederd/internal/ring"
+	"github.com/feederd/feederd/internal/sample"
+)
+
+// lineCollector is a LineSink that keeps every line.
+type lineCollector struct {
+	mu    sync.Mutex
+	buf   bytes.Buffer
+	lines int
+}
+
+func (c *lineCollector) PutLines(b []byte, n int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.buf.Write(b)
+	c.lines += n
+}
+
+func (c *lineCollector) text() (string, int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.buf.String(), c.lines
+}
+
+var meterProfile = &profile.Profile{Name: "meter", Points: []profile.Point{
+	{Name: "va", Type: profile.Float32, Role: profile.RoleVoltageA, Unit: "V"},
+	{Name: "vb", Type: profile.Float32, Role: profile.RoleVoltageB, Unit: "V", Address: 2},
+	{Name: "vc", Type: profile.Float32, Role: profile.RoleVoltageC, Unit: "V", Address: 4},
+	{Name: "ia", Type: profile.Float32, Role: profile.RoleCurrentA, Unit: "A", Address: 6},
+}}
+
+// model builds feeders × devicesPerFeeder meters, chained by upstream.
+func model(feeders, perFeeder int) *config.Model {
+	m := &config.Model{Detect: detect.DefaultParams()}
+	link := &config.Link{ID: "l"}
+	for f := range feeders {
+		for d := range perFeeder {
+			dev := &config.Device{
+				Index: uint32(len(m.Devices)), ID: fmt.Sprintf("F%d-D%d", f, d), Feeder: fmt.Sprintf("F%d", f),
+				Link: link, Unit: 1, Profile: meterProfile, Points: meterProfile.Points,
+				Interval: time.Second, NominalVoltage: 120, PTRatio: 1,
+			}
+			if d > 0 {
+				dev.Upstream = fmt.Sprintf("F%d-D%d", f, d-1)
+			}
+			m.Devices = append(m.Devices, dev)
+			link.Devices = append(link.Devices, dev)
+		}
+	}
+	m.Links = []*config.Link{link}
+	return m
+}
+
+// poll returns one device poll: three voltages in volts, a current, and
+// the device status last.
+func poll(dev uint32, t time.Time, seq uint32, va, vb, vc float64) []sample.Sample {
+	ns := t.UnixNano()
+	out := []sample.Sample{
+		{Time: ns, Device: dev, Point: 0, Value: va, Seq: seq},
+		{Time: ns, Device: dev, Point: 1, Value: vb, Seq: seq},
+		{Time: ns, Device: dev, Point: 2, Value: vc, Seq: seq},
+		{Time: ns, Device: dev, Point: 3, Value: 200, Seq: seq},
+		{Time: ns, Device: dev, Point: sample.NoPoint, Value: 1, Seq: seq, Flags: sample.DeviceStatus | sample.EndOfPoll},
+	}
+	return out
+}
+
+func newPipeline(t testing.TB, m *config.Model, shards int, lines LineSink, reg *prometheus.Registry) *Pipeline {
+	t.Helper()
+	p, err := New(Options{
+		Model: m, Lines: lines, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Registerer: reg, Shards: shards, RingSize: 1024, Policy: ring.DropNewest, TickEvery: 20 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestFeedersStayInOneShard(t *testing.T) {
+	m := model(5, 3)
+	p := newPipeline(t, m, 2, nil, prometheus.NewRegistry())
+	if p.Shards() != 2 {
+		t.Fatalf("shards = %d", p.Shards())
+	}
+	want := []uint16{0, 0, 0, 1, 1, 1, 0, 0, 0, 1, 1, 1, 0, 0, 0}
+	for i, s := range p.byDev {
+		if s != want[i] {
+			t.Errorf("device %s in shard %d, want %d", m.Devices[i].ID, s, want[i])
+		}
+	}
+	// More shards than feeders: only as many as there are feeders.
+	if p := newPipeline(t, model(2, 1), 8, nil, prometheus.NewRegistry()); p.Shards() != 2 {
+		t.Errorf("8 shards for 2 feeders: got %d, want 2", p.Shards())
+	}
+}
+
+// TestSagEndToEnd: a sag on one phase of one device goes through the ring
+// and detection to one event on the stream and one feeder_event line per
+// stage, while every sample is encoded as a measurement line.
+func TestSagEndToEnd(t *testing.T) {
+	m := model(3, 2)
+	var lines lineCollector
+	reg := prometheus.NewRegistry()
+	p := newPipeline(t, m, 2, &lines, reg)
+	t0 := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
+	// Time-based detection (comms loss by silence) runs on this clock.
+	p.opts.Now = func() time.Time { return t0.Add(6 * time.Second) }
+	sub := p.Events().Subscribe(16)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+
+	volts := []float64{120, 120, 96, 100, 120, 120} // sag to 0.8 pu on phase B at t0+2s, worst 0.8
+	for i, vb := range volts {
+		p.Put(poll(3, t0.Add(time.Duration(i)*time.Second), uint32(i+1), 120, vb, 120))
+	}
+	var got []detect.Event
+	for len(got) < 2 {
+		select {
+		case ev := <-sub.C:
+			got = append(got, ev)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("events so far: %+v", got)
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if _, open := <-sub.C; open {
+		t.Error("subscription not closed after Run")
+	}
+	start, end := got[0], got[1]
+	if start.Kind != detect.KindSag || start.Stage != detect.StageStart || end.Stage != detect.StageEnd || end.ID != start.ID {
+		t.Fatalf("events = %+v", got)
+	}
+	if end.Worst != 0.8 || end.Phases != detect.PhaseB || end.Duration() != 2*time.Second || end.Device != 3 {
+		t.Errorf("end = worst %v phases %v duration %v device %d", end.Worst, end.Phases, end.Duration(), end.Device)
+	}
+	text, n := lines.text()
+	// 6 polls × (4 points + 1 poll status) + 2 event lines.
+	if n != 32 || strings.Count(text, "\n") != 32 {
+		t.Errorf("lines = %d (%d newlines), want 32", n, strings.Count(text, "\n"))
+	}
+	ms := t0.Add(2*time.Second).UnixNano() / 1e6
+	wantEnd := fmt.Sprintf("feeder_event,device=F1-D1,feeder=F1,kind=sag,phases=B,severity=warning id=%di,stage=\"end\",category=\"momentary_sag\",start=%di,end=%di,duration_s=2,precision_s=1,worst_pu=0.8,worst_v=96 %d\n",
+		start.ID, ms, ms+2000, ms)
+	if !strings.Contains(text, wantEnd) {
+		t.Errorf("no line\n%s\nin\n%s", wantEnd, text)
+	}
+	if got := testutil.ToFloat64(p.metrics.samples.WithLabelValues("1")); got != 30 {
+		t.Errorf("samples in shard 1 = %v, want 30", got)
+	}
+	if got := testutil.ToFloat64(p.metrics.events[detect.KindSag][detect.StageEnd]); got != 1 {
+		t.Errorf("sag end events = %v", got)
+	}
+	snap := p.Snapshot()
+	if len(snap) != 6 || snap[3].ID != "F1-D1" || snap[3].Voltage[1] != 1 {
+		t.Errorf("snapshot = %+v", snap)
+	}
+}
+
+// TestDrainOnStop: samples put before Run's context ends are all processed
+// and handed on.
+func TestDrainOnStop(t *testing.T) {
+	m := model(4, 1)
+	var lines lineCollector
+	p := newPipeline(t, m, 2, &lines, prometheus.NewRegistry())
+	t0 := time.Now()
+	for i := range 100 {
+		p.Put(poll(uint32(i%4), t0.Add(time.Duration(i)*time.Second), uint32(i), 120, 120, 120))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := p.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, n := lines.text(); n != 500 {
+		t.Errorf("lines = %d, want 500", n)
+	}
+}
+
+// TestFullRingCounts: a full ring drops (DropNewest here) and counts.
+func TestFullRingCounts(t *testing.T) {
+	m := model(1, 1)
+	reg := prometheus.NewRegistry()
+	p := newPipeline(t, m, 1, nil, reg)
+	t0 := time.Now()
+	for i := range 300 { // 1500 samples into a ring of 1024
+		p.Put(poll(0, t0.Add(time.Duration(i)*time.Second), uint32(i), 120, 120, 120))
+	}
+	want := `# HELP feederd_pipeline_ring_dropped_total Samples dropped because the shard's ring was full.
+# TYPE feederd_pipeline_ring_dropped_total counter
+feederd_pipeline_ring_dropped_total{shard="0"} 476
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "feederd_pipeline_ring_dropped_total"); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestSubscriberThatLagsLosesOnlyItsOwnEvents(t *testing.T) {
+	m := model(1, 1)
+	reg := prometheus.NewRegistry()
+	p := newPipeline(t, m, 1, nil, reg)
+	slow := p.Events().Subscribe(1)
+	fast := p.Events().Subscribe(64)
+	sh := p.shards[0]
+	for i := range 10 {
+		sh.emit(&detect.Event{ID: uint64(i), Kind: detect.KindTrip, Stage: detect.StageInstant})
+	}
+	if len(fast.C) != 10 || len(slow.C) != 1 {
+		t.Errorf("fast has %d, slow has %d", len(fast.C), len(slow.C))
+	}
+	if got := testutil.ToFloat64(p.metrics.streamDrops); got != 9 {
+		t.Errorf("drops = %v, want 9", got)
+	}
+	slow.Cancel()
+	slow.Cancel()
+	sh.emit(&detect.Event{ID: 11, Kind: detect.KindTrip, Stage: detect.StageInstant})
+	if len(fast.C) != 11 {
+		t.Errorf("fast has %d after cancel of slow", len(fast.C))
+	}
+}
+
+func TestNewValidates(t *testing.T) {
+	if _, err := New(Options{}); err == nil || err.Error() != "pipeline: model, logger and registerer are required" {
+		t.Errorf("err = %v", err)
+	}
+	m := model(1, 1)
+	m.Detect.SagThreshold = 2
+	_, err := New(Options{Model: m, Logger: slog.Default(), Registerer: prometheus.NewRegistry()})
+	if err == nil || !strings.HasPrefix(err.Error(), "pipeline: shard 0 detection: ") {
+		t.Errorf("err = %v", err)
+	}
+}

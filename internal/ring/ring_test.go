@@ -1,0 +1,585 @@
+package ring
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"runtime"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+)
+
+// hangLimit only turns a hang (a lost wake-up, a consumer that never sees
+// Close) into a failure with a message; no test depends on its length.
+const hangLimit = 30 * time.Second
+
+func mustNew[T any](t testing.TB, capacity int, p Policy) *Ring[T] {
+	t.Helper()
+	r, err := New[T](capacity, p)
+	if err != nil {
+		t.Fatalf("New(%d, %s): %v", capacity, p, err)
+	}
+	return r
+}
+
+func drain[T any](r *Ring[T]) []T {
+	var out []T
+	buf := make([]T, 3) // small, so that draining takes several batches
+	for {
+		n := r.GetBatch(buf)
+		if n == 0 {
+			return out
+		}
+		out = append(out, buf[:n]...)
+	}
+}
+
+func seq(from, to int) []int {
+	var s []int
+	for i := from; i <= to; i++ {
+		s = append(s, i)
+	}
+	return s
+}
+
+func TestNew(t *testing.T) {
+	tests := []struct {
+		capacity int
+		policy   Policy
+		wantCap  int
+		wantErr  string
+	}{
+		{capacity: 1, wantCap: 2},
+		{capacity: 2, wantCap: 2},
+		{capacity: 3, wantCap: 4},
+		{capacity: 4, wantCap: 4},
+		{capacity: 1000, policy: DropOldest, wantCap: 1024},
+		{capacity: 1024, wantCap: 1024},
+		{capacity: 0, wantErr: "create ring: capacity 0 out of range 1..16777216"},
+		{capacity: -5, wantErr: "create ring: capacity -5 out of range 1..16777216"},
+		{capacity: MaxCapacity + 1, wantErr: "create ring: capacity 16777217 out of range 1..16777216"},
+		{capacity: 8, policy: 7, wantErr: "create ring: unknown policy(7)"},
+	}
+	for _, tc := range tests {
+		t.Run(fmt.Sprintf("%d/%s", tc.capacity, tc.policy), func(t *testing.T) {
+			r, err := New[int](tc.capacity, tc.policy)
+			if tc.wantErr != "" {
+				if err == nil || err.Error() != tc.wantErr {
+					t.Fatalf("New error = %v, want %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("New: %v", err)
+			}
+			if r.Cap() != tc.wantCap || r.Len() != 0 || r.Drops() != 0 {
+				t.Fatalf("Cap, Len, Drops = %d, %d, %d; want %d, 0, 0", r.Cap(), r.Len(), r.Drops(), tc.wantCap)
+			}
+		})
+	}
+}
+
+func TestParsePolicy(t *testing.T) {
+	tests := []struct {
+		in   string
+		want Policy
+		ok   bool
+	}{
+		{"drop_newest", DropNewest, true},
+		{"drop_oldest", DropOldest, true},
+		{"DropOldest", 0, false},
+		{"", 0, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.in, func(t *testing.T) {
+			got, ok := ParsePolicy(tc.in)
+			if got != tc.want || ok != tc.ok {
+				t.Fatalf("ParsePolicy(%q) = %v, %v; want %v, %v", tc.in, got, ok, tc.want, tc.ok)
+			}
+			if ok && got.String() != tc.in {
+				t.Fatalf("String() = %q, want %q", got.String(), tc.in)
+			}
+		})
+	}
+}
+
+// TestFull puts 10 items into a ring of 4 and checks what each policy keeps
+// and counts.
+func TestFull(t *testing.T) {
+	tests := []struct {
+		policy   Policy
+		wantPut  []bool
+		wantKept []int
+	}{
+		{DropNewest, []bool{true, true, true, true, false, false, false, false, false, false}, seq(1, 4)},
+		{DropOldest, []bool{true, true, true, true, true, true, true, true, true, true}, seq(7, 10)},
+	}
+	for _, tc := range tests {
+		t.Run(tc.policy.String(), func(t *testing.T) {
+			r := mustNew[int](t, 4, tc.policy)
+			var got []bool
+			for i := 1; i <= 10; i++ {
+				got = append(got, r.Put(i))
+				if want := min(i, 4); r.Len() != want {
+					t.Fatalf("after %d puts Len = %d, want %d", i, r.Len(), want)
+				}
+			}
+			if !slices.Equal(got, tc.wantPut) {
+				t.Fatalf("Put results = %v, want %v", got, tc.wantPut)
+			}
+			if r.Drops() != 6 {
+				t.Fatalf("Drops = %d, want 6", r.Drops())
+			}
+			// TryPut on a full ring neither applies the policy nor counts.
+			if r.TryPut(99) {
+				t.Fatal("TryPut on a full ring succeeded")
+			}
+			if r.Drops() != 6 {
+				t.Fatalf("Drops after TryPut = %d, want 6", r.Drops())
+			}
+			if kept := drain(r); !slices.Equal(kept, tc.wantKept) {
+				t.Fatalf("kept %v, want %v", kept, tc.wantKept)
+			}
+			if r.Len() != 0 {
+				t.Fatalf("Len after drain = %d, want 0", r.Len())
+			}
+			// Room again: both policies accept.
+			if !r.Put(11) || r.Drops() != 6 {
+				t.Fatalf("Put after drain failed or counted (drops %d)", r.Drops())
+			}
+		})
+	}
+}
+
+func TestFIFOWrapAround(t *testing.T) {
+	tests := []struct {
+		name     string
+		capacity int
+		burst    int
+		batch    int
+	}{
+		{"cap2 burst1 batch1", 2, 1, 1},
+		{"cap2 burst2 batch1", 2, 2, 1},
+		{"cap8 burst5 batch3", 8, 5, 3},
+		{"cap8 burst8 batch16", 8, 8, 16},
+		{"cap16 burst7 batch2", 16, 7, 2},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := mustNew[int](t, tc.capacity, DropNewest)
+			buf := make([]int, tc.batch)
+			next, want := 0, 0
+			for lap := 0; lap < 100; lap++ {
+				for range tc.burst {
+					if !r.TryPut(next) {
+						t.Fatalf("TryPut(%d) failed with Len %d", next, r.Len())
+					}
+					next++
+				}
+				for want < next {
+					n := r.GetBatch(buf)
+					if wantN := min(tc.batch, next-want); n != wantN {
+						t.Fatalf("GetBatch = %d, want %d", n, wantN)
+					}
+					for _, v := range buf[:n] {
+						if v != want {
+							t.Fatalf("got %d, want %d", v, want)
+						}
+						want++
+					}
+				}
+				if n := r.GetBatch(buf); n != 0 {
+					t.Fatalf("GetBatch on empty ring = %d", n)
+				}
+			}
+		})
+	}
+}
+
+func TestGetBatchClearsSlots(t *testing.T) {
+	r := mustNew[*int](t, 4, DropNewest)
+	for range 3 {
+		r.Put(new(int))
+	}
+	buf := make([]*int, 4)
+	if n := r.GetBatch(buf); n != 3 {
+		t.Fatalf("GetBatch = %d, want 3", n)
+	}
+	for i := range r.slots {
+		if r.slots[i].val != nil {
+			t.Fatalf("slot %d still references a taken item", i)
+		}
+	}
+}
+
+func TestClose(t *testing.T) {
+	tests := []struct {
+		name   string
+		queued int
+		policy Policy
+	}{
+		{"empty", 0, DropNewest},
+		{"with items", 3, DropNewest},
+		{"full drop oldest", 4, DropOldest},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := mustNew[int](t, 4, tc.policy)
+			for i := range tc.queued {
+				r.Put(i)
+			}
+			r.Close()
+			r.Close() // idempotent
+			if r.Put(100) || r.TryPut(101) {
+				t.Fatal("put after Close succeeded")
+			}
+			if r.Drops() != 0 {
+				t.Fatalf("Drops = %d after Close, want 0", r.Drops())
+			}
+			if r.Len() != tc.queued {
+				t.Fatalf("Len = %d, want %d", r.Len(), tc.queued)
+			}
+			var got []int
+			buf := make([]int, 2)
+			for {
+				n, err := r.GetBatchWait(context.Background(), buf)
+				if err != nil {
+					if !errors.Is(err, ErrClosed) || !errors.Is(err, io.EOF) {
+						t.Fatalf("GetBatchWait error = %v, want ErrClosed matching io.EOF", err)
+					}
+					break
+				}
+				got = append(got, buf[:n]...)
+			}
+			if want := seq(0, tc.queued-1); !slices.Equal(got, want) {
+				t.Fatalf("drained %v, want %v", got, want)
+			}
+			// Still closed and empty on the next call.
+			if n, err := r.GetBatchWait(context.Background(), buf); n != 0 || !errors.Is(err, ErrClosed) {
+				t.Fatalf("GetBatchWait after drain = %d, %v", n, err)
+			}
+		})
+	}
+}
+
+func TestGetBatchWaitContext(t *testing.T) {
+	r := mustNew[int](t, 4, DropNewest)
+	buf := make([]int, 4)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if n, err := r.GetBatchWait(ctx, buf); n != 0 || !errors.Is(err, context.Canceled) {
+		t.Fatalf("empty ring, cancelled ctx: %d, %v", n, err)
+	}
+	// Queued items win over an ended context.
+	r.Put(7)
+	if n, err := r.GetBatchWait(ctx, buf); n != 1 || err != nil || buf[0] != 7 {
+		t.Fatalf("queued item, cancelled ctx: %d, %v, %d", n, err, buf[0])
+	}
+	if _, err := r.GetBatchWait(context.Background(), nil); err == nil {
+		t.Fatal("GetBatchWait with empty dst returned no error")
+	}
+
+	// A parked consumer returns when its context is cancelled.
+	ctx, cancel = context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() {
+		_, err := r.GetBatchWait(ctx, buf)
+		errc <- err
+	}()
+	waitParked(t, r, 1)
+	cancel()
+	if err := <-errc; !errors.Is(err, context.Canceled) {
+		t.Fatalf("parked consumer after cancel: %v", err)
+	}
+	if s := r.sleepers.Load(); s != 0 {
+		t.Fatalf("sleepers = %d after return, want 0", s)
+	}
+}
+
+// waitParked waits until n consumers have announced they are parking.
+func waitParked[T any](t *testing.T, r *Ring[T], n int32) {
+	t.Helper()
+	deadline := time.Now().Add(hangLimit)
+	for r.sleepers.Load() != n {
+		if time.Now().After(deadline) {
+			t.Fatalf("consumers never parked: sleepers = %d, want %d", r.sleepers.Load(), n)
+		}
+		time.Sleep(100 * time.Microsecond)
+	}
+}
+
+// TestWakeup parks a consumer and wakes it with a single Put, many times.
+func TestWakeup(t *testing.T) {
+	for _, put := range []string{"Put", "TryPut"} {
+		t.Run(put, func(t *testing.T) {
+			r := mustNew[int](t, 8, DropNewest)
+			got := make(chan int)
+			errc := make(chan error, 1)
+			go func() {
+				ctx, cancel := context.WithTimeout(context.Background(), hangLimit)
+				defer cancel()
+				buf := make([]int, 4)
+				for {
+					n, err := r.GetBatchWait(ctx, buf)
+					if err != nil {
+						errc <- err
+						return
+					}
+					for _, v := range buf[:n] {
+						got <- v
+					}
+				}
+			}()
+			for i := range 200 {
+				waitParked(t, r, 1)
+				if put == "Put" && !r.Put(i) || put == "TryPut" && !r.TryPut(i) {
+					t.Fatalf("%s(%d) failed", put, i)
+				}
+				select {
+				case v := <-got:
+					if v != i {
+						t.Fatalf("got %d, want %d", v, i)
+					}
+				case err := <-errc:
+					t.Fatalf("wake-up for item %d lost: consumer returned %v", i, err)
+				}
+			}
+			r.Close()
+			if err := <-errc; !errors.Is(err, ErrClosed) {
+				t.Fatalf("consumer ended with %v, want ErrClosed", err)
+			}
+		})
+	}
+}
+
+// TestPingPong hands one item back and forth between two goroutines through
+// two rings, so that every put races with the other side going to sleep.
+// A lost wake-up shows as a consumer that ends with DeadlineExceeded.
+func TestPingPong(t *testing.T) {
+	const rounds = 20000
+	ping := mustNew[int](t, 2, DropNewest)
+	pong := mustNew[int](t, 2, DropNewest)
+	ctx, cancel := context.WithTimeout(context.Background(), hangLimit)
+	defer cancel()
+
+	errc := make(chan error, 1)
+	go func() {
+		buf := make([]int, 1)
+		for {
+			if _, err := ping.GetBatchWait(ctx, buf); err != nil {
+				errc <- err
+				return
+			}
+			pong.Put(buf[0] + 1)
+		}
+	}()
+	buf := make([]int, 1)
+	for i := 0; i < rounds; i += 2 {
+		ping.Put(i)
+		if _, err := pong.GetBatchWait(ctx, buf); err != nil {
+			t.Fatalf("round %d: %v (lost wake-up)", i, err)
+		}
+		if buf[0] != i+1 {
+			t.Fatalf("round %d: got %d", i, buf[0])
+		}
+	}
+	ping.Close()
+	if err := <-errc; !errors.Is(err, ErrClosed) {
+		t.Fatalf("echo goroutine ended with %v (lost wake-up?)", err)
+	}
+}
+
+type item struct {
+	producer int
+	seq      int
+}
+
+// TestProducersConsumers runs many producers against one or more consumers
+// and checks that each item arrives exactly once and that every consumer
+// sees each producer's items in order. Lossless producers retry TryPut until
+// their item is in, so nothing may be lost. Lossy producers call Put once
+// per item, so delivered + Drops() must equal what was put.
+func TestProducersConsumers(t *testing.T) {
+	tests := []struct {
+		name      string
+		producers int
+		consumers int
+		capacity  int
+		policy    Policy
+		lossy     bool
+		perProd   int
+		batch     int
+	}{
+		{"8x1 lossless", 8, 1, 64, DropNewest, false, 20000, 32},
+		{"8x1 lossless tiny ring", 8, 1, 2, DropNewest, false, 5000, 7},
+		{"4x3 lossless", 4, 3, 16, DropNewest, false, 10000, 4},
+		{"8x1 drop newest", 8, 1, 16, DropNewest, true, 20000, 5},
+		{"8x1 drop oldest", 8, 1, 16, DropOldest, true, 20000, 5},
+		{"4x2 drop oldest", 4, 2, 8, DropOldest, true, 10000, 3},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := mustNew[item](t, tc.capacity, tc.policy)
+			ctx, cancel := context.WithTimeout(context.Background(), hangLimit)
+			defer cancel()
+
+			rejected := make([]int, tc.producers)
+			var prodWG sync.WaitGroup
+			for p := range tc.producers {
+				prodWG.Go(func() {
+					for s := range tc.perProd {
+						if tc.lossy {
+							if !r.Put(item{p, s}) {
+								rejected[p]++
+							}
+							continue
+						}
+						for !r.TryPut(item{p, s}) {
+							if ctx.Err() != nil {
+								return // reported by the consumers
+							}
+							runtime.Gosched()
+						}
+					}
+				})
+			}
+
+			received := make([][]item, tc.consumers)
+			errs := make([]error, tc.consumers)
+			var consWG sync.WaitGroup
+			for c := range tc.consumers {
+				consWG.Go(func() {
+					buf := make([]item, tc.batch)
+					for {
+						n, err := r.GetBatchWait(ctx, buf)
+						if err != nil {
+							errs[c] = err
+							return
+						}
+						received[c] = append(received[c], buf[:n]...)
+					}
+				})
+			}
+			prodWG.Wait()
+			r.Close()
+			consWG.Wait()
+
+			seen := make([][]bool, tc.producers)
+			for p := range seen {
+				seen[p] = make([]bool, tc.perProd)
+			}
+			total := 0
+			for c, got := range received {
+				if !errors.Is(errs[c], ErrClosed) {
+					t.Fatalf("consumer %d ended with %v, want ErrClosed", c, errs[c])
+				}
+				last := make([]int, tc.producers)
+				for p := range last {
+					last[p] = -1
+				}
+				for _, it := range got {
+					if seen[it.producer][it.seq] {
+						t.Fatalf("item %+v delivered twice", it)
+					}
+					seen[it.producer][it.seq] = true
+					if it.seq <= last[it.producer] {
+						t.Fatalf("consumer %d: producer %d item %d after %d", c, it.producer, it.seq, last[it.producer])
+					}
+					last[it.producer] = it.seq
+				}
+				total += len(got)
+			}
+			produced := tc.producers * tc.perProd
+			if !tc.lossy {
+				if total != produced || r.Drops() != 0 {
+					t.Fatalf("delivered %d of %d with %d drops", total, produced, r.Drops())
+				}
+				return
+			}
+			if uint64(total)+r.Drops() != uint64(produced) {
+				t.Fatalf("delivered %d + drops %d != put %d", total, r.Drops(), produced)
+			}
+			rej := 0
+			for _, n := range rejected {
+				rej += n
+			}
+			// Under DropNewest every drop is a rejected Put; under
+			// DropOldest most drops are discarded old items instead.
+			if tc.policy == DropNewest && uint64(rej) != r.Drops() {
+				t.Fatalf("%d Puts returned false, Drops = %d", rej, r.Drops())
+			}
+			if tc.policy == DropOldest && uint64(rej) > r.Drops() {
+				t.Fatalf("%d Puts returned false, more than Drops = %d", rej, r.Drops())
+			}
+			t.Logf("delivered %d, dropped %d, rejected %d", total, r.Drops(), rej)
+		})
+	}
+}
+
+// TestNoGoroutineLeak parks consumers, closes the ring and checks that they
+// all return and the goroutine count falls back.
+func TestNoGoroutineLeak(t *testing.T) {
+	before := runtime.NumGoroutine()
+	r := mustNew[int](t, 8, DropNewest)
+	const consumers = 4
+	var wg sync.WaitGroup
+	errs := make(chan error, consumers)
+	for range consumers {
+		wg.Go(func() {
+			_, err := r.GetBatchWait(context.Background(), make([]int, 1))
+			errs <- err
+		})
+	}
+	waitParked(t, r, consumers)
+	r.Close()
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if !errors.Is(err, ErrClosed) {
+			t.Fatalf("consumer returned %v, want ErrClosed", err)
+		}
+	}
+	deadline := time.Now().Add(hangLimit)
+	for runtime.NumGoroutine() > before {
+		if time.Now().After(deadline) {
+			t.Fatalf("goroutines: %d before, %d after Close", before, runtime.NumGoroutine())
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestCloseWaitsForClaimedSlot: a consumer must not report ErrClosed while
+// a producer that claimed a slot before Close has not written it yet.
+func TestCloseWaitsForClaimedSlot(t *testing.T) {
+	r := mustNew[int](t, 4, DropNewest)
+	// Simulate a producer paused between claim and publish at position 0.
+	r.enq.Store(1)
+	r.Close()
+	res := make(chan error, 1)
+	got := make(chan int, 1)
+	go func() {
+		buf := make([]int, 2)
+		n, err := r.GetBatchWait(context.Background(), buf)
+		if n == 1 {
+			got <- buf[0]
+		}
+		res <- err
+	}()
+	// The paused producer finishes.
+	time.Sleep(10 * time.Millisecond)
+	r.slots[0].val = 42
+	r.slots[0].seq.Store(1)
+	if err := <-res; err != nil {
+		t.Fatalf("GetBatchWait = %v, want the claimed item", err)
+	}
+	if v := <-got; v != 42 {
+		t.Fatalf("got %d, want 42", v)
+	}
+	if _, err := r.GetBatchWait(context.Background(), make([]int, 1)); !errors.Is(err, ErrClosed) {
+		t.Fatalf("after the item: %v, want ErrClosed", err)
+	}
+}

@@ -1,0 +1,662 @@
+package sim
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/feederd/feederd/internal/profile"
+)
+
+// Config is a validated simulator configuration: every device with its
+// profile and the endpoint that serves it. LoadConfig builds it from a YAML
+// file of this form (unknown keys are errors; messages carry file:line):
+//
+//	seed: 1                  # noise seed (default 1)
+//	tick: 1s                 # how often values change (default 1s, at least 10ms)
+//	listen: 127.0.0.1        # host of every TCP listener (default 127.0.0.1)
+//	http: 127.0.0.1:9201     # optional JSON endpoint: GET /api/devices, /healthz
+//	profiles:                # profile files, relative to this file
+//	  - ../profiles/sel751a.yaml
+//	devices:
+//	  - id: F101-BRK
+//	    profile: sel751a     # a profile's name
+//	    unit: 1              # 1..247
+//	    port: 5020           # its own TCP port (transport: tcp or rtuovertcp, default tcp),
+//	    # gateway: gw1       # or a shared gateway port,
+//	    # serial: bus1       # or a serial line: exactly one of the three
+//	    nominal_voltage: 7200  # 1 pu as the device reports it; required with voltage points
+//	    current: 200         # amperes per phase (default 200)
+//	    values: {va: 7210}   # fixed values (numbers, or text for string points)
+//	gateways:
+//	  - {id: gw1, port: 5100, transport: tcp}   # tcp or rtuovertcp
+//	serial:
+//	  - {id: bus1, path: /dev/ttyS1, baud: 19200, parity: N, data_bits: 8, stop_bits: 1}
+//	fleets:                  # generated devices for load tests
+//	  - id_prefix: SIM-      # SIM-001, SIM-002, ...
+//	    count: 200
+//	    profile: feeder-rtu
+//	    nominal_voltage: 7200
+//	    base_port: 6000      # first port
+//	    units_per_port: 1    # 1: a port per device (unit `unit`, default 1);
+//	                         # n>1: gateway ports of n units each, units 1..n
+//	    transport: tcp
+type Config struct {
+	Source   string
+	Seed     uint64
+	Tick     time.Duration
+	HTTP     string
+	Profiles map[string]*profile.Profile
+	// Devices in file order, fleets' devices after the listed ones.
+	Devices   []DeviceConfig
+	Endpoints []EndpointConfig
+}
+
+// DeviceConfig is one simulated device.
+type DeviceConfig struct {
+	ID             string
+	Profile        *profile.Profile
+	Unit           uint8
+	Endpoint       int // index in Config.Endpoints
+	NominalVoltage float64
+	Current        float64
+	Values         map[string]float64
+	Strings        map[string]string
+}
+
+// EndpointConfig is one listener or serial line.
+type EndpointConfig struct {
+	// ID is the device ID for a device's own port, else the gateway or
+	// serial line ID.
+	ID        string
+	Transport Transport
+	Addr      string       // host:port for TCP transports
+	Serial    SerialConfig // for TransportRTU
+	Devices   []int        // indexes in Config.Devices
+}
+
+type fileConfig struct {
+	Seed     *uint64       `yaml:"seed"`
+	Tick     time.Duration `yaml:"tick"`
+	Listen   string        `yaml:"listen"`
+	HTTP     string        `yaml:"http"`
+	Profiles []string      `yaml:"profiles"`
+	Devices  []fileDevice  `yaml:"devices"`
+	Gateways []fileGateway `yaml:"gateways"`
+	Serial   []fileSerial  `yaml:"serial"`
+	Fleets   []fileFleet   `yaml:"fleets"`
+}
+
+type fileDevice struct {
+	ID             string         `yaml:"id"`
+	Profile        string         `yaml:"profile"`
+	Unit           int            `yaml:"unit"`
+	Port           int            `yaml:"port"`
+	Transport      string         `yaml:"transport"`
+	Gateway        string         `yaml:"gateway"`
+	Serial         string         `yaml:"serial"`
+	NominalVoltage float64        `yaml:"nominal_voltage"`
+	Current        float64        `yaml:"current"`
+	Values         map[string]any `yaml:"values"`
+}
+
+type fileGateway struct {
+	ID        string `yaml:"id"`
+	Port      int    `yaml:"port"`
+	Transport string `yaml:"transport"`
+}
+
+type fileSerial struct {
+	ID       string `yaml:"id"`
+	Path     string `yaml:"path"`
+	Baud     int    `yaml:"baud"`
+	Parity   string `yaml:"parity"`
+	DataBits int    `yaml:"data_bits"`
+	StopBits int    `yaml:"stop_bits"`
+}
+
+type fileFleet struct {
+	IDPrefix       string  `yaml:"id_prefix"`
+	Count          int     `yaml:"count"`
+	Profile        string  `yaml:"profile"`
+	NominalVoltage float64 `yaml:"nominal_voltage"`
+	Current        float64 `yaml:"current"`
+	BasePort       int     `yaml:"base_port"`
+	UnitsPerPort   int     `yaml:"units_per_port"`
+	Unit           int     `yaml:"unit"`
+	Transport      string  `yaml:"transport"`
+}
+
+// maxFleet bounds one fleet's count.
+const maxFleet = 10000
+
+// LoadConfig reads and validates a simulator configuration. loadProfile
+// reads one profile file (config.LoadProfile in rtusim); profile paths are
+// relative to the configuration file.
+func LoadConfig(path string, loadProfile func(path string) (*profile.Profile, error)) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read sim config: %w", err)
+	}
+	var f fileConfig
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&f); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("%s: empty sim config", path)
+		}
+		return nil, yamlError(path, err)
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("%s:%d: a sim config is one YAML document", path, extra.Line)
+	}
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, yamlError(path, err)
+	}
+	c := checker{path: path, root: &root, cfg: &Config{
+		Source:   path,
+		Seed:     1,
+		Tick:     f.Tick,
+		HTTP:     f.HTTP,
+		Profiles: map[string]*profile.Profile{},
+	}}
+	c.build(&f, loadProfile)
+	if len(c.errs) > 0 {
+		return nil, errors.Join(c.errs...)
+	}
+	return c.cfg, nil
+}
+
+var (
+	yamlLine     = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
+	yamlUnknown  = regexp.MustCompile(`^field (\S+) not found in type \S+$`)
+	yamlTypeName = regexp.MustCompile(` into \S*sim\.file\w+`)
+)
+
+// yamlError rewrites the decoder's "line N: msg" into "file:N: msg".
+func yamlError(path string, err error) error {
+	var te *yaml.TypeError
+	var msgs []string
+	if errors.As(err, &te) {
+		msgs = te.Errors
+	} else {
+		msgs = []string{err.Error()}
+	}
+	var errs []error
+	for _, m := range msgs {
+		if g := yamlLine.FindStringSubmatch(m); g != nil {
+			msg := g[2]
+			if u := yamlUnknown.FindStringSubmatch(msg); u != nil {
+				msg = fmt.Sprintf("unknown key %q", u[1])
+			}
+			msg = yamlTypeName.ReplaceAllString(msg, " into a mapping")
+			errs = append(errs, fmt.Errorf("%s:%s: %s", path, g[1], msg))
+		} else {
+			errs = append(errs, fmt.Errorf("%s: %s", path, m))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+type checker struct {
+	path string
+	root *yaml.Node
+	cfg  *Config
+	errs []error
+	// ports maps a TCP port to the path of its user, for collisions.
+	ports map[int]string
+}
+
+// errf records an error at the line of key path p ("devices", 2, "port").
+func (c *checker) errf(p []any, format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	if ps := pathString(p); ps != "" {
+		msg = ps + ": " + msg
+	}
+	c.errs = append(c.errs, fmt.Errorf("%s:%d: %s", c.path, lineOf(c.root, p), msg))
+}
+
+func pathString(p []any) string {
+	var b strings.Builder
+	for _, e := range p {
+		switch v := e.(type) {
+		case string:
+			if b.Len() > 0 {
+				b.WriteByte('.')
+			}
+			b.WriteString(v)
+		case int:
+			fmt.Fprintf(&b, "[%d]", v)
+		}
+	}
+	return b.String()
+}
+
+// lineOf finds the line of the deepest node of path p that exists: a
+// mapping key's own line, a sequence item's line.
+func lineOf(root *yaml.Node, p []any) int {
+	n := root
+	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
+		n = n.Content[0]
+	}
+	line := n.Line
+	for _, e := range p {
+		switch k := e.(type) {
+		case string:
+			if n.Kind != yaml.MappingNode {
+				return line
+			}
+			found := false
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				if n.Content[i].Value == k {
+					line, n, found = n.Content[i].Line, n.Content[i+1], true
+					break
+				}
+			}
+			if !found {
+				return line
+			}
+		case int:
+			if n.Kind != yaml.SequenceNode || k >= len(n.Content) {
+				return line
+			}
+			n = n.Content[k]
+			line = n.Line
+		}
+	}
+	return line
+}
+
+func at(p ...any) []any { return p }
+
+func (c *checker) build(f *fileConfig, loadProfile func(string) (*profile.Profile, error)) {
+	cfg := c.cfg
+	if f.Seed != nil {
+		cfg.Seed = *f.Seed
+	}
+	switch {
+	case f.Tick == 0:
+		cfg.Tick = time.Second
+	case f.Tick < 10*time.Millisecond:
+		c.errf(at("tick"), "%s is shorter than 10ms", f.Tick)
+	}
+	host := f.Listen
+	if host == "" {
+		host = "127.0.0.1"
+	} else if net.ParseIP(host) == nil && host != "localhost" {
+		c.errf(at("listen"), "%q is not an IP address or localhost (ports are set per device)", host)
+	}
+	if f.HTTP != "" {
+		if _, _, err := net.SplitHostPort(f.HTTP); err != nil {
+			c.errf(at("http"), "%q is not host:port", f.HTTP)
+		}
+	}
+	c.ports = map[int]string{}
+
+	c.loadProfiles(f.Profiles, loadProfile)
+
+	gateways := map[string]int{} // id -> endpoint index
+	for i, g := range f.Gateways {
+		p := at("gateways", i)
+		if !c.checkID(g.ID, append(p, "id")) {
+			continue
+		}
+		if _, dup := gateways[g.ID]; dup {
+			c.errf(append(p, "id"), "gateway %s is defined twice", g.ID)
+			continue
+		}
+		tr, ok := c.tcpTransport(g.Transport, append(p, "transport"))
+		if !c.claimPort(g.Port, append(p, "port"), "gateways["+strconv.Itoa(i)+"] ("+g.ID+")") || !ok {
+			gateways[g.ID] = -1 // known but broken: its devices add no errors
+			continue
+		}
+		gateways[g.ID] = c.addEndpoint(EndpointConfig{ID: g.ID, Transport: tr, Addr: net.JoinHostPort(host, strconv.Itoa(g.Port))})
+	}
+
+	buses := map[string]int{}
+	for i, s := range f.Serial {
+		p := at("serial", i)
+		if !c.checkID(s.ID, append(p, "id")) {
+			continue
+		}
+		if _, dup := buses[s.ID]; dup {
+			c.errf(append(p, "id"), "serial line %s is defined twice", s.ID)
+			continue
+		}
+		sc := SerialConfig{Path: s.Path, Baud: s.Baud, DataBits: s.DataBits, Parity: s.Parity, StopBits: s.StopBits}
+		if err := sc.Validate(); err != nil {
+			c.errf(p, "%v", err)
+			buses[s.ID] = -1
+			continue
+		}
+		buses[s.ID] = c.addEndpoint(EndpointConfig{ID: s.ID, Transport: TransportRTU, Serial: sc})
+	}
+
+	ids := map[string]string{} // device id -> path of its definition
+	for i, d := range f.Devices {
+		p := at("devices", i)
+		where := fmt.Sprintf("devices[%d] (%s)", i, d.ID)
+		if !c.checkID(d.ID, append(p, "id")) {
+			continue
+		}
+		if prev, dup := ids[d.ID]; dup {
+			c.errf(append(p, "id"), "device %s is already defined at %s", d.ID, prev)
+			continue
+		}
+		ids[d.ID] = fmt.Sprintf("devices[%d]", i)
+		prof, ok := c.profile(d.Profile, append(p, "profile"))
+		unitOK := d.Unit >= 1 && d.Unit <= 247
+		if !unitOK {
+			c.errf(append(p, "unit"), "unit %d is outside 1..247", d.Unit)
+		}
+		if !c.checkElectrical(prof, d.NominalVoltage, d.Current, p) {
+			ok = false
+		}
+		dc := DeviceConfig{ID: d.ID, Profile: prof, Unit: uint8(d.Unit), NominalVoltage: d.NominalVoltage, Current: d.Current}
+		if prof != nil && !c.values(&dc, d.Values, append(p, "values")) {
+			ok = false
+		}
+
+		set := 0
+		for _, b := range []bool{d.Port != 0, d.Gateway != "", d.Serial != ""} {
+			if b {
+				set++
+			}
+		}
+		if set != 1 {
+			c.errf(p, "set exactly one of port, gateway and serial")
+			continue
+		}
+		if d.Transport != "" && d.Port == 0 {
+			c.errf(append(p, "transport"), "transport belongs to the gateway or serial line, not to a device on it")
+			continue
+		}
+		ep := -1
+		switch {
+		case d.Port != 0:
+			tr, trOK := c.tcpTransport(d.Transport, append(p, "transport"))
+			if c.claimPort(d.Port, append(p, "port"), where) && trOK {
+				ep = c.addEndpoint(EndpointConfig{ID: d.ID, Transport: tr, Addr: net.JoinHostPort(host, strconv.Itoa(d.Port))})
+			}
+		case d.Gateway != "":
+			var found bool
+			if ep, found = gateways[d.Gateway]; !found {
+				c.errf(append(p, "gateway"), "no gateway %q", d.Gateway)
+				ep = -1
+			}
+		default:
+			var found bool
+			if ep, found = buses[d.Serial]; !found {
+				c.errf(append(p, "serial"), "no serial line %q", d.Serial)
+				ep = -1
+			}
+		}
+		// ep is -1 for an endpoint that failed its own checks.
+		if ep < 0 || !ok || !unitOK {
+			continue
+		}
+		if !c.addDevice(dc, ep, append(p, "unit")) {
+			continue
+		}
+	}
+
+	for i, fl := range f.Fleets {
+		c.fleet(i, fl, host, ids)
+	}
+
+	if len(f.Devices) == 0 && len(f.Fleets) == 0 {
+		c.errf(nil, "no devices and no fleets")
+	}
+	if len(c.errs) > 0 {
+		return // an unused endpoint is likely a consequence
+	}
+	for i, g := range f.Gateways {
+		if ep, ok := gateways[g.ID]; ok && ep >= 0 && len(cfg.Endpoints[ep].Devices) == 0 {
+			c.errf(at("gateways", i), "gateway %s serves no device", g.ID)
+		}
+	}
+	for i, s := range f.Serial {
+		if ep, ok := buses[s.ID]; ok && ep >= 0 && len(cfg.Endpoints[ep].Devices) == 0 {
+			c.errf(at("serial", i), "serial line %s serves no device", s.ID)
+		}
+	}
+}
+
+func (c *checker) loadProfiles(paths []string, load func(string) (*profile.Profile, error)) {
+	if len(paths) == 0 {
+		c.errf(at("profiles"), "no profile files")
+		return
+	}
+	dir := filepath.Dir(c.path)
+	for i, rel := range paths {
+		path := rel
+		if !filepath.IsAbs(path) {
+			path = filepath.Join(dir, rel)
+		}
+		prof, err := load(path)
+		if err != nil {
+			c.errf(at("profiles", i), "%v", err)
+			continue
+		}
+		if prev, dup := c.cfg.Profiles[prof.Name]; dup {
+			c.errf(at("profiles", i), "profile %s is also defined in %s", prof.Name, prev.Source)
+			continue
+		}
+		c.cfg.Profiles[prof.Name] = prof
+	}
+}
+
+func (c *checker) checkID(id string, p []any) bool {
+	if id == "" {
+		c.errf(p, "missing")
+		return false
+	}
+	return true
+}
+
+func (c *checker) profile(name string, p []any) (*profile.Profile, bool) {
+	if name == "" {
+		c.errf(p, "missing")
+		return nil, false
+	}
+	prof, ok := c.cfg.Profiles[name]
+	if !ok {
+		c.errf(p, "no profile %q in the profile files", name)
+		return nil, false
+	}
+	return prof, true
+}
+
+func (c *checker) tcpTransport(s string, p []any) (Transport, bool) {
+	switch Transport(s) {
+	case "", TransportTCP:
+		return TransportTCP, true
+	case TransportRTUOverTCP:
+		return TransportRTUOverTCP, true
+	}
+	c.errf(p, "transport %q is neither tcp nor rtuovertcp", s)
+	return "", false
+}
+
+func (c *checker) claimPort(port int, p []any, who string) bool {
+	if port < 1 || port > 65535 {
+		c.errf(p, "port %d is outside 1..65535", port)
+		return false
+	}
+	if prev, used := c.ports[port]; used {
+		c.errf(p, "port %d is already used by %s", port, prev)
+		return false
+	}
+	c.ports[port] = who
+	return true
+}
+
+func (c *checker) checkElectrical(prof *profile.Profile, nominal, current float64, p []any) bool {
+	ok := true
+	if nominal < 0 || math.IsNaN(nominal) {
+		c.errf(append(p, "nominal_voltage"), "%g is negative", nominal)
+		ok = false
+	}
+	if current < 0 || math.IsNaN(current) {
+		c.errf(append(p, "current"), "%g is negative", current)
+		ok = false
+	}
+	if prof != nil && nominal == 0 {
+		for _, pt := range prof.Points {
+			if isVoltageRole(pt.Role) {
+				c.errf(p, "nominal_voltage is required: profile %s has voltage points", prof.Name)
+				return false
+			}
+		}
+	}
+	return ok
+}
+
+func (c *checker) values(dc *DeviceConfig, vals map[string]any, p []any) bool {
+	ok := true
+	for name, v := range vals {
+		var pt *profile.Point
+		for i := range dc.Profile.Points {
+			if dc.Profile.Points[i].Name == name {
+				pt = &dc.Profile.Points[i]
+				break
+			}
+		}
+		if pt == nil {
+			c.errf(append(p, name), "profile %s has no point %s", dc.Profile.Name, name)
+			ok = false
+			continue
+		}
+		switch x := v.(type) {
+		case int:
+			v = float64(x)
+		case uint64:
+			v = float64(x)
+		}
+		switch x := v.(type) {
+		case float64:
+			if pt.Type == profile.String {
+				c.errf(append(p, name), "string point %s takes text, not %g", name, x)
+				ok = false
+				continue
+			}
+			if dc.Values == nil {
+				dc.Values = map[string]float64{}
+			}
+			dc.Values[name] = x
+		case string:
+			if pt.Type != profile.String {
+				c.errf(append(p, name), "%s point %s takes a number, not %q", pt.Type, name, x)
+				ok = false
+				continue
+			}
+			if dc.Strings == nil {
+				dc.Strings = map[string]string{}
+			}
+			dc.Strings[name] = x
+		default:
+			c.errf(append(p, name), "value must be a number or text, not %v", v)
+			ok = false
+		}
+	}
+	return ok
+}
+
+func (c *checker) addEndpoint(e EndpointConfig) int {
+	c.cfg.Endpoints = append(c.cfg.Endpoints, e)
+	return len(c.cfg.Endpoints) - 1
+}
+
+// addDevice puts dc on endpoint ep unless its unit is taken there.
+func (c *checker) addDevice(dc DeviceConfig, ep int, p []any) bool {
+	e := &c.cfg.Endpoints[ep]
+	for _, i := range e.Devices {
+		if o := c.cfg.Devices[i]; o.Unit == dc.Unit {
+			c.errf(p, "unit %d on %s is already device %s", dc.Unit, e.ID, o.ID)
+			return false
+		}
+	}
+	dc.Endpoint = ep
+	c.cfg.Devices = append(c.cfg.Devices, dc)
+	e.Devices = append(e.Devices, len(c.cfg.Devices)-1)
+	return true
+}
+
+func (c *checker) fleet(i int, fl fileFleet, host string, ids map[string]string) {
+	p := at("fleets", i)
+	prof, ok := c.profile(fl.Profile, append(p, "profile"))
+	if fl.Count < 1 || fl.Count > maxFleet {
+		c.errf(append(p, "count"), "count %d is outside 1..%d", fl.Count, maxFleet)
+		ok = false
+	}
+	if !c.checkElectrical(prof, fl.NominalVoltage, fl.Current, p) {
+		ok = false
+	}
+	perPort := fl.UnitsPerPort
+	if perPort == 0 {
+		perPort = 1
+	}
+	if perPort < 1 || perPort > 247 {
+		c.errf(append(p, "units_per_port"), "%d is outside 1..247", fl.UnitsPerPort)
+		ok = false
+	}
+	unit := fl.Unit
+	switch {
+	case unit != 0 && perPort > 1:
+		c.errf(append(p, "unit"), "with units_per_port > 1 units are 1..units_per_port")
+		ok = false
+	case unit == 0:
+		unit = 1
+	case unit < 1 || unit > 247:
+		c.errf(append(p, "unit"), "unit %d is outside 1..247", unit)
+		ok = false
+	}
+	tr, trOK := c.tcpTransport(fl.Transport, append(p, "transport"))
+	if !ok || !trOK {
+		return
+	}
+	ports := (fl.Count + perPort - 1) / perPort
+	if fl.BasePort < 1 || fl.BasePort+ports-1 > 65535 {
+		c.errf(append(p, "base_port"), "ports %d..%d are outside 1..65535", fl.BasePort, fl.BasePort+ports-1)
+		return
+	}
+	width := max(3, len(strconv.Itoa(fl.Count)))
+	ep := -1
+	for k := range fl.Count {
+		id := fmt.Sprintf("%s%0*d", fl.IDPrefix, width, k+1)
+		if prev, dup := ids[id]; dup {
+			c.errf(append(p, "id_prefix"), "device %s is already defined at %s", id, prev)
+			return
+		}
+		ids[id] = fmt.Sprintf("fleets[%d]", i)
+		if k%perPort == 0 {
+			port := fl.BasePort + k/perPort
+			epID := id
+			if perPort > 1 {
+				epID = fmt.Sprintf("%sgw%d", fl.IDPrefix, k/perPort+1)
+			}
+			if !c.claimPort(port, append(p, "base_port"), fmt.Sprintf("fleets[%d] (%s)", i, epID)) {
+				return
+			}
+			ep = c.addEndpoint(EndpointConfig{ID: epID, Transport: tr, Addr: net.JoinHostPort(host, strconv.Itoa(port))})
+		}
+		u := unit
+		if perPort > 1 {
+			u = k%perPort + 1
+		}
+		c.addDevice(DeviceConfig{ID: id, Profile: prof, Unit: uint8(u), NominalVoltage: fl.NominalVoltage, Current: fl.Current}, ep, append(p, "unit"))
+	}
+}

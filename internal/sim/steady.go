@@ -1,0 +1,241 @@
+package sim
+
+import (
+	"fmt"
+	"hash/fnv"
+	"math"
+	"math/rand/v2"
+	"strings"
+	"time"
+
+	"github.com/feederd/feederd/internal/profile"
+)
+
+// Driver changes a device's values as simulated time passes. Steady is the
+// first one; feeder physics and scenarios will be others.
+type Driver interface {
+	Tick(now time.Time) error
+}
+
+// SteadyConfig describes a healthy, energised device.
+type SteadyConfig struct {
+	// Nominal is 1 pu in the device's own terms (as its voltage points
+	// report after scaling), e.g. 7200 V primary or 120 V secondary.
+	Nominal float64
+	// Current per phase in amperes (default 200).
+	Current float64
+	// PowerFactor (default 0.95) and Frequency in Hz (default 60).
+	PowerFactor float64
+	Frequency   float64
+	// Seed makes the noise reproducible; with the device ID it picks the
+	// random sequence, so devices of one seed differ from each other.
+	Seed uint64
+	// Fixed points keep these values and get no noise.
+	Fixed map[string]float64
+}
+
+// Steady drives a device as a healthy feeder point: voltages near nominal,
+// currents near their setting, power factor, frequency, breaker closed, no
+// lockout, no shots, energy counting up with the power. Each Tick draws new
+// noise from a generator seeded by Seed and the device ID, so a run with
+// the same seed and tick times serves the same values.
+//
+// Points are filled by role; points without a role by their unit (V, A, Hz,
+// W, var, VA, Wh with k or M prefixes), so a meter's extra readings look
+// plausible too. A voltage point with no role whose name ends in ab, bc or
+// ca on a line-to-neutral profile gets the line-to-line value.
+type Steady struct {
+	dev  *Device
+	cfg  SteadyConfig
+	rng  *rand.Rand
+	last time.Time
+	// energy is the counter in Wh; it grows by each tick's power.
+	energy float64
+	// voltScale converts the nominal to volts (1000 when the profile's
+	// voltage points are in kV).
+	voltScale float64
+	ticked    bool
+}
+
+// NewSteady checks cfg against the device's points and returns the driver;
+// nothing is written until the first Tick.
+func NewSteady(dev *Device, cfg SteadyConfig) (*Steady, error) {
+	if cfg.Current == 0 {
+		cfg.Current = 200
+	}
+	if cfg.PowerFactor == 0 {
+		cfg.PowerFactor = 0.95
+	}
+	if cfg.Frequency == 0 {
+		cfg.Frequency = 60
+	}
+	if cfg.Nominal < 0 || cfg.Current < 0 || cfg.PowerFactor < 0 || cfg.PowerFactor > 1 || cfg.Frequency < 0 {
+		return nil, fmt.Errorf("drive %s: nominal %g, current %g, power factor %g, frequency %g: negative or power factor above 1",
+			dev.ID, cfg.Nominal, cfg.Current, cfg.PowerFactor, cfg.Frequency)
+	}
+	for name := range cfg.Fixed {
+		if _, err := dev.slot(name); err != nil {
+			return nil, fmt.Errorf("drive %s: fixed value: %w", dev.ID, err)
+		}
+	}
+	h := fnv.New64a()
+	h.Write([]byte(dev.ID))
+	s := &Steady{
+		dev:       dev,
+		cfg:       cfg,
+		rng:       rand.New(rand.NewPCG(cfg.Seed, h.Sum64())),
+		voltScale: 1,
+	}
+	for i := range dev.Profile.Points {
+		p := &dev.Profile.Points[i]
+		if isVoltageRole(p.Role) {
+			s.voltScale = prefixFactor(p.Unit, "V")
+			break
+		}
+	}
+	// A counter somewhere between 1 and 2 GWh, as on a meter in service.
+	s.energy = 1e9 + s.rng.Float64()*1e9
+	return s, nil
+}
+
+// Fill sets plausible values once: a Steady driver's first tick.
+func Fill(dev *Device, nominal float64, seed uint64) error {
+	s, err := NewSteady(dev, SteadyConfig{Nominal: nominal, Seed: seed})
+	if err != nil {
+		return err
+	}
+	return s.Tick(time.Time{})
+}
+
+// Tick writes the next set of values, all at once. Energy grows by this
+// tick's power over the time since the previous tick (never backwards).
+func (s *Steady) Tick(now time.Time) error {
+	if !s.ticked {
+		s.last, s.ticked = now, true
+	}
+	hours := max(now.Sub(s.last).Hours(), 0)
+	s.last = now
+	c := s.cfg
+	pf := clamp(c.PowerFactor+0.005*s.rng.NormFloat64(), 0, 1)
+	freq := c.Frequency + 0.005*s.rng.NormFloat64()
+	var vPhase [3]float64
+	var iPhase [3]float64
+	for k := range vPhase {
+		vPhase[k] = c.Nominal * (1 + 0.003*s.rng.NormFloat64())
+		iPhase[k] = c.Current * (1 + 0.02*s.rng.NormFloat64())
+	}
+	// Power from volts line-to-neutral: the nominal is line-to-line on
+	// some profiles.
+	vLN := c.Nominal * s.voltScale
+	if s.dev.Profile.LineToLine {
+		vLN /= math.Sqrt(3)
+	}
+	apparent := 3 * vLN * c.Current // VA
+	active := apparent * pf
+	reactive := apparent * math.Sqrt(1-pf*pf)
+	s.energy += active * hours
+	energy := s.energy
+
+	return s.dev.Update(func(tx Tx) error {
+		for i := range s.dev.Profile.Points {
+			p := &s.dev.Profile.Points[i]
+			if v, ok := c.Fixed[p.Name]; ok {
+				if err := tx.SetValue(p.Name, v); err != nil {
+					return err
+				}
+				continue
+			}
+			v, ok := s.value(p, vPhase, iPhase, pf, freq, active, reactive, apparent, energy)
+			if !ok {
+				continue
+			}
+			if err := tx.SetValue(p.Name, v); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func (s *Steady) value(p *profile.Point, v, i [3]float64, pf, freq, active, reactive, apparent, energy float64) (float64, bool) {
+	switch p.Role {
+	case profile.RoleVoltageA:
+		return v[0], true
+	case profile.RoleVoltageB:
+		return v[1], true
+	case profile.RoleVoltageC:
+		return v[2], true
+	case profile.RoleCurrentA:
+		return i[0], true
+	case profile.RoleCurrentB:
+		return i[1], true
+	case profile.RoleCurrentC:
+		return i[2], true
+	case profile.RoleCurrentN:
+		return 0.05 * s.cfg.Current * (1 + 0.1*s.rng.NormFloat64()), true
+	case profile.RoleActivePower:
+		return active / prefixFactor(p.Unit, "W"), true
+	case profile.RoleReactivePower:
+		return reactive / prefixFactor(p.Unit, "var"), true
+	case profile.RolePowerFactor:
+		return pf, true
+	case profile.RoleFrequency:
+		return freq, true
+	case profile.RoleEnergy:
+		return energy / prefixFactor(p.Unit, "Wh"), true
+	case profile.RoleBreakerClosed:
+		return 1, true
+	case profile.RoleLockout, profile.RoleShotCount, profile.RoleTripCount:
+		return 0, true
+	}
+	if p.Type == profile.String || p.Type == profile.Bool || p.Type == profile.Bit {
+		return 0, false
+	}
+	// No role: judge by unit.
+	u := strings.ToLower(p.Unit)
+	switch {
+	case strings.HasSuffix(u, "wh"):
+		return energy / prefixFactor(p.Unit, "Wh"), true
+	case strings.HasSuffix(u, "va"):
+		return apparent / prefixFactor(p.Unit, "VA"), true
+	case strings.HasSuffix(u, "var"):
+		return reactive / prefixFactor(p.Unit, "var"), true
+	case strings.HasSuffix(u, "w"):
+		return active / prefixFactor(p.Unit, "W"), true
+	case strings.HasSuffix(u, "hz"):
+		return freq, true
+	case u == "a" || u == "ka":
+		return i[0] / prefixFactor(p.Unit, "A"), true
+	case u == "v" || u == "kv":
+		volts := (v[0] + v[1] + v[2]) / 3 * s.voltScale
+		n := strings.ToLower(p.Name)
+		if !s.dev.Profile.LineToLine && (strings.HasSuffix(n, "ab") || strings.HasSuffix(n, "bc") || strings.HasSuffix(n, "ca")) {
+			volts *= math.Sqrt(3)
+		}
+		return volts / prefixFactor(p.Unit, "V"), true
+	}
+	return 0, false
+}
+
+func isVoltageRole(r profile.Role) bool {
+	return r == profile.RoleVoltageA || r == profile.RoleVoltageB || r == profile.RoleVoltageC
+}
+
+// prefixFactor returns the SI prefix multiplier of unit over base: "kW" over
+// "W" is 1000, "MWh" over "Wh" 1e6; an unknown or missing prefix is 1.
+func prefixFactor(unit, base string) float64 {
+	if len(unit) <= len(base) || !strings.EqualFold(unit[len(unit)-len(base):], base) {
+		return 1
+	}
+	switch unit[:len(unit)-len(base)] {
+	case "k", "K":
+		return 1e3
+	case "M":
+		return 1e6
+	case "G":
+		return 1e9
+	}
+	return 1
+}
+
+func clamp(v, lo, hi float64) float64 { return math.Min(math.Max(v, lo), hi) }
