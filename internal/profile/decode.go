@@ -81,8 +81,14 @@ func (p *Point) Decode(raw []uint16) float64 {
 		return v
 	}
 	s := p.Scale
-	if s == 0 {
-		s = 1
+	if s == 0 || s == 1 {
+		return v + p.Offset
+	}
+	// Manuals scale by powers of ten: 5998 × 0.01 is 59.980000000000004 in
+	// floating point, 5998 / 100 is 59.98. Divide when the scale is the
+	// inverse of a whole number, so values read back as the device meant.
+	if inv := 1 / s; inv > 1 && inv == math.Trunc(inv) {
+		return v/inv + p.Offset
 	}
 	return v*s + p.Offset
 }

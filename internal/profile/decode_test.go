@@ -429,3 +429,25 @@ func TestWords(t *testing.T) {
 		})
 	}
 }
+
+// TestDecimalScale: a scale of 0.01 gives the decimal the manual means, not
+// the float product (5998 × 0.01 = 59.980000000000004).
+func TestDecimalScale(t *testing.T) {
+	for _, tc := range []struct {
+		raw   uint16
+		scale float64
+		want  float64
+	}{
+		{5998, 0.01, 59.98},
+		{97, 0.01, 0.97},
+		{1234, 0.1, 123.4},
+		{7, 0.001, 0.007},
+		{3, 2.5, 7.5},
+		{3, 0.4, 1.2000000000000002}, // not a power of ten: the plain product
+	} {
+		p := Point{Type: Int16, Scale: tc.scale}
+		if got := p.Decode([]uint16{tc.raw}); got != tc.want {
+			t.Errorf("%d × %v = %v, want %v", tc.raw, tc.scale, got, tc.want)
+		}
+	}
+}
