@@ -284,8 +284,8 @@ devices: [{id: F1-REC, link: rec, unit: 1, profile: feeder-rtu, feeder: F1, nomi
 		}
 		return nil
 	})
-	downSince := time.Now()
 	time.Sleep(time.Second)
+	downSince := time.Now()
 	influx := testenv.StartInfluxOn(t, addr)
 	eventually(t, 60*time.Second, "ready after InfluxDB appeared", func() error {
 		if code, body := get(t, d.base+"/readyz"); code != 200 {

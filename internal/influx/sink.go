@@ -210,7 +210,7 @@ func NewSink(opts SinkOptions) (*Sink, error) {
 	s := &Sink{
 		cfg:            c,
 		enc:            opts.Encoder,
-		log:            opts.Logger.With("component", "influx"),
+		log:            opts.Logger,
 		m:              newMetrics(opts.Registerer),
 		w:              opts.Writer,
 		closeClient:    func() {},
