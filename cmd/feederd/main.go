@@ -70,7 +70,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 func usage(w io.Writer) {
 	fmt.Fprint(w, `usage:
-  feederd [run] -config FILE [-http.listen ADDR] [-log.level info] [-log.format text]
+  feederd [run] -config FILE [-http.listen ADDR] [-http.pprof] [-log.level info] [-log.format text]
   feederd check-config FILE
   feederd plan -config FILE [-device ID]
   feederd probe -url URL -unit N -profile FILE [-timeout 1s] [-serial 19200,8,N,1]
@@ -100,6 +100,7 @@ func runDaemon(args []string, stderr io.Writer) int {
 	listen := fs.String("http.listen", "", "HTTP listen address (overrides http.listen in the file)")
 	level := fs.String("log.level", "info", "log level: debug, info, warn, error")
 	format := fs.String("log.format", "text", "log format: text or json")
+	pprof := fs.Bool("http.pprof", false, "serve /debug/pprof/ on the HTTP listener")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
@@ -118,6 +119,7 @@ func runDaemon(args []string, stderr io.Writer) int {
 	opts.Registry = prometheus.NewRegistry()
 	opts.Listen = *listen
 	opts.Version = version
+	opts.Pprof = *pprof
 	if err := app.Run(ctx, opts); err != nil {
 		var cerr *config.Errors
 		if errors.As(err, &cerr) {

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"sort"
 	"time"
 
@@ -32,6 +33,9 @@ type Options struct {
 	Checks map[string]Check
 	// ShutdownTimeout bounds the graceful stop (default 5s).
 	ShutdownTimeout time.Duration
+	// Pprof mounts net/http/pprof under /debug/pprof/ (off by default: it
+	// lets anyone who reaches the port profile the process).
+	Pprof bool
 }
 
 // Server is the HTTP endpoint of the daemon.
@@ -66,6 +70,13 @@ func New(opts Options) (*Server, error) {
 	})
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.HandleFunc("GET /{$}", s.index)
+	if opts.Pprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	s.srv = &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 5 * time.Second,

@@ -42,6 +42,8 @@ type Options struct {
 	OnListen func(addr string)
 	// Version is reported in feederd_build_info.
 	Version string
+	// Pprof serves /debug/pprof/ on the HTTP listener.
+	Pprof bool
 }
 
 // DefaultOptions returns options with every default set; callers fill in
@@ -153,6 +155,7 @@ func Run(ctx context.Context, opts Options) error {
 		Logger:          log.With("component", "api"),
 		Checks:          checks,
 		ShutdownTimeout: opts.ShutdownTimeout,
+		Pprof:           opts.Pprof,
 	})
 	if err != nil {
 		return err
