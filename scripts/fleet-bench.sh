@@ -7,6 +7,7 @@
 # bounded in time; everything it starts is stopped at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/influxd.sh
 top=$PWD
 N=${N:-200}
 DUR=${DUR:-60}
@@ -25,27 +26,8 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 INFLUX_PORT=$(free_port)
 HTTP_PORT=$(free_port)
 
-cat > "$tmp/influxdb.conf" <<CONF
-reporting-disabled = true
-bind-address = "127.0.0.1:0"
-[meta]
-  dir = "$tmp/influx/meta"
-[data]
-  dir = "$tmp/influx/data"
-  wal-dir = "$tmp/influx/wal"
-  query-log-enabled = false
-[monitor]
-  store-enabled = false
-[http]
-  bind-address = "127.0.0.1:$INFLUX_PORT"
-  log-enabled = false
-[logging]
-  level = "warn"
-CONF
-"$top/bin/influxd" -config "$tmp/influxdb.conf" >"$tmp/influxd.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 300); do curl -fsS -o /dev/null "http://127.0.0.1:$INFLUX_PORT/ping" 2>/dev/null && break; sleep 0.1; done
-curl -fsS -o /dev/null -XPOST "http://127.0.0.1:$INFLUX_PORT/query" --data-urlencode "q=CREATE DATABASE feederd"
+start_influxd "$top/bin/influxd" "$tmp/influx" "$INFLUX_PORT" "$tmp/influxd.log" || exit 1
+pids+=("$INFLUXD_PID")
 
 cat > "$tmp/sim.yaml" <<SIM
 seed: 1

@@ -3,7 +3,11 @@
 # and feederd polling it. Everything listens on 127.0.0.1 and keeps its data
 # under ./var. Ctrl-C stops every process this script started.
 set -euo pipefail
+# Job control: every process started below gets its own process group, so
+# Ctrl-C reaches this script only and cleanup stops them in order.
+set -m
 cd "$(dirname "$0")/.."
+. scripts/influxd.sh
 top=$PWD
 bin=$top/bin
 var=$top/var
@@ -14,18 +18,23 @@ mkdir -p "$var/influxdb" "$var/log"
 command -v curl >/dev/null || { echo "the demo needs curl: apt-get install curl" >&2; exit 1; }
 
 pids=()
+# Stop in the reverse order of start, each before the next, so feederd
+# flushes to an InfluxDB that still runs.
 cleanup() {
   trap - INT TERM EXIT
   echo
-  echo "stopping: ${pids[*]:-nothing}"
-  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do
-    for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+  local i p
+  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+    p=${pids[i]}
+    kill -TERM "$p" 2>/dev/null || continue
+    for _ in $(seq 150); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
     kill -KILL "$p" 2>/dev/null || true
   done
   wait 2>/dev/null || true
+  echo "stopped"
 }
-trap cleanup INT TERM EXIT
+trap cleanup EXIT
+trap "cleanup; exit 130" INT TERM
 
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
@@ -34,34 +43,9 @@ if ! port_free "$INFLUX_PORT"; then
   exit 1
 fi
 
-cat > "$var/influxdb/influxdb.conf" <<CONF
-reporting-disabled = true
-bind-address = "127.0.0.1:$((INFLUX_PORT + 2))"
-[meta]
-  dir = "$var/influxdb/meta"
-[data]
-  dir = "$var/influxdb/data"
-  wal-dir = "$var/influxdb/wal"
-  query-log-enabled = false
-[monitor]
-  store-enabled = false
-[http]
-  bind-address = "127.0.0.1:$INFLUX_PORT"
-  log-enabled = false
-[logging]
-  level = "warn"
-CONF
-
 echo "starting InfluxDB 1.8 on 127.0.0.1:$INFLUX_PORT (log: var/log/influxd.log)"
-"$bin/influxd" -config "$var/influxdb/influxdb.conf" >"$var/log/influxd.log" 2>&1 &
-pids+=($!)
-for i in $(seq 300); do
-  if curl -fsS -o /dev/null "http://127.0.0.1:$INFLUX_PORT/ping"; then break; fi
-  kill -0 "${pids[0]}" 2>/dev/null || { echo "influxd exited; see var/log/influxd.log" >&2; tail -20 "$var/log/influxd.log" >&2; exit 1; }
-  [ "$i" = 300 ] && { echo "influxd did not answer /ping in 30 s" >&2; exit 1; }
-  sleep 0.1
-done
-curl -fsS -o /dev/null -XPOST "http://127.0.0.1:$INFLUX_PORT/query" --data-urlencode "q=CREATE DATABASE feederd"
+start_influxd "$bin/influxd" "$var/influxdb" "$INFLUX_PORT" "$var/log/influxd.log" || { pids+=(${INFLUXD_PID:-}); exit 1; }
+pids+=("$INFLUXD_PID")
 
 echo "starting rtusim with configs/sim/demo.yaml (log: var/log/rtusim.log)"
 "$bin/rtusim" -config configs/sim/demo.yaml -http "$SIM_HTTP" >"$var/log/rtusim.log" 2>&1 &
