@@ -145,12 +145,18 @@ func freeAddr(t *testing.T) string {
 // serve starts a Modbus TCP server for im and returns its URL.
 func serve(t *testing.T, im *image) string {
 	t.Helper()
+	return serveHandler(t, im)
+}
+
+// serveHandler starts a Modbus TCP server for h and returns its URL.
+func serveHandler(t *testing.T, h modbus.RequestHandler) string {
+	t.Helper()
 	addr := freeAddr(t)
 	srv, err := modbus.NewServer(&modbus.ServerConfiguration{
 		URL:        "tcp://" + addr,
 		MaxClients: 20,
 		Logger:     log.New(io.Discard, "", 0),
-	}, im)
+	}, h)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -257,8 +263,13 @@ func testLink(id, url string, timeout time.Duration, devs ...*config.Device) *co
 	return l
 }
 
+// testDevice builds a device with the quirks the config package fills in
+// when the file sets none.
 func testDevice(id string, unit uint8, interval time.Duration, points ...profile.Point) *config.Device {
-	return &config.Device{ID: id, Unit: unit, Interval: interval, Points: points}
+	return &config.Device{
+		ID: id, Unit: unit, Interval: interval, Points: points,
+		Quirks: config.Quirks{MaxRegisters: MaxRegisters, MaxBits: MaxBits, MaxGap: 10},
+	}
 }
 
 // testModel numbers the links' devices in order.

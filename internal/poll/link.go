@@ -2,6 +2,7 @@ package poll
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync/atomic"
@@ -13,6 +14,39 @@ import (
 	"github.com/feederd/feederd/internal/config"
 	"github.com/feederd/feederd/internal/sample"
 )
+
+// What a link does when a request fails:
+//
+//   - A Modbus exception marks the request's points Exception; the poll goes
+//     on with the device's next request and the link stays open.
+//   - A request the library rejects before sending it marks its points
+//     Invalid; the link stays open.
+//   - A timeout marks the points of the request and of the device's
+//     remaining requests in this poll Timeout (they are not sent), so a dead
+//     unit costs one timeout per poll. Then the link is closed and reopened
+//     with backoff, unless a unit other than the device's own has answered
+//     (with data or an exception) on this connection since it was opened or
+//     since the link's previous timeout, whichever came later: then only the
+//     device's poll fails and the connection stays open. Every timeout starts
+//     a new window. So one dead unit among live ones on a serial bus or a
+//     gateway never closes the link; a single-device link reconnects on every
+//     timeout; two consecutive timeouts with no answer between them (a dead
+//     connection, or two dead units polled back to back) close the link.
+//   - Any other error (connection reset, EOF, bad CRC, short frame, protocol
+//     error, a response from the wrong unit) closes and reopens the link
+//     with backoff, on every scheme. For rtu:// that reopens the serial port,
+//     which is harmless; the library has already drained the line after a
+//     bad CRC, short frame or protocol error.
+//
+// Keeping a connection after a timeout relies on the late response, if one
+// ever comes, being recognised. Modbus TCP drops it by its transaction ID
+// (a timeout in the middle of a response leaves the stream out of step; the
+// next request then fails with a protocol error or a second timeout, which
+// closes the link). RTU frames carry no such ID: a response that arrives
+// after its timeout is read as the answer to the next request, which then
+// usually fails with a wrong-unit or protocol error and closes the link
+// (reopening discards the late bytes). Timeouts must therefore exceed the
+// slowest unit's response time, as they must anyway on an RTU bus.
 
 // link is one connection and the devices polled over it. Everything but
 // polled is owned by the goroutine running run.
@@ -34,6 +68,9 @@ type link struct {
 	reconnectAt  time.Time
 	downErr      error // why the link is closed
 	backoff      backoff
+	// heard is who answered on this connection since it opened or since
+	// the link's last timeout.
+	heard heard
 
 	timer *time.Timer
 	buf   []uint16 // bits of the last bit-table response
@@ -122,6 +159,7 @@ func (l *link) connect(ctx context.Context) bool {
 	}
 	l.openFailures = 0
 	l.open = true
+	l.heard = heard{}
 	l.connected.Set(1)
 	l.log.Info("link connected", "url", l.cfg.URL)
 	return l.wait(ctx, l.cfg.PauseAfterConnect)
@@ -198,6 +236,7 @@ func (l *link) poll(ctx context.Context, i int) bool {
 			if err == nil {
 				answeredN++
 				l.backoff.reset()
+				l.heard.add(d.cfg.Unit)
 				continue
 			}
 			err = fmt.Errorf("%v on %s: %w", r, d.cfg.ID, err)
@@ -207,14 +246,22 @@ func (l *link) poll(ctx context.Context, i int) bool {
 			switch classify(err) {
 			case refused:
 				l.backoff.reset()
+				l.heard.add(d.cfg.Unit)
 				l.log.Debug("modbus exception", "device", d.cfg.ID, "err", err)
 				continue
 			case rejected:
 				l.log.Warn("request rejected by the client", "device", d.cfg.ID, "err", err)
 				continue
 			}
-			// The remaining requests keep Timeout quality.
-			l.fail(err)
+			// The device's remaining requests are not sent and keep
+			// Timeout quality.
+			if errors.Is(err, modbus.ErrRequestTimedOut) && l.heard.other(d.cfg.Unit) {
+				l.heard = heard{}
+				l.log.Debug("device timed out, link kept: another unit answered since the last timeout",
+					"device", d.cfg.ID, "err", err)
+			} else {
+				l.fail(err)
+			}
 			break
 		}
 	}
@@ -247,4 +294,25 @@ func (l *link) poll(ctx context.Context, i int) bool {
 	d.missed.Add(float64(l.sched.end(i, time.Now())))
 	l.polled.Store(true)
 	return true
+}
+
+// heard records which units answered on a connection during a window: none,
+// one (which) or several. Its zero value has heard none.
+type heard struct {
+	n    uint8 // 0, 1, or 2 for two or more units
+	unit uint8 // the unit, when n is 1
+}
+
+func (h *heard) add(unit uint8) {
+	switch {
+	case h.n == 0:
+		h.n, h.unit = 1, unit
+	case h.n == 1 && h.unit != unit:
+		h.n = 2
+	}
+}
+
+// other reports whether a unit other than unit answered.
+func (h heard) other(unit uint8) bool {
+	return h.n == 2 || (h.n == 1 && h.unit != unit)
 }

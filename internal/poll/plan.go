@@ -12,15 +12,12 @@ import (
 	"github.com/feederd/feederd/internal/profile"
 )
 
-// Limits of one Modbus read request, and the default gap BuildPlan fills.
+// Limits of one Modbus read request.
 const (
 	// MaxRegisters is the most registers one read may ask for (FC 03, 04).
 	MaxRegisters = 125
 	// MaxBits is the most coils or discrete inputs one read may ask for (FC 01, 02).
 	MaxBits = 2000
-	// DefaultMaxGap is the gap, in registers or bits, filled by default to
-	// merge two points into one request.
-	DefaultMaxGap = 10
 )
 
 // Request is one Modbus read of a device's read plan.
@@ -64,7 +61,9 @@ func (r Request) function() string {
 // last is the last address the request reads.
 func (r Request) last() int { return int(r.Start) + int(r.Count) - 1 }
 
-// planLimits resolves a device's quirks into the limits BuildPlan uses.
+// planLimits resolves a device's quirks into the limits BuildPlan uses. A
+// zero MaxRegisters or MaxBits is the protocol maximum; MaxGap is taken as
+// it is, 0 included.
 func planLimits(q config.Quirks, table profile.RegType) (maxCount, maxGap int) {
 	maxCount = MaxRegisters
 	if q.MaxRegisters > 0 && q.MaxRegisters < MaxRegisters {
@@ -76,11 +75,7 @@ func planLimits(q config.Quirks, table profile.RegType) (maxCount, maxGap int) {
 			maxCount = int(q.MaxBits)
 		}
 	}
-	maxGap = DefaultMaxGap
-	if q.MaxGap > 0 {
-		maxGap = int(q.MaxGap)
-	}
-	return maxCount, maxGap
+	return maxCount, int(q.MaxGap)
 }
 
 // width is how many registers (or bits) a point occupies in its table.
@@ -97,10 +92,11 @@ func width(p *profile.Point) int {
 //
 // A request holds at most q.MaxRegisters registers (or q.MaxBits bits), and
 // two neighbouring points share a request when the gap between them is at
-// most q.MaxGap registers (bits for the bit tables). Zero quirks mean the
-// defaults MaxRegisters, MaxBits and DefaultMaxGap; limits above the protocol
-// maximum are cut to it. A MaxGap of 0 therefore means the default, not
-// "fill no gap".
+// most q.MaxGap registers (bits for the bit tables). A zero MaxRegisters or
+// MaxBits means the protocol maximum (MaxRegisters, MaxBits), and limits
+// above it are cut to it. MaxGap is literal: 0 reads no gap, so only points
+// that touch or overlap share a request. Its default (10) is filled in by the
+// config package when the key is absent, not here.
 //
 // Points that overlap (several bits of one register, a register read both
 // whole and bit by bit) share the read. A point never spans two requests: a

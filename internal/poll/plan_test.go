@@ -36,6 +36,8 @@ func TestBuildPlan(t *testing.T) {
 	coil := func(addr uint16) profile.Point {
 		return profile.Point{RegType: profile.Coil, Address: addr, Type: profile.Bool}
 	}
+	// gap10 is what the config package fills in when max_gap is absent.
+	gap10 := config.Quirks{MaxGap: 10}
 	for _, tc := range []struct {
 		name   string
 		points []profile.Point
@@ -47,17 +49,29 @@ func TestBuildPlan(t *testing.T) {
 			[]profile.Point{hr(0, profile.Uint16), hr(1, profile.Int16), hr(2, profile.Float32)}, config.Quirks{},
 			[]string{"read holding registers 0..3: 0@0 1@1 2@2"}},
 		{"addresses out of order",
-			[]profile.Point{hr(2, profile.Float32), hr(0, profile.Uint16)}, config.Quirks{},
+			[]profile.Point{hr(2, profile.Float32), hr(0, profile.Uint16)}, gap10,
 			[]string{"read holding registers 0..3: 1@0 0@2"}},
-		{"gap of exactly the default max_gap is filled",
-			[]profile.Point{hr(0, profile.Uint16), hr(11, profile.Uint16)}, config.Quirks{},
+		{"gap of exactly max_gap 10 is filled",
+			[]profile.Point{hr(0, profile.Uint16), hr(11, profile.Uint16)}, gap10,
 			[]string{"read holding registers 0..11: 0@0 1@11"}},
 		{"gap of max_gap+1 splits",
-			[]profile.Point{hr(0, profile.Uint16), hr(12, profile.Uint16)}, config.Quirks{},
+			[]profile.Point{hr(0, profile.Uint16), hr(12, profile.Uint16)}, gap10,
 			[]string{"read holding registers 0..0: 0@0", "read holding registers 12..12: 1@0"}},
 		{"gap after a wide point counts from its end",
-			[]profile.Point{hr(0, profile.Float64), hr(14, profile.Uint16)}, config.Quirks{},
+			[]profile.Point{hr(0, profile.Float64), hr(14, profile.Uint16)}, gap10,
 			[]string{"read holding registers 0..14: 0@0 1@14"}},
+		{"max_gap 0: touching points share a request",
+			[]profile.Point{hr(0, profile.Uint16), hr(1, profile.Uint16), hr(2, profile.Float32), hr(4, profile.Int16)}, config.Quirks{},
+			[]string{"read holding registers 0..4: 0@0 1@1 2@2 3@4"}},
+		{"max_gap 0: a gap of one register splits",
+			[]profile.Point{hr(0, profile.Uint16), hr(2, profile.Uint16), hr(4, profile.Float32)}, config.Quirks{},
+			[]string{"read holding registers 0..0: 0@0", "read holding registers 2..2: 1@0", "read holding registers 4..5: 2@0"}},
+		{"max_gap 0: overlapping points share a request",
+			[]profile.Point{bit(5, 0), hr(5, profile.Int32), hr(6, profile.Uint16), bit(6, 9)}, config.Quirks{},
+			[]string{"read holding registers 5..6: 0@0 1@0 2@1 3@1"}},
+		{"max_gap 0: a gap of one bit splits",
+			[]profile.Point{coil(0), coil(1), coil(3)}, config.Quirks{},
+			[]string{"read coils 0..1: 0@0 1@1", "read coils 3..3: 2@0"}},
 		{"max_gap 3: gap 3 filled",
 			[]profile.Point{hr(0, profile.Uint16), hr(4, profile.Uint16)}, config.Quirks{MaxGap: 3},
 			[]string{"read holding registers 0..4: 0@0 1@4"}},
@@ -73,7 +87,7 @@ func TestBuildPlan(t *testing.T) {
 		{"a 4-register point at 123 starts a new request",
 			[]profile.Point{hr(0, profile.Uint16), hr(120, profile.Uint16), hr(123, profile.Float64)}, config.Quirks{MaxGap: 200},
 			[]string{"read holding registers 0..120: 0@0 1@120", "read holding registers 123..126: 2@0"}},
-		{"a long run splits at 125",
+		{"max_registers 0 means 125: a long run splits at 125",
 			func() []profile.Point {
 				var ps []profile.Point
 				for a := uint16(0); a < 130; a += 2 {
@@ -86,7 +100,7 @@ func TestBuildPlan(t *testing.T) {
 				"read holding registers 124..129: 62@0 63@2 64@4",
 			}},
 		{"max_registers quirk",
-			[]profile.Point{hr(0, profile.Uint16), hr(9, profile.Uint16), hr(10, profile.Uint16)}, config.Quirks{MaxRegisters: 10},
+			[]profile.Point{hr(0, profile.Uint16), hr(9, profile.Uint16), hr(10, profile.Uint16)}, config.Quirks{MaxRegisters: 10, MaxGap: 10},
 			[]string{"read holding registers 0..9: 0@0 1@9", "read holding registers 10..10: 2@0"}},
 		{"max_registers above 125 is cut to 125",
 			[]profile.Point{hr(0, profile.Uint16), hr(125, profile.Uint16)}, config.Quirks{MaxRegisters: 300, MaxGap: 500},
@@ -101,13 +115,13 @@ func TestBuildPlan(t *testing.T) {
 			[]profile.Point{coil(0), coil(2000)}, config.Quirks{MaxGap: 5000},
 			[]string{"read coils 0..0: 0@0", "read coils 2000..2000: 1@0"}},
 		{"max_bits quirk and bit gaps",
-			[]profile.Point{coil(0), coil(7), coil(8), coil(30)}, config.Quirks{MaxBits: 8},
+			[]profile.Point{coil(0), coil(7), coil(8), coil(30)}, config.Quirks{MaxBits: 8, MaxGap: 10},
 			[]string{"read coils 0..7: 0@0 1@7", "read coils 8..8: 2@0", "read coils 30..30: 3@0"}},
 		{"bits of one register share the read",
-			[]profile.Point{bit(5, 0), bit(5, 3), hr(5, profile.Uint16), bit(5, 15)}, config.Quirks{},
+			[]profile.Point{bit(5, 0), bit(5, 3), hr(5, profile.Uint16), bit(5, 15)}, gap10,
 			[]string{"read holding registers 5..5: 0@0 1@0 2@0 3@0"}},
 		{"overlapping points share registers",
-			[]profile.Point{hr(10, profile.Int32), hr(11, profile.Uint16), bit(11, 2)}, config.Quirks{},
+			[]profile.Point{hr(10, profile.Int32), hr(11, profile.Uint16), bit(11, 2)}, gap10,
 			[]string{"read holding registers 10..11: 0@0 1@1 2@1"}},
 		{"tables are read apart, in table order",
 			[]profile.Point{
@@ -211,6 +225,6 @@ func BenchmarkBuildPlan(b *testing.B) {
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		BuildPlan(points, config.Quirks{})
+		BuildPlan(points, config.Quirks{MaxGap: 10})
 	}
 }

@@ -7,7 +7,8 @@
 // devices in turn, each on its own fixed grid of deadlines, reads every
 // device through a plan of coalesced requests (BuildPlan), and reopens the
 // link with backoff when it fails. A slow or dead device only delays the
-// devices on its own link.
+// devices on its own link, and a unit that times out while its neighbours
+// answer fails its own polls without closing their link (see link.go).
 package poll
 
 import (

@@ -33,12 +33,21 @@ type PointValue struct {
 // It fails only when the link cannot be opened or ctx ends; a request that
 // fails marks its points with the quality and error, and after a link
 // failure the remaining points are Timeout without being read.
+//
+// Probe notices ctx before connecting, between requests and during pauses,
+// but cannot cut short a connection attempt or a request in flight: the
+// library holds its client lock across both, so even a Close from another
+// goroutine would wait for them. Probe therefore returns at most the link's
+// timeout (or the dial timeout, 5 s for TCP, 15 s for TLS) after ctx ends.
 func Probe(ctx context.Context, dev *config.Device, logger *slog.Logger) ([]PointValue, error) {
 	if dev == nil || dev.Link == nil || logger == nil {
 		return nil, errors.New("probe: device, its link and a logger are required")
 	}
 	client, err := newClient(dev.Link, clientTimeout(dev.Link, dev), logger.With("link", dev.Link.ID))
 	if err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	if err := client.Open(); err != nil {

@@ -94,12 +94,38 @@ func TestProbeLinkFailure(t *testing.T) {
 			t.Errorf("server saw %d requests, want 1", n)
 		}
 	})
-	t.Run("cancelled", func(t *testing.T) {
+	t.Run("cancelled before connecting", func(t *testing.T) {
+		// Nobody listens: a dial would fail with "connection refused".
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
-		_, err := Probe(ctx, probeDevice(serve(t, newImage(7)), pts), quietLogger())
+		_, err := Probe(ctx, probeDevice("tcp://"+freeAddr(t), pts), quietLogger())
 		if err != context.Canceled {
 			t.Errorf("err = %v, want context.Canceled", err)
+		}
+	})
+	t.Run("cancelled during a pause", func(t *testing.T) {
+		im := newImage(7)
+		dev := probeDevice(serve(t, im), pts)
+		dev.Quirks.PauseBetweenRequests = time.Hour
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() {
+			_, err := Probe(ctx, dev, quietLogger())
+			done <- err
+		}()
+		for len(im.requests()) == 0 {
+			select {
+			case err := <-done:
+				t.Fatalf("Probe returned %v before its first request", err)
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+		cancel()
+		if err := <-done; err != context.Canceled {
+			t.Errorf("err = %v, want context.Canceled", err)
+		}
+		if n := len(im.requests()); n != 1 {
+			t.Errorf("server saw %d requests, want 1", n)
 		}
 	})
 }
