@@ -151,15 +151,23 @@ func (p *Pipeline) Shards() int { return len(p.shards) }
 // Events is the in-process event stream (see Stream).
 func (p *Pipeline) Events() *Stream { return p.stream }
 
-// Put routes one device poll's samples to their shard. It never blocks: a
-// full ring drops by its policy and counts the drop.
+// Put routes samples to their shard, each run of samples of one shard (a
+// device poll is one) with a single PutBatch. It never blocks: a full ring
+// drops by its policy and counts the drop.
 func (p *Pipeline) Put(samples []sample.Sample) {
-	for i := range samples {
-		d := samples[i].Device
+	for len(samples) > 0 {
+		d := samples[0].Device
 		if int(d) >= len(p.byDev) {
+			samples = samples[1:]
 			continue
 		}
-		p.shards[p.byDev[d]].ring.Put(samples[i])
+		sh := p.byDev[d]
+		n := 1
+		for n < len(samples) && int(samples[n].Device) < len(p.byDev) && p.byDev[samples[n].Device] == sh {
+			n++
+		}
+		p.shards[sh].ring.PutBatch(samples[:n])
+		samples = samples[n:]
 	}
 }
 

@@ -58,9 +58,9 @@ func TestNew(t *testing.T) {
 		{capacity: 4, wantCap: 4},
 		{capacity: 1000, policy: DropOldest, wantCap: 1024},
 		{capacity: 1024, wantCap: 1024},
-		{capacity: 0, wantErr: "create ring: capacity 0 out of range 1..16777216"},
-		{capacity: -5, wantErr: "create ring: capacity -5 out of range 1..16777216"},
-		{capacity: MaxCapacity + 1, wantErr: "create ring: capacity 16777217 out of range 1..16777216"},
+		{capacity: 0, wantErr: "create ring: capacity 0 out of range 1..4194304"},
+		{capacity: -5, wantErr: "create ring: capacity -5 out of range 1..4194304"},
+		{capacity: MaxCapacity + 1, wantErr: "create ring: capacity 4194305 out of range 1..4194304"},
 		{capacity: 8, policy: 7, wantErr: "create ring: unknown policy(7)"},
 	}
 	for _, tc := range tests {
@@ -151,6 +151,57 @@ func TestFull(t *testing.T) {
 				t.Fatalf("Put after drain failed or counted (drops %d)", r.Drops())
 			}
 		})
+	}
+}
+
+func TestPutBatch(t *testing.T) {
+	tests := []struct {
+		name      string
+		policy    Policy
+		first     []int // put first, must all fit
+		batch     []int
+		try       bool // TryPutBatch instead of PutBatch
+		wantN     int
+		wantDrops uint64
+		wantKept  []int
+	}{
+		{"fits", DropNewest, nil, seq(1, 3), false, 3, 0, seq(1, 3)},
+		{"empty batch", DropOldest, seq(1, 4), nil, false, 0, 0, seq(1, 4)},
+		{"drop newest partial", DropNewest, seq(1, 3), seq(4, 6), false, 1, 2, seq(1, 4)},
+		{"drop newest full", DropNewest, seq(1, 4), seq(5, 6), false, 0, 2, seq(1, 4)},
+		{"drop newest larger than ring", DropNewest, nil, seq(1, 10), false, 4, 6, seq(1, 4)},
+		{"drop oldest partial", DropOldest, seq(1, 3), seq(4, 6), false, 3, 2, seq(3, 6)},
+		{"drop oldest full", DropOldest, seq(1, 4), seq(5, 6), false, 2, 2, seq(3, 6)},
+		// 1..4 go in, are discarded for 5..8, two of which make room for 9, 10.
+		{"drop oldest larger than ring", DropOldest, nil, seq(1, 10), false, 10, 6, seq(7, 10)},
+		{"try partial", DropOldest, seq(1, 3), seq(4, 6), true, 1, 0, seq(1, 4)},
+		{"try full", DropNewest, seq(1, 4), seq(5, 6), true, 0, 0, seq(1, 4)},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := mustNew[int](t, 4, tc.policy)
+			if n := r.TryPutBatch(tc.first); n != len(tc.first) {
+				t.Fatalf("TryPutBatch(%v) = %d", tc.first, n)
+			}
+			var n int
+			if tc.try {
+				n = r.TryPutBatch(tc.batch)
+			} else {
+				n = r.PutBatch(tc.batch)
+			}
+			if n != tc.wantN || r.Drops() != tc.wantDrops {
+				t.Fatalf("put %v: queued %d, drops %d; want %d, %d", tc.batch, n, r.Drops(), tc.wantN, tc.wantDrops)
+			}
+			if kept := drain(r); !slices.Equal(kept, tc.wantKept) {
+				t.Fatalf("kept %v, want %v", kept, tc.wantKept)
+			}
+		})
+	}
+
+	r := mustNew[int](t, 4, DropOldest)
+	r.Close()
+	if n := r.PutBatch(seq(1, 3)); n != 0 || r.Drops() != 0 {
+		t.Fatalf("PutBatch after Close: queued %d, drops %d", n, r.Drops())
 	}
 }
 
@@ -314,7 +365,7 @@ func waitParked[T any](t *testing.T, r *Ring[T], n int32) {
 
 // TestWakeup parks a consumer and wakes it with a single Put, many times.
 func TestWakeup(t *testing.T) {
-	for _, put := range []string{"Put", "TryPut"} {
+	for _, put := range []string{"Put", "TryPut", "PutBatch"} {
 		t.Run(put, func(t *testing.T) {
 			r := mustNew[int](t, 8, DropNewest)
 			got := make(chan int)
@@ -336,7 +387,16 @@ func TestWakeup(t *testing.T) {
 			}()
 			for i := range 200 {
 				waitParked(t, r, 1)
-				if put == "Put" && !r.Put(i) || put == "TryPut" && !r.TryPut(i) {
+				var ok bool
+				switch put {
+				case "Put":
+					ok = r.Put(i)
+				case "TryPut":
+					ok = r.TryPut(i)
+				case "PutBatch":
+					ok = r.PutBatch([]int{i}) == 1
+				}
+				if !ok {
 					t.Fatalf("%s(%d) failed", put, i)
 				}
 				select {
@@ -411,15 +471,21 @@ func TestProducersConsumers(t *testing.T) {
 		capacity  int
 		policy    Policy
 		lossy     bool
+		putBatch  int // items per PutBatch/TryPutBatch; 0: one by one
 		perProd   int
 		batch     int
 	}{
-		{"8x1 lossless", 8, 1, 64, DropNewest, false, 20000, 32},
-		{"8x1 lossless tiny ring", 8, 1, 2, DropNewest, false, 5000, 7},
-		{"4x3 lossless", 4, 3, 16, DropNewest, false, 10000, 4},
-		{"8x1 drop newest", 8, 1, 16, DropNewest, true, 20000, 5},
-		{"8x1 drop oldest", 8, 1, 16, DropOldest, true, 20000, 5},
-		{"4x2 drop oldest", 4, 2, 8, DropOldest, true, 10000, 3},
+		{"8x1 lossless", 8, 1, 64, DropNewest, false, 0, 20000, 32},
+		{"8x1 lossless tiny ring", 8, 1, 2, DropNewest, false, 0, 5000, 7},
+		{"4x3 lossless", 4, 3, 16, DropNewest, false, 0, 10000, 4},
+		{"8x1 drop newest", 8, 1, 16, DropNewest, true, 0, 20000, 5},
+		{"8x1 drop oldest", 8, 1, 16, DropOldest, true, 0, 20000, 5},
+		{"4x2 drop oldest", 4, 2, 8, DropOldest, true, 0, 10000, 3},
+		{"8x1 lossless batches", 8, 1, 64, DropNewest, false, 13, 20000, 32},
+		{"4x2 lossless batches", 4, 2, 16, DropNewest, false, 7, 10000, 5},
+		{"8x1 drop newest batches", 8, 1, 16, DropNewest, true, 5, 20000, 5},
+		{"8x1 drop oldest batches", 8, 1, 16, DropOldest, true, 5, 20000, 5},
+		{"4x2 drop oldest big batches", 4, 2, 8, DropOldest, true, 20, 10000, 3},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -431,6 +497,10 @@ func TestProducersConsumers(t *testing.T) {
 			var prodWG sync.WaitGroup
 			for p := range tc.producers {
 				prodWG.Go(func() {
+					if tc.putBatch > 0 {
+						putBatches(ctx, r, p, tc.perProd, tc.putBatch, tc.lossy, &rejected[p])
+						return
+					}
 					for s := range tc.perProd {
 						if tc.lossy {
 							if !r.Put(item{p, s}) {
@@ -507,7 +577,7 @@ func TestProducersConsumers(t *testing.T) {
 			for _, n := range rejected {
 				rej += n
 			}
-			// Under DropNewest every drop is a rejected Put; under
+			// Under DropNewest every drop is a rejected item; under
 			// DropOldest most drops are discarded old items instead.
 			if tc.policy == DropNewest && uint64(rej) != r.Drops() {
 				t.Fatalf("%d Puts returned false, Drops = %d", rej, r.Drops())
@@ -517,6 +587,32 @@ func TestProducersConsumers(t *testing.T) {
 			}
 			t.Logf("delivered %d, dropped %d, rejected %d", total, r.Drops(), rej)
 		})
+	}
+}
+
+// putBatches puts items {p, 0..count-1} in batches of size; lossy counts
+// the items PutBatch did not queue, lossless retries them with TryPutBatch.
+func putBatches(ctx context.Context, r *Ring[item], p, count, size int, lossy bool, rejected *int) {
+	batch := make([]item, 0, size)
+	for s := 0; s < count; {
+		batch = batch[:0]
+		for ; s < count && len(batch) < size; s++ {
+			batch = append(batch, item{p, s})
+		}
+		if lossy {
+			*rejected += len(batch) - r.PutBatch(batch)
+			continue
+		}
+		for rest := batch; len(rest) > 0; {
+			n := r.TryPutBatch(rest)
+			rest = rest[n:]
+			if n == 0 {
+				if ctx.Err() != nil {
+					return
+				}
+				runtime.Gosched()
+			}
+		}
 	}
 }
 
