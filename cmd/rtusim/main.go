@@ -1,13 +1,16 @@
-// Command rtusim serves simulated feeder devices (relays, recloser
-// controllers, meters) over Modbus TCP, RTU over TCP and serial RTU, so
-// feederd can be run and tested without hardware.
+// Command rtusim serves simulated feeders — breaker relays, recloser
+// controllers, switches and meters on a feeder topology with load, voltage
+// drop and protection — over Modbus TCP, RTU over TCP and serial RTU, so
+// feederd and test rigs can run without hardware.
 //
-//	rtusim [-config configs/sim/demo.yaml] [-http 127.0.0.1:9201] [-log-level info]
+//	rtusim [-config configs/sim/demo.yaml] [-scenario testdata/scenarios/lockout.yaml]
+//	       [-http 127.0.0.1:9201] [-seed 7] [-time-scale 10] [-log-level info]
 //
 // It prints one line per device once its endpoint listens, e.g.
-// "serving F101-BRK unit 1 on tcp://127.0.0.1:5020", and serves the
-// devices' current values as JSON on GET /api/devices when an HTTP address
-// is configured.
+// "serving F101-BRK unit 1 on tcp://127.0.0.1:5020", and "serving http on
+// ..." for the HTTP API (devices' state and the control API) when an HTTP
+// address is configured. A scenario plays from the start; -seed and
+// -time-scale override the scenario's and the configuration's.
 package main
 
 import (
@@ -19,6 +22,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 
 	"github.com/feederd/feederd/internal/config"
@@ -29,7 +33,7 @@ import (
 const (
 	exitOK      = 0
 	exitFailure = 1
-	exitUsage   = 2 // bad flags or an invalid config file
+	exitUsage   = 2 // bad flags or an invalid config or scenario file
 )
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
@@ -38,7 +42,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("rtusim", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfgPath := fs.String("config", "configs/sim/demo.yaml", "simulator configuration file")
-	httpAddr := fs.String("http", "", "HTTP address for /api/devices and /healthz (overrides http in the file; port 0 picks one)")
+	scenario := fs.String("scenario", "", "scenario file to play from the start")
+	httpAddr := fs.String("http", "", "HTTP address of the API (overrides http in the file; port 0 picks one)")
+	seed := fs.String("seed", "", "noise seed (overrides the scenario's and the configuration's)")
+	scale := fs.Float64("time-scale", 0, "simulated seconds per wall second (overrides the scenario's; default 1)")
 	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
@@ -52,6 +59,20 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "rtusim: -log-level:", err)
 		return exitUsage
 	}
+	opts := sim.DefaultOptions()
+	if *seed != "" {
+		v, err := strconv.ParseUint(*seed, 10, 64)
+		if err != nil {
+			fmt.Fprintf(stderr, "rtusim: -seed %q is not a whole number\n", *seed)
+			return exitUsage
+		}
+		opts.Seed = &v
+	}
+	if *scale < 0 || *scale > 1000 {
+		fmt.Fprintf(stderr, "rtusim: -time-scale %g is outside (0, 1000]\n", *scale)
+		return exitUsage
+	}
+	opts.TimeScale = *scale
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lv}))
 
 	cfg, err := sim.LoadConfig(*cfgPath, config.LoadProfile)
@@ -59,15 +80,26 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return exitUsage
 	}
+	if *scenario != "" {
+		sc, err := sim.LoadScenario(*scenario)
+		if err != nil {
+			fmt.Fprintln(stderr, err)
+			return exitUsage
+		}
+		opts.Scenario = sc
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	opts := sim.DefaultOptions()
 	opts.Config = cfg
 	opts.Logger = logger
 	opts.HTTPListen = *httpAddr
 	opts.OnListen = func(l sim.Listening) { fmt.Fprintln(stdout, l) }
 	if err := sim.Run(ctx, opts); err != nil && !errors.Is(err, context.Canceled) {
+		if errors.Is(err, sim.ErrScenario) {
+			fmt.Fprintln(stderr, err)
+			return exitUsage
+		}
 		logger.Error("rtusim failed", "err", err)
 		return exitFailure
 	}

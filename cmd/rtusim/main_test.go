@@ -45,6 +45,11 @@ func TestRunUsage(t *testing.T) {
 		{[]string{"extra"}, exitUsage, `rtusim: unexpected arguments ["extra"]`},
 		{[]string{"-log-level", "loud"}, exitUsage, "rtusim: -log-level:"},
 		{[]string{"-config", "testdata/none.yaml"}, exitUsage, "read sim config: open testdata/none.yaml: no such file or directory"},
+		{[]string{"-seed", "abc"}, exitUsage, `rtusim: -seed "abc" is not a whole number`},
+		{[]string{"-time-scale", "-2"}, exitUsage, "rtusim: -time-scale -2 is outside (0, 1000]"},
+		{[]string{"-config", "../../configs/sim/demo.yaml", "-scenario", "testdata/none.yaml"}, exitUsage, "read scenario: open testdata/none.yaml: no such file or directory"},
+		{[]string{"-config", "../../configs/sim/demo.yaml", "-scenario", "testdata/bad-target.yaml", "-http", "127.0.0.1:0"}, exitUsage,
+			"start rtusim: scenario does not fit the configuration:\ntestdata/bad-target.yaml:4: events[0].target: F101-S3 is a section on feeder F101: only breakers, reclosers, sectionalizers and switches open and close\n"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
@@ -67,8 +72,8 @@ func TestDemoFleet(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(s.Devices) != 6 {
-		t.Fatalf("%d devices, want 6", len(s.Devices))
+	if len(s.Devices) != 7 {
+		t.Fatalf("%d devices, want 7", len(s.Devices))
 	}
 	for _, d := range s.Devices {
 		nominal := 7200.0
@@ -86,8 +91,14 @@ func TestDemoFleet(t *testing.T) {
 			if p.Role == "voltage_a" && (v < 0.97*nominal || v > 1.03*nominal) {
 				t.Errorf("%s %s = %v, want about %v", d.ID, p.Name, v, nominal)
 			}
-			if p.Role == "breaker_closed" && v != 1 {
-				t.Errorf("%s %s = %v, want 1", d.ID, p.Name, v)
+			if p.Role == "breaker_closed" {
+				want := 1.0
+				if d.ID == "TIE-12" {
+					want = 0 // the tie between the feeders is normally open
+				}
+				if v != want {
+					t.Errorf("%s %s = %v, want %v", d.ID, p.Name, v, want)
+				}
 			}
 		}
 	}
@@ -170,3 +181,5 @@ devices:
 		t.Fatal("rtusim did not stop on SIGINT")
 	}
 }
+
+func syscallKill() error { return syscall.Kill(os.Getpid(), syscall.SIGINT) }

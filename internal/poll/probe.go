@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -136,6 +137,9 @@ func FormatProbe(w io.Writer, values []PointValue) error {
 		case v.Quality != sample.Good:
 		case p.Type == profile.String && !p.RegType.IsBit():
 			val = strconv.Quote(v.Text)
+		case math.Abs(v.Value) < 1e15 && (v.Value == 0 || math.Abs(v.Value) >= 1e-4):
+			// Plain decimals read best at a site: 123456789, not 1.23456789e+08.
+			val = strconv.FormatFloat(v.Value, 'f', -1, 64)
 		default:
 			val = strconv.FormatFloat(v.Value, 'g', -1, 64)
 		}

@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"net"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -24,25 +26,31 @@ import (
 // file of this form (unknown keys are errors; messages carry file:line):
 //
 //	seed: 1                  # noise seed (default 1)
-//	tick: 1s                 # how often values change (default 1s, at least 10ms)
+//	tick: 1s                 # the physics step in simulated time (default 1s, at least 10ms)
 //	listen: 127.0.0.1        # host of every TCP listener (default 127.0.0.1)
-//	http: 127.0.0.1:9201     # optional JSON endpoint: GET /api/devices, /healthz
+//	http: 127.0.0.1:9201     # optional HTTP API: devices, control, /healthz (see Sim.Handler)
 //	profiles:                # profile files, relative to this file
 //	  - ../profiles/sel751a.yaml
 //	devices:
 //	  - id: F101-BRK
 //	    profile: sel751a     # a profile's name
 //	    unit: 1              # 1..247
-//	    port: 5020           # its own TCP port (transport: tcp or rtuovertcp, default tcp),
+//	    port: 5020           # its own TCP port (transport: tcp, tcp+tls or rtuovertcp; default tcp),
 //	    # gateway: gw1       # or a shared gateway port,
 //	    # serial: bus1       # or a serial line: exactly one of the three
 //	    nominal_voltage: 7200  # 1 pu as the device reports it; required with voltage points
 //	    current: 200         # amperes per phase (default 200)
 //	    values: {va: 7210}   # fixed values (numbers, or text for string points)
 //	gateways:
-//	  - {id: gw1, port: 5100, transport: tcp}   # tcp or rtuovertcp
+//	  - {id: gw1, port: 5100, transport: tcp}   # tcp, tcp+tls or rtuovertcp
 //	serial:
 //	  - {id: bus1, path: /dev/ttyS1, baud: 19200, parity: N, data_bits: 8, stop_bits: 1}
+//	  - {id: bus2, pty: true, path: rtu-bus2}   # rtusim creates a PTY (and links path
+//	                                           # to it, when set) and prints its path
+//	tls:                     # Modbus/TCP Security, for transport tcp+tls; relative
+//	  cert_file: server.pem  # to this file, read at start: the server's certificate,
+//	  key_file: server.key   # its key, and the CA bundle that client
+//	  client_ca_file: ca.pem # certificates must chain to
 //	fleets:                  # generated devices for load tests
 //	  - id_prefix: SIM-      # SIM-001, SIM-002, ...
 //	    count: 200
@@ -52,6 +60,34 @@ import (
 //	    units_per_port: 1    # 1: a port per device (unit `unit`, default 1);
 //	                         # n>1: gateway ports of n units each, units 1..n
 //	    transport: tcp
+//	feeders:                 # optional: the topology the devices sit on
+//	  - id: F101
+//	    nominal_voltage: 7200    # 1 pu, line-to-neutral volts on the primary,
+//	    # source_kv: 12.47       # or the line-to-line kV: exactly one of the two
+//	    source_pu: 1.0           # substation bus voltage (default 1.0)
+//	    power_factor: 0.95       # of the load (default 0.95)
+//	    frequency: 60            # Hz (default 60)
+//	    drop_per_mw: 0.002       # pu of voltage drop along a section per MW through it (default 0.002)
+//	    trip_delay: 0s           # fault current flows this long before a trip (default 0)
+//	    reclose:                 # reclosers' sequence (default intervals [2s, 5s, 15s], reset 60s):
+//	      intervals: [2s, 5s, 15s]   # open time before each reclose: 3 recloses, lockout on the 4th trip
+//	      reset: 60s             # a reclose that holds this long ends the sequence (shots back to 0)
+//	    nodes:                   # the feeder as a tree: exactly one node without upstream
+//	      - id: F101-BRK         # a node ID; scenario events target node, device and feeder IDs
+//	        kind: breaker        # breaker, recloser, sectionalizer, switch, sensor, meter, or
+//	                             # section (line with load and no device)
+//	        device: F101-BRK     # the device that serves its registers (optional)
+//	        upstream: ""         # the parent node
+//	        section: {load_kw: 900, customers: 450, critical: 1}  # load at the daily peak
+//	        normally_open: false # switching nodes: start open
+//	        tie: F102-S3         # switches: the node whose section closing this switch connects
+//	        reclose: {intervals: [30s]}  # breakers and reclosers: their own sequence
+//	                             # (breakers do not reclose unless they have one)
+//	        counts: 2            # sectionalizers: trips upstream before they open (default 2)
+//
+// A device on a feeder is driven by the feeder physics (feeder.go), and its
+// current setting must stay unset; a node with a device's ID must serve
+// that device. Devices on no feeder get steady, noisy values (Steady).
 type Config struct {
 	Source   string
 	Seed     uint64
@@ -61,6 +97,18 @@ type Config struct {
 	// Devices in file order, fleets' devices after the listed ones.
 	Devices   []DeviceConfig
 	Endpoints []EndpointConfig
+	// Feeders in file order. A device on a feeder is driven by the feeder
+	// physics; the others by a Steady driver.
+	Feeders []FeederConfig
+	// TLS is the server side of Modbus/TCP Security, for endpoints with
+	// transport tcp+tls: file paths resolved against the config's
+	// directory, read when Run starts.
+	TLS *TLSFiles
+}
+
+// TLSFiles are the PEM files of LoadTLSConfig.
+type TLSFiles struct {
+	CertFile, KeyFile, ClientCAFile string
 }
 
 // DeviceConfig is one simulated device.
@@ -83,7 +131,13 @@ type EndpointConfig struct {
 	Transport Transport
 	Addr      string       // host:port for TCP transports
 	Serial    SerialConfig // for TransportRTU
-	Devices   []int        // indexes in Config.Devices
+	// Gateway: a TCP endpoint declared as a gateway (or a fleet's shared
+	// port), which serves its units as a gateway does even with one.
+	Gateway bool
+	// PTY: for TransportRTU, create a pseudo-terminal (Serial.Path, when
+	// set, becomes a symlink to it) instead of opening a serial line.
+	PTY     bool
+	Devices []int // indexes in Config.Devices
 }
 
 type fileConfig struct {
@@ -95,7 +149,9 @@ type fileConfig struct {
 	Devices  []fileDevice  `yaml:"devices"`
 	Gateways []fileGateway `yaml:"gateways"`
 	Serial   []fileSerial  `yaml:"serial"`
+	TLS      *fileTLS      `yaml:"tls"`
 	Fleets   []fileFleet   `yaml:"fleets"`
+	Feeders  []fileFeeder  `yaml:"feeders"`
 }
 
 type fileDevice struct {
@@ -117,8 +173,15 @@ type fileGateway struct {
 	Transport string `yaml:"transport"`
 }
 
+type fileTLS struct {
+	CertFile     string `yaml:"cert_file"`
+	KeyFile      string `yaml:"key_file"`
+	ClientCAFile string `yaml:"client_ca_file"`
+}
+
 type fileSerial struct {
 	ID       string `yaml:"id"`
+	PTY      bool   `yaml:"pty"`
 	Path     string `yaml:"path"`
 	Baud     int    `yaml:"baud"`
 	Parity   string `yaml:"parity"`
@@ -166,7 +229,7 @@ func LoadConfig(path string, loadProfile func(path string) (*profile.Profile, er
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		return nil, yamlError(path, err)
 	}
-	c := checker{path: path, root: &root, cfg: &Config{
+	c := checker{path: path, root: &root, file: &f, cfg: &Config{
 		Source:   path,
 		Seed:     1,
 		Tick:     f.Tick,
@@ -214,6 +277,7 @@ func yamlError(path string, err error) error {
 type checker struct {
 	path string
 	root *yaml.Node
+	file *fileConfig
 	cfg  *Config
 	errs []error
 	// ports maps a TCP port to the path of its user, for collisions.
@@ -305,6 +369,21 @@ func (c *checker) build(f *fileConfig, loadProfile func(string) (*profile.Profil
 		}
 	}
 	c.ports = map[int]string{}
+	if t := f.TLS; t != nil {
+		files := TLSFiles{CertFile: t.CertFile, KeyFile: t.KeyFile, ClientCAFile: t.ClientCAFile}
+		for _, kv := range []struct {
+			key  string
+			path *string
+		}{{"cert_file", &files.CertFile}, {"key_file", &files.KeyFile}, {"client_ca_file", &files.ClientCAFile}} {
+			switch {
+			case *kv.path == "":
+				c.errf(at("tls", kv.key), "missing")
+			case !filepath.IsAbs(*kv.path):
+				*kv.path = filepath.Join(filepath.Dir(c.path), *kv.path)
+			}
+		}
+		cfg.TLS = &files
+	}
 
 	c.loadProfiles(f.Profiles, loadProfile)
 
@@ -323,7 +402,7 @@ func (c *checker) build(f *fileConfig, loadProfile func(string) (*profile.Profil
 			gateways[g.ID] = -1 // known but broken: its devices add no errors
 			continue
 		}
-		gateways[g.ID] = c.addEndpoint(EndpointConfig{ID: g.ID, Transport: tr, Addr: net.JoinHostPort(host, strconv.Itoa(g.Port))})
+		gateways[g.ID] = c.addEndpoint(EndpointConfig{ID: g.ID, Transport: tr, Addr: net.JoinHostPort(host, strconv.Itoa(g.Port)), Gateway: true})
 	}
 
 	buses := map[string]int{}
@@ -337,6 +416,18 @@ func (c *checker) build(f *fileConfig, loadProfile func(string) (*profile.Profil
 			continue
 		}
 		sc := SerialConfig{Path: s.Path, Baud: s.Baud, DataBits: s.DataBits, Parity: s.Parity, StopBits: s.StopBits}
+		if s.PTY {
+			if s.Baud != 0 || s.DataBits != 0 || s.Parity != "" || s.StopBits != 0 {
+				c.errf(p, "a pseudo-terminal (pty: true) has no baud, data_bits, parity or stop_bits")
+				buses[s.ID] = -1
+				continue
+			}
+			if sc.Path != "" && !filepath.IsAbs(sc.Path) {
+				sc.Path = filepath.Join(filepath.Dir(c.path), sc.Path)
+			}
+			buses[s.ID] = c.addEndpoint(EndpointConfig{ID: s.ID, Transport: TransportRTU, Serial: sc, PTY: true})
+			continue
+		}
 		if err := sc.Validate(); err != nil {
 			c.errf(p, "%v", err)
 			buses[s.ID] = -1
@@ -416,6 +507,7 @@ func (c *checker) build(f *fileConfig, loadProfile func(string) (*profile.Profil
 	for i, fl := range f.Fleets {
 		c.fleet(i, fl, host, ids)
 	}
+	c.feeders(f.Feeders, ids)
 
 	if len(f.Devices) == 0 && len(f.Fleets) == 0 {
 		c.errf(nil, "no devices and no fleets")
@@ -432,6 +524,9 @@ func (c *checker) build(f *fileConfig, loadProfile func(string) (*profile.Profil
 		if ep, ok := buses[s.ID]; ok && ep >= 0 && len(cfg.Endpoints[ep].Devices) == 0 {
 			c.errf(at("serial", i), "serial line %s serves no device", s.ID)
 		}
+	}
+	if cfg.TLS != nil && !slices.ContainsFunc(cfg.Endpoints, func(e EndpointConfig) bool { return e.Transport == TransportTLS }) {
+		c.errf(at("tls"), "no endpoint has transport tcp+tls")
 	}
 }
 
@@ -486,8 +581,14 @@ func (c *checker) tcpTransport(s string, p []any) (Transport, bool) {
 		return TransportTCP, true
 	case TransportRTUOverTCP:
 		return TransportRTUOverTCP, true
+	case TransportTLS:
+		if c.file.TLS == nil {
+			c.errf(p, "tcp+tls needs the tls section (cert_file, key_file, client_ca_file)")
+			return "", false
+		}
+		return TransportTLS, true
 	}
-	c.errf(p, "transport %q is neither tcp nor rtuovertcp", s)
+	c.errf(p, "transport %q is not tcp, tcp+tls or rtuovertcp", s)
 	return "", false
 }
 
@@ -527,7 +628,8 @@ func (c *checker) checkElectrical(prof *profile.Profile, nominal, current float6
 
 func (c *checker) values(dc *DeviceConfig, vals map[string]any, p []any) bool {
 	ok := true
-	for name, v := range vals {
+	for _, name := range slices.Sorted(maps.Keys(vals)) {
+		v := vals[name]
 		var pt *profile.Point
 		for i := range dc.Profile.Points {
 			if dc.Profile.Points[i].Name == name {
@@ -651,7 +753,7 @@ func (c *checker) fleet(i int, fl fileFleet, host string, ids map[string]string)
 			if !c.claimPort(port, append(p, "base_port"), fmt.Sprintf("fleets[%d] (%s)", i, epID)) {
 				return
 			}
-			ep = c.addEndpoint(EndpointConfig{ID: epID, Transport: tr, Addr: net.JoinHostPort(host, strconv.Itoa(port))})
+			ep = c.addEndpoint(EndpointConfig{ID: epID, Transport: tr, Addr: net.JoinHostPort(host, strconv.Itoa(port)), Gateway: perPort > 1})
 		}
 		u := unit
 		if perPort > 1 {

@@ -121,21 +121,12 @@ type RTUOptions struct {
 	// Silence is the inter-frame gap (t3.5) that ends a frame; see
 	// SerialConfig.Silence. Zero means 2 ms.
 	Silence time.Duration
-	// Poll bounds how long a read blocks on a connection with read
-	// deadlines (net.Conn), so ctx is noticed. Zero means 50 ms.
-	Poll   time.Duration
-	Logger *slog.Logger
+	Logger  *slog.Logger
 }
 
 func (o RTUOptions) withDefaults() RTUOptions {
 	if o.Silence <= 0 {
-		o.Silence = 2 * time.Millisecond
-	}
-	if o.Poll <= 0 {
-		o.Poll = 50 * time.Millisecond
-	}
-	if o.Poll < o.Silence {
-		o.Poll = o.Silence
+		o.Silence = minSilence
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -157,23 +148,61 @@ func (o RTUOptions) withDefaults() RTUOptions {
 // requests that fail their CRC, get no answer, as on an RS-485 bus;
 // broadcasts (unit 0) of writes are executed on every unit without answer.
 //
-// rw's reads must return now and then for ctx to be noticed: a serial port
-// opened with a Timeout (OpenSerial), or a connection with read deadlines,
-// which ServeRTU sets itself.
+// Faults, per addressed unit: Silent, Refuse and HalfOpen get no answer;
+// Latency delays the answer (and everything behind it, as on a real bus);
+// Exceptions answer with the injected code; BadCRC corrupts the answer's
+// CRC.
+//
+// If rw has read deadlines (a net.Conn, a PTY master), ServeRTU sets them
+// itself and wakes up when ctx is done; otherwise its reads must return now
+// and then for ctx to be noticed: a serial port opened with a Timeout
+// (OpenSerial).
 func ServeRTU(ctx context.Context, rw io.ReadWriter, u *Units, o RTUOptions) error {
+	return serveRTU(ctx, rw, u, o, nil)
+}
+
+// deadliner is what ServeRTU needs of a link to time its reads.
+type deadliner interface{ SetReadDeadline(time.Time) error }
+
+// serveRTU is ServeRTU; port is the TCP server when rw is one of its
+// connections (RTU over TCP): it adds the idle timeout and the own port's
+// Refuse and HalfOpen.
+func serveRTU(ctx context.Context, rw io.ReadWriter, u *Units, o RTUOptions, port *tcpServer) error {
 	o = o.withDefaults()
-	s := rtuServer{u: u, o: o, w: rw}
-	dl, _ := rw.(interface{ SetReadDeadline(time.Time) error })
+	s := rtuServer{u: u, o: o, w: rw, port: port}
+	dl, _ := rw.(deadliner)
+	if dl != nil && errors.Is(dl.SetReadDeadline(time.Time{}), os.ErrNoDeadline) {
+		dl = nil // a file the runtime cannot poll
+	}
+	if dl != nil {
+		// Wake a blocked read when ctx ends. The loop checks ctx after
+		// each deadline it sets, so it cannot overwrite this one unseen.
+		stop := context.AfterFunc(ctx, func() { _ = dl.SetReadDeadline(time.Unix(1, 0)) })
+		defer stop()
+	}
 	buf := make([]byte, 0, 2*maxRTUFrame)
 	chunk := make([]byte, maxRTUFrame)
 	resync := false
 	for ctx.Err() == nil {
 		if dl != nil {
-			if err := dl.SetReadDeadline(time.Now().Add(o.Poll)); err != nil {
+			// A pending partial frame needs to see the silence that ends
+			// it; an idle link waits for the next request (or for the idle
+			// timeout on TCP).
+			var d time.Time
+			switch {
+			case len(buf) > 0 || resync:
+				d = time.Now().Add(2 * o.Silence)
+			case port != nil:
+				d = time.Now().Add(port.o.IdleTimeout)
+			}
+			if err := dl.SetReadDeadline(d); err != nil {
 				if isClosed(err) {
 					return nil
 				}
 				return fmt.Errorf("set rtu read deadline: %w", err)
+			}
+			if ctx.Err() != nil {
+				break
 			}
 		}
 		start := time.Now()
@@ -181,10 +210,11 @@ func ServeRTU(ctx context.Context, rw io.ReadWriter, u *Units, o RTUOptions) err
 		// A read that blocked that long saw the line silent; one that
 		// returned at once may just mean we were slow to ask, so it ends
 		// nothing.
-		if time.Since(start) >= o.Silence {
+		silent := time.Since(start) >= o.Silence
+		if silent {
 			if len(buf) > 0 {
-				if err := s.frameEnded(buf); err != nil {
-					return err
+				if err := s.frameEnded(ctx, buf); err != nil {
+					return closedOK(err)
 				}
 				buf = buf[:0]
 			}
@@ -193,15 +223,15 @@ func ServeRTU(ctx context.Context, rw io.ReadWriter, u *Units, o RTUOptions) err
 		if n > 0 && !resync {
 			buf = append(buf, chunk[:n]...)
 			var werr error
-			if buf, resync, werr = s.drain(buf); werr != nil {
-				if isClosed(werr) {
-					return nil
-				}
-				return werr
+			if buf, resync, werr = s.drain(ctx, buf); werr != nil {
+				return closedOK(werr)
 			}
 		}
 		if err != nil {
 			if isTimeout(err) {
+				if port != nil && n == 0 && len(buf) == 0 && !resync && silent && ctx.Err() == nil && time.Since(start) >= port.o.IdleTimeout {
+					return nil // idle connection
+				}
 				continue
 			}
 			if isClosed(err) {
@@ -214,20 +244,22 @@ func ServeRTU(ctx context.Context, rw io.ReadWriter, u *Units, o RTUOptions) err
 }
 
 type rtuServer struct {
-	u   *Units
-	o   RTUOptions
-	w   io.Writer
-	out []byte
+	u     *Units
+	o     RTUOptions
+	w     io.Writer
+	port  *tcpServer // nil on a serial line
+	out   []byte
+	frame []byte
 }
 
 // drain answers every complete request at the front of buf. It reports
 // resync when buf held garbage and was dropped.
-func (s *rtuServer) drain(buf []byte) ([]byte, bool, error) {
+func (s *rtuServer) drain(ctx context.Context, buf []byte) ([]byte, bool, error) {
 	for len(buf) > 0 {
 		f, n, err := ParseRTURequest(buf)
 		switch {
 		case err == nil:
-			if werr := s.answer(f); werr != nil {
+			if werr := s.answer(ctx, f); werr != nil {
 				return buf[:0], false, werr
 			}
 			buf = buf[:copy(buf, buf[n:])]
@@ -247,23 +279,30 @@ func (s *rtuServer) drain(buf []byte) ([]byte, bool, error) {
 }
 
 // frameEnded handles what was pending when the line went silent.
-func (s *rtuServer) frameEnded(buf []byte) error {
+func (s *rtuServer) frameEnded(ctx context.Context, buf []byte) error {
 	f, _, err := parseRTUWhole(buf)
 	if err != nil {
 		s.o.Logger.Debug("dropped rtu bytes", "bytes", len(buf), "reason", err.Error())
 		return nil
 	}
-	return s.answer(f)
+	return s.answer(ctx, f)
 }
 
-func (s *rtuServer) answer(f RTUFrame) error {
+// mute reports a fault that keeps a unit from answering on a bus.
+func mute(st *faultState) bool {
+	return st != nil && (st.Silent || st.Refuse || st.HalfOpen)
+}
+
+func (s *rtuServer) answer(ctx context.Context, f RTUFrame) error {
 	if len(f.PDU) == 0 {
 		return nil
 	}
 	if f.Unit == 0 {
 		if isWrite(f.PDU[0]) {
 			for _, d := range s.u.Devices() {
-				s.out = s.u.AppendResponse(s.out[:0], d.Unit, f.PDU)
+				if !mute(d.fault.Load()) {
+					s.out = s.u.AppendResponse(s.out[:0], d.Unit, f.PDU)
+				}
 			}
 		}
 		return nil
@@ -271,9 +310,33 @@ func (s *rtuServer) answer(f RTUFrame) error {
 	if s.u.Device(f.Unit) == nil {
 		return nil
 	}
+	var st *faultState
+	if s.port != nil {
+		st = s.port.portFault(f.Unit)
+		switch s.port.verdict(st) {
+		case verdictStall:
+			s.port.stallConn(ctx)
+			reset(s.w.(net.Conn))
+			return errHungUp
+		case verdictHangUp:
+			reset(s.w.(net.Conn))
+			return errHungUp
+		}
+	} else {
+		st = s.u.Device(f.Unit).fault.Load()
+	}
+	if mute(st) {
+		return nil
+	}
+	if st != nil && st.Latency > 0 && !sleepCtx(ctx, st.Latency) {
+		return nil
+	}
 	s.out = s.u.AppendResponse(s.out[:0], f.Unit, f.PDU)
-	frame := RTUFrame{Unit: f.Unit, PDU: s.out}.Append(make([]byte, 0, len(s.out)+3))
-	if _, err := s.w.Write(frame); err != nil {
+	s.frame = RTUFrame{Unit: f.Unit, PDU: s.out}.Append(s.frame[:0])
+	if st != nil && st.BadCRC {
+		s.frame[len(s.frame)-1] ^= 0xFF
+	}
+	if _, err := s.w.Write(s.frame); err != nil {
 		return fmt.Errorf("write rtu response to unit %d: %w", f.Unit, err)
 	}
 	return nil
@@ -282,7 +345,7 @@ func (s *rtuServer) answer(f RTUFrame) error {
 // isClosed reports the errors of a link that the other side (or our owner)
 // closed: the end of serving, not a failure.
 func isClosed(err error) bool {
-	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrClosedPipe) || errors.Is(err, net.ErrClosed)
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrClosedPipe) || errors.Is(err, net.ErrClosed) || errors.Is(err, os.ErrClosed)
 }
 
 func isTimeout(err error) bool {

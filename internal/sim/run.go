@@ -3,7 +3,7 @@ package sim
 import (
 	"cmp"
 	"context"
-	"encoding/json"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,6 +12,10 @@ import (
 	"sync"
 	"time"
 )
+
+// ErrScenario is the error Run returns (wrapped) when its scenario names
+// targets or points the configuration does not have.
+var ErrScenario = errors.New("scenario does not fit the configuration")
 
 // Options are what Run needs; rtusim's main fills them from flags.
 type Options struct {
@@ -24,8 +28,15 @@ type Options struct {
 	// OnListen is called once per device when its endpoint is bound, and
 	// once for the HTTP endpoint (Device nil).
 	OnListen func(Listening)
-	// Now is the clock of the value ticks (default time.Now).
-	Now func() time.Time
+	// Clock drives simulated time (default RealClock).
+	Clock Clock
+	// Scenario, when set, is played from the start.
+	Scenario *Scenario
+	// Seed, when set, overrides the scenario's seed and the config's.
+	Seed *uint64
+	// TimeScale, when not 0, overrides the scenario's (default 1):
+	// simulated seconds per clock second.
+	TimeScale float64
 }
 
 // Listening reports a bound endpoint.
@@ -46,7 +57,7 @@ func (l Listening) String() string {
 // DefaultOptions returns options with defaults set; callers set Config and
 // Logger.
 func DefaultOptions() Options {
-	return Options{Now: time.Now, OnListen: func(Listening) {}}
+	return Options{Clock: RealClock{}, OnListen: func(Listening) {}}
 }
 
 func (o *Options) validate() error {
@@ -59,91 +70,57 @@ func (o *Options) validate() error {
 	if o.Logger == nil {
 		errs = append(errs, errors.New("no logger"))
 	}
-	if o.Now == nil {
+	if o.Clock == nil {
 		errs = append(errs, errors.New("no clock"))
 	}
 	if o.OnListen == nil {
 		errs = append(errs, errors.New("no OnListen callback"))
 	}
+	if o.TimeScale < 0 || o.TimeScale > maxTimeScale {
+		errs = append(errs, fmt.Errorf("time scale %g is outside (0, %d]", o.TimeScale, maxTimeScale))
+	}
 	return errors.Join(errs...)
 }
 
-// Sim is the set of simulated devices built from a Config.
-type Sim struct {
-	Devices []*Device
-	drivers []Driver
-	urls    map[*Device]string
-}
-
-// Build creates the devices of cfg with their Steady drivers and fixed
-// values, and performs the first tick at now.
-func Build(cfg *Config, now time.Time) (*Sim, error) {
-	s := &Sim{urls: map[*Device]string{}}
-	for _, dc := range cfg.Devices {
-		d, err := NewDevice(dc.ID, dc.Unit, dc.Profile)
-		if err != nil {
-			return nil, err
-		}
-		drv, err := NewSteady(d, SteadyConfig{Nominal: dc.NominalVoltage, Current: dc.Current, Seed: cfg.Seed, Fixed: dc.Values})
-		if err != nil {
-			return nil, err
-		}
-		for name, text := range dc.Strings {
-			if err := d.SetString(name, text); err != nil {
-				return nil, err
-			}
-		}
-		if err := drv.Tick(now); err != nil {
-			return nil, err
-		}
-		s.Devices = append(s.Devices, d)
-		s.drivers = append(s.drivers, drv)
-	}
-	return s, nil
-}
-
-// Tick advances every driver to now.
-func (s *Sim) Tick(now time.Time) error {
-	for _, d := range s.drivers {
-		if err := d.Tick(now); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// DeviceState is a device's entry in GET /api/devices.
-type DeviceState struct {
-	ID      string         `json:"id"`
-	Unit    uint8          `json:"unit"`
-	Profile string         `json:"profile"`
-	URL     string         `json:"url"`
-	Values  map[string]any `json:"values"`
-}
-
-// States returns every device's current values.
-func (s *Sim) States() []DeviceState {
-	out := make([]DeviceState, len(s.Devices))
-	for i, d := range s.Devices {
-		out[i] = DeviceState{ID: d.ID, Unit: d.Unit, Profile: d.Profile.Name, URL: s.urls[d], Values: d.Values()}
-	}
-	return out
-}
-
-// Run builds the devices of opts.Config, binds every endpoint (failing
-// before serving anything if one cannot be bound), then serves them and
-// ticks the values until ctx is done. It returns after everything it
-// started has stopped.
+// Run builds the simulation of opts.Config, binds every endpoint (failing
+// before serving anything if one cannot be bound), plays the scenario, then
+// serves the devices and moves simulated time with the clock until ctx is
+// done. It returns after everything it started has stopped.
 func Run(ctx context.Context, opts Options) error {
 	if err := opts.validate(); err != nil {
 		return fmt.Errorf("start rtusim: %w", err)
 	}
-	cfg := opts.Config
+	cfg := *opts.Config
 	log := opts.Logger.With("component", "sim")
 	opts.Server.Logger = log
-	s, err := Build(cfg, opts.Now())
+	scale := 1.0
+	start := opts.Clock.Now()
+	if sc := opts.Scenario; sc != nil {
+		if sc.Seed != nil {
+			cfg.Seed = *sc.Seed
+		}
+		if sc.TimeScale != 0 {
+			scale = sc.TimeScale
+		}
+		if !sc.Start.IsZero() {
+			start = sc.Start
+		}
+	}
+	if opts.Seed != nil {
+		cfg.Seed = *opts.Seed
+	}
+	if opts.TimeScale != 0 {
+		scale = opts.TimeScale
+	}
+	s, err := Build(&cfg, start)
 	if err != nil {
 		return fmt.Errorf("start rtusim: %w", err)
+	}
+	s.log = log
+	if opts.Scenario != nil {
+		if err := s.Play(opts.Scenario); err != nil {
+			return fmt.Errorf("start rtusim: %w:\n%w", ErrScenario, err)
+		}
 	}
 
 	var eps []*Endpoint
@@ -152,21 +129,31 @@ func Run(ctx context.Context, opts Options) error {
 			e.Close()
 		}
 	}
+	var tlsCfg *tls.Config
+	if cfg.TLS != nil {
+		if tlsCfg, err = LoadTLSConfig(cfg.TLS.CertFile, cfg.TLS.KeyFile, cfg.TLS.ClientCAFile); err != nil {
+			return fmt.Errorf("start rtusim: %w", err)
+		}
+	}
+	urls := map[*Device]string{}
 	for _, ec := range cfg.Endpoints {
 		devs := make([]*Device, len(ec.Devices))
 		for i, di := range ec.Devices {
 			devs[i] = s.Devices[di]
 		}
-		e, err := openEndpoint(ec, devs, opts.Server)
+		e, err := openEndpoint(ec, devs, opts.Server, tlsCfg)
 		if err != nil {
 			closeAll()
 			return fmt.Errorf("start rtusim: %w", err)
 		}
 		eps = append(eps, e)
 		for _, d := range devs {
-			s.urls[d] = e.URL
+			urls[d] = e.URL
 		}
 	}
+	s.mu.Lock()
+	s.urls = urls
+	s.mu.Unlock()
 
 	var httpLn net.Listener
 	if addr := cmp.Or(opts.HTTPListen, cfg.HTTP); addr != "" {
@@ -203,6 +190,19 @@ func Run(ctx context.Context, opts Options) error {
 	for _, e := range eps {
 		wg.Go(func() { fail(e.Serve(ctx)) })
 	}
+	// The clock wakes the simulation about once per simulated tick; the
+	// physics steps on its own grid whatever the wake-ups.
+	s.attach(opts.Clock, scale)
+	wake := min(max(time.Duration(float64(cfg.Tick)/scale), 10*time.Millisecond), cfg.Tick)
+	ticking := opts.Clock.Every(ctx, wake, func(time.Time) {
+		s.mu.Lock()
+		err := s.sync()
+		s.mu.Unlock()
+		if err != nil {
+			fail(fmt.Errorf("simulate: %w", err))
+		}
+	})
+	wg.Go(func() { <-ticking })
 	if httpLn != nil {
 		srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 5 * time.Second}
 		wg.Go(func() {
@@ -220,68 +220,29 @@ func Run(ctx context.Context, opts Options) error {
 		})
 		opts.OnListen(Listening{URL: "http://" + httpLn.Addr().String()})
 	}
-	wg.Go(func() {
-		t := time.NewTicker(cfg.Tick)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				if err := s.Tick(opts.Now()); err != nil {
-					fail(fmt.Errorf("tick: %w", err))
-					return
-				}
-			}
-		}
-	})
-	log.Info("rtusim running", "devices", len(s.Devices), "endpoints", len(eps), "config", cfg.Source)
+	log.Info("rtusim running", "devices", len(s.Devices), "endpoints", len(eps), "feeders", len(cfg.Feeders),
+		"config", cfg.Source, "seed", cfg.Seed, "time_scale", scale, "start", start)
 	wg.Wait()
 	return first
 }
 
-func openEndpoint(ec EndpointConfig, devs []*Device, o ServerOptions) (*Endpoint, error) {
+func openEndpoint(ec EndpointConfig, devs []*Device, o ServerOptions, tlsCfg *tls.Config) (*Endpoint, error) {
 	u, err := NewUnits(devs...)
 	if err != nil {
 		return nil, err
 	}
-	switch ec.Transport {
-	case TransportTCP:
+	o.Gateway = ec.Gateway
+	switch {
+	case ec.Transport == TransportTCP:
 		return ListenTCP(ec.Addr, u, o)
-	case TransportRTUOverTCP:
+	case ec.Transport == TransportTLS:
+		return ListenTLS(ec.Addr, u, o, tlsCfg)
+	case ec.Transport == TransportRTUOverTCP:
 		return ListenRTUOverTCP(ec.Addr, u, o)
-	case TransportRTU:
+	case ec.Transport == TransportRTU && ec.PTY:
+		return OpenPTYBus(ec.Serial.Path, u, o)
+	case ec.Transport == TransportRTU:
 		return OpenSerialBus(ec.Serial, u, o)
 	}
 	return nil, fmt.Errorf("endpoint %s: unknown transport %q", ec.ID, ec.Transport)
-}
-
-// Handler serves GET /api/devices (every device's values as JSON), GET
-// /api/devices/{id} and GET /healthz. The control API comes later.
-func (s *Sim) Handler() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		fmt.Fprintln(w, "ok")
-	})
-	mux.HandleFunc("GET /api/devices", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, s.States())
-	})
-	mux.HandleFunc("GET /api/devices/{id}", func(w http.ResponseWriter, r *http.Request) {
-		for _, st := range s.States() {
-			if st.ID == r.PathValue("id") {
-				writeJSON(w, st)
-				return
-			}
-		}
-		http.Error(w, "no such device", http.StatusNotFound)
-	})
-	return mux
-}
-
-func writeJSON(w http.ResponseWriter, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(v)
 }

@@ -2,9 +2,11 @@ package sim
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -171,8 +173,8 @@ fleets: [{id_prefix: SIM-, count: 1, profile: pm5100, nominal_voltage: 120, base
 		t.Fatal(err)
 	}
 	ia, err := c.ReadRegister(10, modbus.INPUT_REGISTER)
-	if err != nil || float64(ia)*0.1 != bus.Values["ia"] {
-		t.Errorf("BUS-REC ia = %v ×0.1 (%v) over rtu, %v in the API", ia, err, bus.Values["ia"])
+	if err != nil || float64(ia)/10 != bus.Values["ia"] {
+		t.Errorf("BUS-REC ia = %v /10 (%v) over rtu, %v in the API", ia, err, bus.Values["ia"])
 	}
 
 	var one DeviceState
@@ -266,5 +268,58 @@ func TestRunOptions(t *testing.T) {
 	want := "start rtusim: no sim config\nno logger\nno clock\nno OnListen callback"
 	if err == nil || err.Error() != want {
 		t.Fatalf("Run(Options{}) = %q, want %q", err, want)
+	}
+}
+
+// TestRunTLSAndPTY serves one device over Modbus/TCP Security and one on a
+// pseudo-terminal that rtusim creates, and reads both.
+func TestRunTLSAndPTY(t *testing.T) {
+	ca, sc, sk, cc, ck := testenv.TestPKI(t)
+	p := port(t)
+	link := filepath.Join(t.TempDir(), "rtu-bus")
+	lines := startRun(t, fmt.Sprintf(`
+profiles: [pm5100.yaml, sel751a.yaml]
+devices:
+  - {id: SEC, profile: pm5100, unit: 1, port: %s, transport: tcp+tls, nominal_voltage: 120, values: {van: 121.5}}
+  - {id: BUS, profile: sel751a, unit: 4, serial: bus1, nominal_voltage: 7200, values: {van: 7123}}
+serial: [{id: bus1, pty: true, path: %s}]
+tls: {cert_file: %s, key_file: %s, client_ca_file: %s}
+`, p, link, sc, sk, ca))
+	want := []string{
+		"serving BUS unit 4 on rtu://" + link,
+		"serving SEC unit 1 on tcp+tls://127.0.0.1:" + p,
+	}
+	if !slices.Equal(lines[:2], want) {
+		t.Fatalf("listen lines %v, want %v", lines[:2], want)
+	}
+
+	cert, err := tls.LoadX509KeyPair(cc, ck)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots, err := modbus.LoadCertPool(ca)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := modbus.NewClient(&modbus.ClientConfiguration{
+		URL: "tcp+tls://127.0.0.1:" + p, Timeout: time.Second, TLSClientCert: &cert, TLSRootCAs: roots, Logger: log.New(io.Discard, "", 0),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Open(); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if v, err := c.ReadFloat32(3027, modbus.HOLDING_REGISTER); err != nil || v != 121.5 {
+		t.Fatalf("SEC van over tcp+tls = %v (%v), want 121.5", v, err)
+	}
+
+	rc := client(t, "rtu://"+link)
+	if err := rc.SetUnitId(4); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := rc.ReadRegister(674, modbus.HOLDING_REGISTER); err != nil || v != 7123 {
+		t.Fatalf("BUS van over the pty = %v (%v), want 7123", v, err)
 	}
 }

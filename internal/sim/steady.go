@@ -84,14 +84,7 @@ func NewSteady(dev *Device, cfg SteadyConfig) (*Steady, error) {
 		dev:       dev,
 		cfg:       cfg,
 		rng:       rand.New(rand.NewPCG(cfg.Seed, h.Sum64())),
-		voltScale: 1,
-	}
-	for i := range dev.Profile.Points {
-		p := &dev.Profile.Points[i]
-		if isVoltageRole(p.Role) {
-			s.voltScale = prefixFactor(p.Unit, "V")
-			break
-		}
+		voltScale: voltScale(dev.Profile),
 	}
 	// A counter somewhere between 1 and 2 GWh, as on a meter in service.
 	s.energy = 1e9 + s.rng.Float64()*1e9
@@ -136,6 +129,13 @@ func (s *Steady) Tick(now time.Time) error {
 	s.energy += active * hours
 	energy := s.energy
 
+	r := reading{v: vPhase, i: iPhase, pf: pf, freq: freq, active: active, reactive: reactive, apparent: apparent, energy: energy, closed: true}
+	for i := range s.dev.Profile.Points {
+		if s.dev.Profile.Points[i].Role == profile.RoleCurrentN {
+			r.in = 0.05 * c.Current * (1 + 0.1*s.rng.NormFloat64())
+			break
+		}
+	}
 	return s.dev.Update(func(tx Tx) error {
 		for i := range s.dev.Profile.Points {
 			p := &s.dev.Profile.Points[i]
@@ -145,7 +145,7 @@ func (s *Steady) Tick(now time.Time) error {
 				}
 				continue
 			}
-			v, ok := s.value(p, vPhase, iPhase, pf, freq, active, reactive, apparent, energy)
+			v, ok := r.value(p, s.dev.Profile.LineToLine, s.voltScale)
 			if !ok {
 				continue
 			}
@@ -157,36 +157,61 @@ func (s *Steady) Tick(now time.Time) error {
 	})
 }
 
-func (s *Steady) value(p *profile.Point, v, i [3]float64, pf, freq, active, reactive, apparent, energy float64) (float64, bool) {
+// reading is what a device measures at one instant, in its own terms.
+type reading struct {
+	// v are the phase voltages as the device reports them (its nominal
+	// times the per-unit value), i the phase currents and in the neutral
+	// current in amperes.
+	v  [3]float64
+	i  [3]float64
+	in float64
+	pf float64
+	// freq in Hz; active, reactive and apparent power in W, var and VA;
+	// energy in Wh.
+	freq, active, reactive, apparent, energy float64
+	closed, lockout                          bool
+	shots, trips                             float64
+}
+
+// value is the reading for point p, by role or, for points without a role,
+// by unit (V, A, Hz, W, var, VA, Wh with k or M prefixes). A voltage point
+// with no role whose name ends in ab, bc or ca on a line-to-neutral profile
+// gets the line-to-line value. voltScale converts the device's voltage
+// terms to volts (1000 when its voltage points are in kV).
+func (r *reading) value(p *profile.Point, lineToLine bool, voltScale float64) (float64, bool) {
 	switch p.Role {
 	case profile.RoleVoltageA:
-		return v[0], true
+		return r.v[0], true
 	case profile.RoleVoltageB:
-		return v[1], true
+		return r.v[1], true
 	case profile.RoleVoltageC:
-		return v[2], true
+		return r.v[2], true
 	case profile.RoleCurrentA:
-		return i[0], true
+		return r.i[0], true
 	case profile.RoleCurrentB:
-		return i[1], true
+		return r.i[1], true
 	case profile.RoleCurrentC:
-		return i[2], true
+		return r.i[2], true
 	case profile.RoleCurrentN:
-		return 0.05 * s.cfg.Current * (1 + 0.1*s.rng.NormFloat64()), true
+		return r.in, true
 	case profile.RoleActivePower:
-		return active / prefixFactor(p.Unit, "W"), true
+		return r.active / prefixFactor(p.Unit, "W"), true
 	case profile.RoleReactivePower:
-		return reactive / prefixFactor(p.Unit, "var"), true
+		return r.reactive / prefixFactor(p.Unit, "var"), true
 	case profile.RolePowerFactor:
-		return pf, true
+		return r.pf, true
 	case profile.RoleFrequency:
-		return freq, true
+		return r.freq, true
 	case profile.RoleEnergy:
-		return energy / prefixFactor(p.Unit, "Wh"), true
+		return r.energy / prefixFactor(p.Unit, "Wh"), true
 	case profile.RoleBreakerClosed:
-		return 1, true
-	case profile.RoleLockout, profile.RoleShotCount, profile.RoleTripCount:
-		return 0, true
+		return b2f(r.closed), true
+	case profile.RoleLockout:
+		return b2f(r.lockout), true
+	case profile.RoleShotCount:
+		return r.shots, true
+	case profile.RoleTripCount:
+		return r.trips, true
 	}
 	if p.Type == profile.String || p.Type == profile.Bool || p.Type == profile.Bit {
 		return 0, false
@@ -195,26 +220,44 @@ func (s *Steady) value(p *profile.Point, v, i [3]float64, pf, freq, active, reac
 	u := strings.ToLower(p.Unit)
 	switch {
 	case strings.HasSuffix(u, "wh"):
-		return energy / prefixFactor(p.Unit, "Wh"), true
+		return r.energy / prefixFactor(p.Unit, "Wh"), true
 	case strings.HasSuffix(u, "va"):
-		return apparent / prefixFactor(p.Unit, "VA"), true
+		return r.apparent / prefixFactor(p.Unit, "VA"), true
 	case strings.HasSuffix(u, "var"):
-		return reactive / prefixFactor(p.Unit, "var"), true
+		return r.reactive / prefixFactor(p.Unit, "var"), true
 	case strings.HasSuffix(u, "w"):
-		return active / prefixFactor(p.Unit, "W"), true
+		return r.active / prefixFactor(p.Unit, "W"), true
 	case strings.HasSuffix(u, "hz"):
-		return freq, true
+		return r.freq, true
 	case u == "a" || u == "ka":
-		return i[0] / prefixFactor(p.Unit, "A"), true
+		return r.i[0] / prefixFactor(p.Unit, "A"), true
 	case u == "v" || u == "kv":
-		volts := (v[0] + v[1] + v[2]) / 3 * s.voltScale
+		volts := (r.v[0] + r.v[1] + r.v[2]) / 3 * voltScale
 		n := strings.ToLower(p.Name)
-		if !s.dev.Profile.LineToLine && (strings.HasSuffix(n, "ab") || strings.HasSuffix(n, "bc") || strings.HasSuffix(n, "ca")) {
+		if !lineToLine && (strings.HasSuffix(n, "ab") || strings.HasSuffix(n, "bc") || strings.HasSuffix(n, "ca")) {
 			volts *= math.Sqrt(3)
 		}
 		return volts / prefixFactor(p.Unit, "V"), true
 	}
 	return 0, false
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// voltScale converts a profile's voltage terms to volts: 1000 when its
+// voltage points are in kV.
+func voltScale(p *profile.Profile) float64 {
+	for i := range p.Points {
+		if isVoltageRole(p.Points[i].Role) {
+			return prefixFactor(p.Points[i].Unit, "V")
+		}
+	}
+	return 1
 }
 
 func isVoltageRole(r profile.Role) bool {

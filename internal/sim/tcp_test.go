@@ -1,11 +1,13 @@
 package sim
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"log"
 	"math"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -66,7 +68,7 @@ func TestTCPPortPerDevice(t *testing.T) {
 
 func TestListenTCPErrors(t *testing.T) {
 	u, _ := NewUnits()
-	for _, addr := range []string{"127.0.0.1:0", "127.0.0.1", "nohost:x"} {
+	for _, addr := range []string{"127.0.0.1", "nohost:x"} {
 		if _, err := ListenTCP(addr, u, ServerOptions{}); err == nil {
 			t.Errorf("ListenTCP(%q) succeeded", addr)
 		}
@@ -79,6 +81,72 @@ func TestListenTCPErrors(t *testing.T) {
 	if _, err := ListenTCP(ln.Addr().String(), u, ServerOptions{}); err == nil {
 		t.Errorf("ListenTCP on a busy port succeeded")
 	}
+}
+
+// TestListenTCPPortZero: port 0 binds a free port and the URL tells which.
+func TestListenTCPPortZero(t *testing.T) {
+	f := newFleet(t)
+	e, err := ListenTCP("127.0.0.1:0", f.units(t), ServerOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(e.URL, "tcp://127.0.0.1:") || strings.HasSuffix(e.URL, ":0") {
+		t.Fatalf("URL = %s, want tcp://127.0.0.1:<port>", e.URL)
+	}
+	serve(t, e)
+	checkClientReads(t, client(t, e.URL), f)
+}
+
+// TestMBAPFraming drives the Modbus TCP server with raw frames: the
+// transaction ID is echoed, pipelined requests are answered in order, a
+// foreign protocol ID is ignored, and a bad length ends the connection.
+func TestMBAPFraming(t *testing.T) {
+	f := newFleet(t)
+	mustSet(t, f.relay, map[string]float64{"van": 7210})
+	e, err := ListenTCP("127.0.0.1:0", f.units(t), ServerOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	serve(t, e)
+	c := dialRaw(t, e)
+	readVAN := func(txn uint16, proto uint16) []byte {
+		return []byte{byte(txn >> 8), byte(txn), byte(proto >> 8), byte(proto), 0, 6, 2, 0x03, 0x02, 0xA2, 0x00, 0x01}
+	}
+	wantVAN := func(txn uint16) []byte {
+		return []byte{byte(txn >> 8), byte(txn), 0, 0, 0, 5, 2, 0x03, 0x02, 0x1C, 0x2A}
+	}
+	var reqs []byte
+	reqs = append(reqs, readVAN(0x1234, 0)...)
+	reqs = append(reqs, readVAN(0x0001, 7)...) // not Modbus: no answer
+	reqs = append(reqs, readVAN(0xBEEF, 0)...)
+	if _, err := c.Write(reqs); err != nil {
+		t.Fatal(err)
+	}
+	want := append(wantVAN(0x1234), wantVAN(0xBEEF)...)
+	got := make([]byte, len(want))
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.ReadFull(c, got); err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("got % X (%v), want % X", got, err, want)
+	}
+	if _, err := c.Write([]byte{0, 1, 0, 0, 0, 0, 2}); err != nil { // length 0
+		t.Fatal(err)
+	}
+	if n, err := c.Read(got); err != io.EOF {
+		t.Fatalf("after a bad length: read %d bytes, %v; want EOF", n, err)
+	}
+}
+
+// dialRaw opens a plain TCP connection to a tcp:// or rtuovertcp://
+// endpoint.
+func dialRaw(t *testing.T, e *Endpoint) net.Conn {
+	t.Helper()
+	_, addr, _ := strings.Cut(e.URL, "://")
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
 }
 
 func TestRTUOverTCP(t *testing.T) {
