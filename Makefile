@@ -31,7 +31,7 @@ run: build $(BIN)/influxd
 	@bash scripts/run-demo.sh
 
 fmt-check:
-	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './var/*')); \
+	@out=$$(gofmt -l $$(git ls-files -co --exclude-standard '*.go' 2>/dev/null || find . -name '*.go' -not -path './var/*')); \
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 
 vet:
@@ -48,7 +48,7 @@ test: fmt-check vet unit fuzz
 check: test
 
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem -count 3 ./... | tee bench.out
+	set -o pipefail; $(GO) test -run '^$$' -bench . -benchmem -count 3 ./... | tee bench.out
 
 fleet-bench: build
 	bash scripts/fleet-bench.sh

@@ -13,6 +13,9 @@ N=${N:-200}
 DUR=${DUR:-60}
 WARM=${WARM:-10}
 BASE_PORT=${BASE_PORT:-16000}
+# UPP=n puts n devices behind each port (a gateway, one connection polled
+# by one link); 1, the default, gives every device its own port and link.
+UPP=${UPP:-1}
 tmp=$(mktemp -d)
 pids=()
 cleanup() {
@@ -34,7 +37,7 @@ seed: 1
 listen: 127.0.0.1
 profiles: [$top/testdata/bench/rtu12.yaml]
 fleets:
-  - {id_prefix: B-, count: $N, profile: bench-rtu12, nominal_voltage: 7200, base_port: $BASE_PORT, units_per_port: 1, transport: tcp}
+  - {id_prefix: B-, count: $N, profile: bench-rtu12, nominal_voltage: 7200, base_port: $BASE_PORT, units_per_port: $UPP, transport: tcp}
 SIM
 "$top/bin/rtusim" -config "$tmp/sim.yaml" -http 127.0.0.1:0 >"$tmp/rtusim.log" 2>&1 &
 simpid=$!
@@ -46,7 +49,7 @@ pids+=($simpid)
   echo "influx: {url: http://127.0.0.1:$INFLUX_PORT, bucket: feederd/autogen}"
   echo "http: {listen: 127.0.0.1:$HTTP_PORT}"
   echo "links:"
-  for i in $(seq 0 $((N - 1))); do echo "  - {id: l$i, url: tcp://127.0.0.1:$((BASE_PORT + i))}"; done
+  for i in $(seq 0 $(( (N + UPP - 1) / UPP - 1 ))); do echo "  - {id: l$i, url: tcp://127.0.0.1:$((BASE_PORT + i))}"; done
   echo "devices:"
   # Feeders of ten devices; the first of each is the source of the others.
   w=$(( ${#N} > 3 ? ${#N} : 3 ))
@@ -54,12 +57,12 @@ pids+=($simpid)
     id=$(printf "B-%0${w}d" $((i + 1)))
     root=$(printf "B-%0${w}d" $((i / 10 * 10 + 1)))
     up=""; [ "$id" = "$root" ] || up=$root
-    echo "  - {id: $id, link: l$i, unit: 1, profile: bench-rtu12, feeder: F$((i / 10)), upstream: \"$up\", nominal_voltage: 7200}"
+    echo "  - {id: $id, link: l$((i / UPP)), unit: $((i % UPP + 1)), profile: bench-rtu12, feeder: F$((i / 10)), upstream: \"$up\", nominal_voltage: 7200}"
   done
 } > "$tmp/feederd.yaml"
 "$top/bin/feederd" check-config "$tmp/feederd.yaml" >/dev/null
 sleep 1
-"$top/bin/feederd" run -config "$tmp/feederd.yaml" -log.level warn ${FEEDERD_FLAGS:-} 2>"$tmp/feederd.log" &
+GOMAXPROCS=${FEEDERD_PROCS:-} "$top/bin/feederd" run -config "$tmp/feederd.yaml" -log.level warn ${FEEDERD_FLAGS:-} 2>"$tmp/feederd.log" &
 fpid=$!
 pids+=($fpid)
 for _ in $(seq 100); do curl -fsS -o /dev/null "http://127.0.0.1:$HTTP_PORT/readyz" 2>/dev/null && break; sleep 0.2; done
@@ -69,7 +72,7 @@ polls() { curl -fsS "http://127.0.0.1:$HTTP_PORT/metrics" | awk '/^feederd_polls
 failed() { curl -fsS "http://127.0.0.1:$HTTP_PORT/metrics" | awk '/^feederd_polls_total.*result="(failure|partial)"/ {s += $2} END {printf "%d", s}'; }
 written() { curl -fsS "http://127.0.0.1:$HTTP_PORT/metrics" | awk '/^feederd_influx_points_written_total/ {printf "%d", $2}'; }
 
-echo "fleet-bench: $N devices x 12 float32, interval 1s; warm-up ${WARM}s, measuring ${DUR}s"
+echo "fleet-bench: $N devices x 12 float32, $UPP per port, interval 1s; warm-up ${WARM}s, measuring ${DUR}s"
 sleep "$WARM"
 c0=$(cpu $fpid); s0=$(cpu $simpid); p0=$(polls); w0=$(written)
 # PROFILE=file (with FEEDERD_FLAGS=-http.pprof) saves a CPU profile of the run.

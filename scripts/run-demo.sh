@@ -53,14 +53,21 @@ pids+=($!)
 sleep 1
 kill -0 "${pids[1]}" 2>/dev/null || { echo "rtusim exited; see var/log/rtusim.log" >&2; tail -20 "$var/log/rtusim.log" >&2; exit 1; }
 
-echo "starting feederd with configs/demo.yaml"
-"$bin/feederd" run -config configs/demo.yaml -http.listen "$FEEDERD_HTTP" &
-pids+=($!)
+# configs/demo.yaml names the default InfluxDB port; follow INFLUX_PORT.
+sed -e "s#127.0.0.1:8086#127.0.0.1:$INFLUX_PORT#" -e "s#^  - profiles/#  - $top/configs/profiles/#" \
+  configs/demo.yaml > "$var/demo.yaml"
+echo "starting feederd with configs/demo.yaml (InfluxDB port $INFLUX_PORT: var/demo.yaml)"
+"$bin/feederd" run -config "$var/demo.yaml" -http.listen "$FEEDERD_HTTP" &
+fpid=$!
+pids+=($fpid)
 
+ready=
 for _ in $(seq 100); do
-  curl -fsS -o /dev/null "http://$FEEDERD_HTTP/readyz" 2>/dev/null && break
+  kill -0 "$fpid" 2>/dev/null || { echo "feederd exited; see its log above" >&2; exit 1; }
+  if curl -fsS -o /dev/null "http://$FEEDERD_HTTP/readyz" 2>/dev/null; then ready=1; break; fi
   sleep 0.2
 done
+[ -n "$ready" ] || echo "warning: feederd is not ready after 20 s: curl -s http://$FEEDERD_HTTP/readyz says why" >&2
 cat <<MSG
 
 feederd is polling the demo fleet.

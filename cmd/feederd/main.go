@@ -16,6 +16,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	iofs "io/fs"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -70,7 +71,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 func usage(w io.Writer) {
 	fmt.Fprint(w, `usage:
-  feederd [run] -config FILE [-http.listen ADDR] [-http.pprof] [-log.level info] [-log.format text]
+  feederd [run] -config FILE [-http.listen ADDR] [-http.pprof] [-log.level info] [-log.format text|json]
   feederd check-config FILE
   feederd plan -config FILE [-device ID]
   feederd probe -url URL -unit N -profile FILE [-timeout 1s] [-serial 19200,8,N,1]
@@ -96,12 +97,16 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 func runDaemon(args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("feederd run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	cfg := fs.String("config", "configs/demo.yaml", "configuration file")
+	cfg := fs.String("config", "", "configuration file (required)")
 	listen := fs.String("http.listen", "", "HTTP listen address (overrides http.listen in the file)")
 	level := fs.String("log.level", "info", "log level: debug, info, warn, error")
 	format := fs.String("log.format", "text", "log format: text or json")
 	pprof := fs.Bool("http.pprof", false, "serve /debug/pprof/ on the HTTP listener")
 	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	if *cfg == "" {
+		fmt.Fprintln(stderr, "feederd: -config FILE is required (configs/demo.yaml is the demo's)")
 		return exitUsage
 	}
 	logger, err := newLogger(stderr, *level, *format)
@@ -111,6 +116,27 @@ func runDaemon(args []string, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// A second SIGINT or SIGTERM during the ordered shutdown kills at once.
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
+	// SIGHUP would kill the process without the ordered shutdown (and lose
+	// the InfluxDB queue). Reloading the configuration is not supported yet:
+	// say so and keep running.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-hup:
+				logger.Warn("SIGHUP: configuration reload is not supported yet; restart feederd to apply a new configuration")
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
 
 	opts := app.DefaultOptions()
 	opts.ConfigPath = *cfg
@@ -122,7 +148,7 @@ func runDaemon(args []string, stderr io.Writer) int {
 	opts.Pprof = *pprof
 	if err := app.Run(ctx, opts); err != nil {
 		var cerr *config.Errors
-		if errors.As(err, &cerr) {
+		if errors.As(err, &cerr) || errors.Is(err, iofs.ErrNotExist) {
 			fmt.Fprintln(stderr, err)
 			return exitUsage
 		}

@@ -32,6 +32,10 @@ func TestCheckConfig(t *testing.T) {
 		{[]string{"check-config"}, 2, "", "usage: feederd check-config FILE\n"},
 		{[]string{"frobnicate"}, 2, "", "feederd: unknown command \"frobnicate\"\n"},
 		{[]string{"version"}, 0, "feederd dev\n", ""},
+		{[]string{"run"}, 2, "", "feederd: -config FILE is required"},
+		{[]string{"run", "-config", "nope.yaml"}, 2, "", "load config: open nope.yaml: no such file or directory\n"},
+		{[]string{"-config", filepath.Join(root, "testdata", "config", "bad", "unknown_type.yaml")}, 2,
+			"", "../../testdata/config/bad/unknown_type.yaml:14: devices[0].points[1].type: unknown type \"flaot32\"\n"},
 	}
 	for _, tc := range tests {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {

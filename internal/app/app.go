@@ -21,9 +21,6 @@ import (
 	"github.com/feederd/feederd/internal/ring"
 )
 
-// Version is set by main from the build.
-var version = "dev"
-
 // Options are everything Run needs; main fills them from flags and the
 // environment.
 type Options struct {
@@ -36,7 +33,8 @@ type Options struct {
 	Registry *prometheus.Registry
 	// Listen overrides http.listen from the file when not empty.
 	Listen string
-	// ShutdownTimeout bounds each stage of the teardown.
+	// ShutdownTimeout bounds the InfluxDB sink's last flush and the HTTP
+	// server's shutdown. The pollers stop within their links' timeouts.
 	ShutdownTimeout time.Duration
 	// OnListen, when set, is called with the HTTP address once it is bound.
 	OnListen func(addr string)
@@ -52,7 +50,7 @@ func DefaultOptions() Options {
 	return Options{
 		Getenv:          func(string) string { return "" },
 		ShutdownTimeout: 10 * time.Second,
-		Version:         version,
+		Version:         "dev",
 	}
 }
 
@@ -101,14 +99,16 @@ func Run(ctx context.Context, opts Options) error {
 	)
 
 	checks := map[string]api.Check{}
+	enc := influx.NewEncoder(model)
 	var lines pipeline.LineSink
 	var influxSink *influx.Sink
 	if !model.Influx.Disabled {
 		influxSink, err = influx.NewSink(influx.SinkOptions{
-			Config:     model.Influx,
-			Encoder:    influx.NewEncoder(model),
-			Logger:     log.With("component", "influx"),
-			Registerer: reg,
+			Config:       model.Influx,
+			Encoder:      enc,
+			Logger:       log.With("component", "influx"),
+			Registerer:   reg,
+			FlushTimeout: opts.ShutdownTimeout,
 		})
 		if err != nil {
 			return fmt.Errorf("influx sink: %w", err)
@@ -129,6 +129,7 @@ func Run(ctx context.Context, opts Options) error {
 		RingSize:   model.Pipeline.RingSize,
 		Policy:     policy,
 		BatchLines: model.Influx.BatchSize,
+		Encoder:    enc,
 	})
 	if err != nil {
 		return err
@@ -213,6 +214,7 @@ func Run(ctx context.Context, opts Options) error {
 		}
 		log.Error("component stopped, shutting down", "component", r.name, "err", firstErr)
 	}
+	pipe.Quiesce()
 	stopPoll()
 	wait("poll")
 	stopPipe()

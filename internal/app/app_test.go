@@ -236,13 +236,13 @@ devices:
 		t.Fatal(err)
 	}
 	eventually(t, 20*time.Second, "one sag event in InfluxDB", func() error {
-		rows := influx.Query(t, `SELECT stage, worst_pu, worst_v, category, device FROM feeder_event WHERE kind='sag' GROUP BY phases`)
+		rows := influx.Query(t, `SELECT stage, phases, worst_pu, worst_v, category, device FROM feeder_event WHERE kind='sag'`)
 		if len(rows) != 1 || len(rows[0].Values) != 1 {
 			return fmt.Errorf("sag rows: %+v", rows)
 		}
 		r := rows[0]
 		v := r.Values[0]
-		got := fmt.Sprint(r.Tags["phases"], " ", v[r.Column("stage")], " ", v[r.Column("worst_pu")], " ", v[r.Column("worst_v")], " ", v[r.Column("category")], " ", v[r.Column("device")])
+		got := fmt.Sprint(v[r.Column("phases")], " ", v[r.Column("stage")], " ", v[r.Column("worst_pu")], " ", v[r.Column("worst_v")], " ", v[r.Column("category")], " ", v[r.Column("device")])
 		if got != "A end 0.7 5040 momentary_sag F1-REC" {
 			return fmt.Errorf("sag event = %q", got)
 		}

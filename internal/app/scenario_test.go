@@ -132,7 +132,7 @@ devices:
 	d := startDaemon(t, cfg)
 
 	eventually(t, 30*time.Second, "one ended sag per device in InfluxDB", func() error {
-		rows := influx.Query(t, `SELECT stage, worst_pu, category FROM feeder_event WHERE kind='sag' GROUP BY device, phases`)
+		rows := influx.Query(t, `SELECT stage, phases, worst_pu, category FROM feeder_event WHERE kind='sag' GROUP BY device`)
 		got := map[string]string{}
 		for _, r := range rows {
 			if len(r.Values) != 1 {
@@ -142,7 +142,7 @@ devices:
 			if v[r.Column("stage")] != "end" {
 				return fmt.Errorf("%s: sag not ended yet", r.Tags["device"])
 			}
-			got[r.Tags["device"]] = fmt.Sprintf("%s %v %v", r.Tags["phases"], v[r.Column("worst_pu")], v[r.Column("category")])
+			got[r.Tags["device"]] = fmt.Sprintf("%v %v %v", v[r.Column("phases")], v[r.Column("worst_pu")], v[r.Column("category")])
 		}
 		if len(got) != 3 {
 			return fmt.Errorf("sag events for %d devices, want 3: %v", len(got), got)

@@ -72,7 +72,7 @@ testdata/config/bad/many_errors.yaml:19: devices[1].profile: unknown profile "no
 		{"overlap_type.yaml", `testdata/config/bad/overlap_type.yaml:13: devices[0].points[0].address: holding 21 as uint16 overlaps point "trips" (holding 20..21 as uint32 ABCD, profile "relay")`},
 		{"pipeline_drop_policy.yaml", `testdata/config/bad/pipeline_drop_policy.yaml:4: pipeline.drop_policy: unknown drop_policy "latest" (want oldest or newest)`},
 		{"pipeline_ring_size.yaml", "testdata/config/bad/pipeline_ring_size.yaml:4: pipeline.ring_size: ring_size 60000 is not a power of two (try 65536)"},
-		{"pipeline_ring_size_range.yaml", "testdata/config/bad/pipeline_ring_size_range.yaml:4: pipeline.ring_size: ring_size 512 out of range 1024..16777216"},
+		{"pipeline_ring_size_range.yaml", "testdata/config/bad/pipeline_ring_size_range.yaml:4: pipeline.ring_size: ring_size 512 out of range 1024..4194304"},
 		{"point_name_clash.yaml", `testdata/config/bad/point_name_clash.yaml:13: devices[0].points[0].name: duplicate point name "trips" (profile "relay")`},
 		{"profile_errors.yaml", `testdata/config/profiles/broken.yaml:3: points[0].type: unknown type "flaot32"
 testdata/config/profiles/broken.yaml:4: points[1].addres: unknown key "addres" (did you mean "address"?)`},

@@ -220,10 +220,10 @@ func TestPipeline(t *testing.T) {
 		err   string
 	}{
 		{"", Pipeline{RingSize: 65536, DropPolicy: DropOldest}, ""},
-		{"pipeline: {shards: 1024, ring_size: 16777216}\n", Pipeline{Shards: 1024, RingSize: 1 << 24, DropPolicy: DropOldest}, ""},
+		{"pipeline: {shards: 1024, ring_size: 4194304}\n", Pipeline{Shards: 1024, RingSize: 1 << 22, DropPolicy: DropOldest}, ""},
 		{"pipeline: {ring_size: 1024, drop_policy: newest}\n", Pipeline{RingSize: 1024, DropPolicy: DropNewest}, ""},
 		{"pipeline: {shards: -1}\n", Pipeline{}, "site.yaml:1: pipeline.shards: shards -1 out of range 0..1024 (0: one per GOMAXPROCS)"},
-		{"pipeline: {ring_size: 33554432}\n", Pipeline{}, "site.yaml:1: pipeline.ring_size: ring_size 33554432 out of range 1024..16777216"},
+		{"pipeline: {ring_size: 8388608}\n", Pipeline{}, "site.yaml:1: pipeline.ring_size: ring_size 8388608 out of range 1024..4194304"},
 		{"pipeline: {ring_size: 1025}\n", Pipeline{}, "site.yaml:1: pipeline.ring_size: ring_size 1025 is not a power of two (try 2048)"},
 		{"pipeline: {drop_policy: Oldest}\n", Pipeline{}, `site.yaml:1: pipeline.drop_policy: unknown drop_policy "Oldest" (want oldest or newest)`},
 	}

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/feederd/feederd/internal/profile"
+	"github.com/feederd/feederd/internal/ring"
 )
 
 // LoadOptions are Load's dependencies.
@@ -327,8 +328,8 @@ func (l *loader) pipeline(r *rawPipeline) Pipeline {
 const (
 	maxShards   = 1024
 	minRingSize = 1 << 10
-	// maxRingSize is ring.MaxCapacity.
-	maxRingSize = 1 << 24
+	// maxRingSize is the largest ring the pipeline can make.
+	maxRingSize = ring.MaxCapacity
 )
 
 func (l *loader) links(raws []rawLink, m *Model) map[string]*Link {

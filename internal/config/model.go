@@ -71,7 +71,7 @@ type Pipeline struct {
 	// resolves it, config keeps the 0.
 	Shards int
 	// RingSize is the capacity of each shard's ingest ring in samples, a
-	// power of two in 1024..16777216; default 65536.
+	// power of two in 1024..4194304; default 65536.
 	RingSize int
 	// DropPolicy says which sample a full ring loses: DropOldest (the
 	// default) or DropNewest.

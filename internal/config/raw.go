@@ -100,7 +100,7 @@ import "time"
 //	                               # and an ingest ring; 0..1024. Default 0:
 //	                               # one per GOMAXPROCS.
 //	  ring_size: 65536             # samples per ingest ring; a power of two,
-//	                               # 1024..16777216. Default 65536.
+//	                               # 1024..4194304. Default 65536.
 //	  drop_policy: oldest          # what a full ring loses: oldest | newest.
 //	                               # Default oldest.
 //

@@ -12,17 +12,21 @@ const EventMeasurement = "feeder_event"
 
 // EventEncoder appends detection events as line protocol:
 //
-//	feeder_event,device=<id>,feeder=<id>,kind=<kind>,phases=<ABC>,severity=<severity>
+//	feeder_event,device=<id>,feeder=<id>,kind=<kind>[,phase=<A|B|C>],severity=<severity>
 //	    id=<n>i,stage="start|end|instant",category="<category>",start=<ms>i,end=<ms>i,
-//	    duration_s=<float>,precision_s=<float>,worst_pu=<float>,worst_v=<float>,
+//	    duration_s=<float>,precision_s=<float>,phases="<ABC>",worst_pu=<float>,worst_v=<float>,
 //	    shots=<n>i,outcome="<outcome>",cause="<cause>",cause_device="<id>",flags="<a|b>"
 //	    <start in ms>
 //
 // The timestamp is the event's start for every stage, and the tags do not
 // change between stages, so the end line of an event overwrites its start
 // line in InfluxDB: each event is one point, complete once it has ended.
-// Fields that do not apply (end before the end, worst for switching, ...)
-// are left out. An EventEncoder is immutable and safe for concurrent use.
+// That is why the phases of a sag, swell or interruption are a field (a sag
+// that starts on B and spreads to A ends as "AB"), while a band event, which
+// belongs to one phase for its life, carries it as the tag phase (two phases
+// can leave a band at the same sample). Fields that do not apply (end before
+// the end, worst values of events without a voltage) are left out. An
+// EventEncoder is immutable and safe for concurrent use.
 type EventEncoder struct {
 	prefix [][]byte // per device: "feeder_event,device=..,feeder=..,kind="
 	ids    []string // device IDs by index, for cause_device
@@ -52,8 +56,8 @@ func (e *EventEncoder) Append(dst []byte, ev *detect.Event) []byte {
 	}
 	dst = append(dst, e.prefix[ev.Device]...)
 	dst = append(dst, ev.Kind.String()...)
-	if ev.Phases != 0 {
-		dst = append(dst, ",phases="...)
+	if ev.Kind == detect.KindBand && ev.Phases != 0 {
+		dst = append(dst, ",phase="...)
 		dst = append(dst, ev.Phases.String()...)
 	}
 	dst = append(dst, ",severity="...)
@@ -80,6 +84,11 @@ func (e *EventEncoder) Append(dst []byte, ev *detect.Event) []byte {
 	dst = append(dst, ",precision_s="...)
 	dst = strconv.AppendFloat(dst, ev.DurationPrecision.Seconds(), 'g', -1, 64)
 	if ev.Phases != 0 {
+		dst = append(dst, ",phases=\""...)
+		dst = append(dst, ev.Phases.String()...)
+		dst = append(dst, '"')
+	}
+	if hasWorst(ev.Kind) {
 		dst = append(dst, ",worst_pu="...)
 		dst = strconv.AppendFloat(dst, ev.Worst, 'g', 6, 64)
 		dst = append(dst, ",worst_v="...)
@@ -108,4 +117,13 @@ func (e *EventEncoder) Append(dst []byte, ev *detect.Event) []byte {
 	}
 	dst = append(dst, ' ')
 	return appendTime(dst, ev.Start)
+}
+
+// hasWorst reports whether events of kind k carry a worst voltage.
+func hasWorst(k detect.Kind) bool {
+	switch k {
+	case detect.KindSag, detect.KindSwell, detect.KindInterruption, detect.KindBand:
+		return true
+	}
+	return false
 }

@@ -283,6 +283,11 @@ func (s *Sink) PutLines(b []byte, n int) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	// Keep writes near batch_size: start a new batch rather than grow one
+	// that these lines would take past it.
+	if s.cur.n > 0 && s.cur.n+n > s.cfg.BatchSize {
+		s.sealLocked()
+	}
 	s.cur.buf = append(s.cur.buf, b...)
 	if b[len(b)-1] != '\n' {
 		s.cur.buf = append(s.cur.buf, '\n')

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
-	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -48,6 +47,9 @@ type Options struct {
 	TickEvery time.Duration
 	// Now is the wall clock for time-based detection (default time.Now).
 	Now func() time.Time
+	// Encoder encodes samples; nil builds one from Model. Pass the one the
+	// InfluxDB sink uses to keep a single copy of the line prefixes.
+	Encoder *influx.Encoder
 }
 
 // Pipeline routes samples to the shard of their feeder and runs one worker
@@ -61,6 +63,8 @@ type Pipeline struct {
 	stream  *Stream
 	metrics *metrics
 	running atomic.Bool
+	// quiet is set by Quiesce: the producers are stopping.
+	quiet atomic.Bool
 }
 
 type shard struct {
@@ -122,7 +126,10 @@ func New(opts Options) (*Pipeline, error) {
 		p.byDev[i] = uint16(s)
 		perShard[s] = append(perShard[s], infos[i])
 	}
-	enc := influx.NewEncoder(m)
+	enc := opts.Encoder
+	if enc == nil {
+		enc = influx.NewEncoder(m)
+	}
 	evEnc := influx.NewEventEncoder(m)
 	for i := range n {
 		r, err := ring.New[sample.Sample](opts.RingSize, opts.Policy)
@@ -171,17 +178,26 @@ func (p *Pipeline) Put(samples []sample.Sample) {
 	}
 }
 
-// Snapshot returns the detection state of every device, ordered by device
-// index, as last published by the workers (at most TickEvery old). The
-// slice is shared and must not be changed.
+// Snapshot returns the detection state of every device, indexed by device
+// index, as last published by the workers (at most TickEvery old). It builds
+// a new slice on each call, without sorting: device indexes are dense.
 func (p *Pipeline) Snapshot() []detect.DeviceState {
-	var out []detect.DeviceState
+	out := make([]detect.DeviceState, len(p.byDev))
 	for _, sh := range p.shards {
-		out = append(out, *sh.snap.Load()...)
+		for _, st := range *sh.snap.Load() {
+			if int(st.Index) < len(out) {
+				out[st.Index] = st
+			}
+		}
 	}
-	slices.SortFunc(out, func(a, b detect.DeviceState) int { return int(a.Index) - int(b.Index) })
 	return out
 }
+
+// Quiesce tells the pipeline that its producers are stopping. From then on
+// the workers no longer run time-based detection, so the silence of
+// stopped pollers is not taken for comms loss; samples still in flight are
+// processed as usual. Call it before stopping the pollers.
+func (p *Pipeline) Quiesce() { p.quiet.Store(true) }
 
 // Ready reports whether the workers run.
 func (p *Pipeline) Ready() error {
@@ -216,33 +232,32 @@ func (p *Pipeline) Run(ctx context.Context) error {
 func (sh *shard) run(ctx context.Context) {
 	buf := make([]sample.Sample, 1024)
 	every := sh.p.opts.TickEvery
+	timer := time.NewTimer(every)
+	defer timer.Stop()
 	next := time.Now().Add(every)
-	for {
+	for ctx.Err() == nil {
 		n := sh.ring.GetBatch(buf)
 		if n == 0 {
-			if ctx.Err() != nil {
-				break
-			}
-			if time.Now().After(next) {
-				sh.tick()
-				next = time.Now().Add(every)
-				continue
-			}
-			// Idle: park until samples arrive or the next tick is due.
-			wctx, cancel := context.WithDeadline(ctx, next)
-			n, _ = sh.ring.GetBatchWait(wctx, buf)
-			cancel()
-			if n == 0 {
-				continue
-			}
+			// Idle: park until samples arrive, the next tick is due or ctx
+			// ends; the timer is reused, so waiting allocates nothing.
+			n, _ = sh.ring.GetBatchWaitC(ctx.Done(), timer.C, buf)
 		}
-		sh.process(buf[:n])
+		if n > 0 {
+			sh.process(buf[:n])
+		}
+		// Time-based work runs on time even when the ring never empties.
+		if now := time.Now(); !now.Before(next) {
+			sh.tick()
+			next = now.Add(every)
+			timer.Reset(every)
+		}
 	}
-	// Drain what the pollers put before they stopped.
+	// Drain what the pollers put before they stopped: wait for slots they
+	// claimed before Close, until the ring reports it is closed and empty.
 	sh.ring.Close()
 	for {
-		n := sh.ring.GetBatch(buf)
-		if n == 0 {
+		n, err := sh.ring.GetBatchWait(context.Background(), buf)
+		if err != nil {
 			break
 		}
 		sh.process(buf[:n])
@@ -279,7 +294,9 @@ func (sh *shard) emit(ev *detect.Event) {
 }
 
 func (sh *shard) tick() {
-	sh.det.Tick(sh.p.opts.Now().UnixNano())
+	if !sh.p.quiet.Load() {
+		sh.det.Tick(sh.p.opts.Now().UnixNano())
+	}
 	st := sh.det.Snapshot()
 	sh.snap.Store(&st)
 	sh.flush()

@@ -163,7 +163,7 @@ func TestSagEndToEnd(t *testing.T) {
 		t.Errorf("lines = %d (%d newlines), want 32", n, strings.Count(text, "\n"))
 	}
 	ms := t0.Add(2*time.Second).UnixNano() / 1e6
-	wantEnd := fmt.Sprintf("feeder_event,device=F1-D1,feeder=F1,kind=sag,phases=B,severity=warning id=%di,stage=\"end\",category=\"momentary_sag\",start=%di,end=%di,duration_s=2,precision_s=1,worst_pu=0.8,worst_v=96 %d\n",
+	wantEnd := fmt.Sprintf("feeder_event,device=F1-D1,feeder=F1,kind=sag,severity=warning id=%di,stage=\"end\",category=\"momentary_sag\",start=%di,end=%di,duration_s=2,precision_s=1,phases=\"B\",worst_pu=0.8,worst_v=96 %d\n",
 		start.ID, ms, ms+2000, ms)
 	if !strings.Contains(text, wantEnd) {
 		t.Errorf("no line\n%s\nin\n%s", wantEnd, text)
@@ -251,5 +251,34 @@ func TestNewValidates(t *testing.T) {
 	_, err := New(Options{Model: m, Logger: slog.Default(), Registerer: prometheus.NewRegistry()})
 	if err == nil || !strings.HasPrefix(err.Error(), "pipeline: shard 0 detection: ") {
 		t.Errorf("err = %v", err)
+	}
+}
+
+// TestQuiesceStopsTimeBasedDetection: once the producers are stopping,
+// their silence is not comms loss.
+func TestQuiesceStopsTimeBasedDetection(t *testing.T) {
+	m := model(1, 1)
+	p := newPipeline(t, m, 1, nil, prometheus.NewRegistry())
+	t0 := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
+	later := t0.Add(time.Hour)
+	p.opts.Now = func() time.Time { return later }
+	sub := p.Events().Subscribe(8)
+	p.Put(poll(0, t0, 1, 120, 120, 120))
+	sh := p.shards[0]
+	buf := make([]sample.Sample, 16)
+	sh.process(buf[:sh.ring.GetBatch(buf)])
+	p.Quiesce()
+	sh.tick()
+	if len(sub.C) != 0 {
+		t.Fatalf("events after Quiesce: %+v", <-sub.C)
+	}
+	// Without Quiesce an hour of silence is comms loss.
+	p.quiet.Store(false)
+	sh.tick()
+	if len(sub.C) != 1 {
+		t.Fatalf("events = %d, want one comm_lost", len(sub.C))
+	}
+	if ev := <-sub.C; ev.Kind != detect.KindCommLost {
+		t.Errorf("event = %v", ev.Kind)
 	}
 }

@@ -48,10 +48,12 @@ package ring
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"runtime"
 	"sync/atomic"
+	"time"
 )
 
 // ErrClosed is returned by GetBatchWait once the ring is closed and empty.
@@ -367,6 +369,29 @@ func (r *Ring[T]) take(dst []T, max int) int {
 // item has been taken, or ctx.Err() when ctx ends first. Items already
 // queued are returned even if ctx has ended.
 func (r *Ring[T]) GetBatchWait(ctx context.Context, dst []T) (int, error) {
+	n, err := r.getBatchWait(ctx.Done(), nil, dst)
+	if err == errStopped {
+		return 0, ctx.Err()
+	}
+	return n, err
+}
+
+// GetBatchWaitC is GetBatchWait for a consumer that also wakes on a timer:
+// it waits until items arrive, stop is closed or wake fires, without the
+// context a deadline would cost on every wait. It returns 0 and nil when
+// stop or wake ended the wait with the ring still empty.
+func (r *Ring[T]) GetBatchWaitC(stop <-chan struct{}, wake <-chan time.Time, dst []T) (int, error) {
+	n, err := r.getBatchWait(stop, wake, dst)
+	if err == errStopped {
+		return 0, nil
+	}
+	return n, err
+}
+
+// errStopped reports internally that stop or wake ended a wait.
+var errStopped = errors.New("wait stopped")
+
+func (r *Ring[T]) getBatchWait(stop <-chan struct{}, wake <-chan time.Time, dst []T) (int, error) {
 	if len(dst) == 0 {
 		return 0, fmt.Errorf("wait for ring items: empty destination")
 	}
@@ -374,8 +399,10 @@ func (r *Ring[T]) GetBatchWait(ctx context.Context, dst []T) (int, error) {
 		if n := r.GetBatch(dst); n > 0 {
 			return n, nil
 		}
-		if err := ctx.Err(); err != nil {
-			return 0, err
+		select {
+		case <-stop:
+			return 0, errStopped
+		default:
 		}
 		enq := r.enq.Load()
 		if enq&closedBit != 0 {
@@ -395,12 +422,21 @@ func (r *Ring[T]) GetBatchWait(ctx context.Context, dst []T) (int, error) {
 			r.sleepers.Add(-1)
 			return n, nil
 		}
+		woken := false
 		select {
 		case <-r.notify:
 		case <-r.done:
-		case <-ctx.Done():
+		case <-stop:
+		case <-wake:
+			woken = true
 		}
 		r.sleepers.Add(-1)
+		if woken {
+			if n := r.GetBatch(dst); n > 0 {
+				return n, nil
+			}
+			return 0, errStopped
+		}
 	}
 }
 

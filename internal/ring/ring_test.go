@@ -679,3 +679,35 @@ func TestCloseWaitsForClaimedSlot(t *testing.T) {
 		t.Fatalf("after the item: %v, want ErrClosed", err)
 	}
 }
+
+func TestGetBatchWaitC(t *testing.T) {
+	r, err := New[int](8, DropNewest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := make([]int, 4)
+	timer := time.NewTimer(20 * time.Millisecond)
+	if n, err := r.GetBatchWaitC(nil, timer.C, dst); n != 0 || err != nil {
+		t.Fatalf("timer wake on an empty ring: %d, %v", n, err)
+	}
+	stop := make(chan struct{})
+	close(stop)
+	if n, err := r.GetBatchWaitC(stop, nil, dst); n != 0 || err != nil {
+		t.Fatalf("stop on an empty ring: %d, %v", n, err)
+	}
+	r.Put(7)
+	if n, err := r.GetBatchWaitC(stop, nil, dst); n != 1 || err != nil || dst[0] != 7 {
+		t.Fatalf("queued item with stop closed: %d, %v, %v", n, err, dst[:n])
+	}
+	go func() {
+		time.Sleep(10 * time.Millisecond)
+		r.Put(8)
+	}()
+	if n, err := r.GetBatchWaitC(nil, nil, dst); n != 1 || err != nil || dst[0] != 8 {
+		t.Fatalf("parked consumer: %d, %v, %v", n, err, dst[:n])
+	}
+	r.Close()
+	if n, err := r.GetBatchWaitC(nil, nil, dst); n != 0 || !errors.Is(err, ErrClosed) {
+		t.Fatalf("closed: %d, %v", n, err)
+	}
+}

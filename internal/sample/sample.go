@@ -1,7 +1,7 @@
 // Package sample defines the fixed-size measurement record that flows from the
 // pollers through the ingest rings to detection and the InfluxDB sink.
 //
-// A Sample is a plain value of 40 bytes with no pointers, so rings can hold
+// A Sample is a plain value of 32 bytes with no pointers, so rings can hold
 // them in preallocated slots and the hot path never allocates. Names (device,
 // point, feeder) are not carried: they are looked up by index in the
 // immutable configuration model that every stage shares.
