@@ -56,7 +56,7 @@ func New(opts Options) (*Server, error) {
 	}
 	ln, err := net.Listen("tcp", opts.Listen)
 	if err != nil {
-		return nil, fmt.Errorf("listen on %s: %w", opts.Listen, err)
+		return nil, fmt.Errorf("http server: %w", err)
 	}
 	s := &Server{opts: opts, ln: ln}
 	mux := http.NewServeMux()
