@@ -48,7 +48,8 @@ start_influxd "$bin/influxd" "$var/influxdb" "$INFLUX_PORT" "$var/log/influxd.lo
 pids+=("$INFLUXD_PID")
 
 echo "starting rtusim with configs/sim/demo.yaml (log: var/log/rtusim.log)"
-"$bin/rtusim" -config configs/sim/demo.yaml -http "$SIM_HTTP" >"$var/log/rtusim.log" 2>&1 &
+# SCENARIO=testdata/scenarios/lockout.yaml make run plays a scenario.
+"$bin/rtusim" -config configs/sim/demo.yaml -http "$SIM_HTTP" ${SCENARIO:+-scenario "$SCENARIO"} >"$var/log/rtusim.log" 2>&1 &
 pids+=($!)
 sleep 1
 kill -0 "${pids[1]}" 2>/dev/null || { echo "rtusim exited; see var/log/rtusim.log" >&2; tail -20 "$var/log/rtusim.log" >&2; exit 1; }
