@@ -107,6 +107,9 @@ const (
 	// rejected: the library refused the request before sending it (a plan
 	// the protocol cannot carry); the link is fine.
 	rejected
+	// unreachable: a gateway answered that the unit behind it did not (a
+	// gateway exception, 0x0A or 0x0B); the link is fine, the unit is not.
+	unreachable
 )
 
 var exceptions = []error{
@@ -117,8 +120,6 @@ var exceptions = []error{
 	modbus.ErrAcknowledge,
 	modbus.ErrServerDeviceBusy,
 	modbus.ErrMemoryParityError,
-	modbus.ErrGWPathUnavailable,
-	modbus.ErrGWTargetFailedToRespond,
 }
 
 // classify sorts a read error. Anything not known to leave the link in a
@@ -126,6 +127,9 @@ var exceptions = []error{
 func classify(err error) outcome {
 	if err == nil {
 		return answered
+	}
+	if errors.Is(err, modbus.ErrGWPathUnavailable) || errors.Is(err, modbus.ErrGWTargetFailedToRespond) {
+		return unreachable
 	}
 	for _, e := range exceptions {
 		if errors.Is(err, e) {
@@ -153,6 +157,8 @@ func resultIndex(err error) int {
 		return 0
 	case refused:
 		return 1
+	case unreachable:
+		return 2
 	}
 	if errors.Is(err, modbus.ErrRequestTimedOut) {
 		return 2
@@ -161,6 +167,8 @@ func resultIndex(err error) int {
 }
 
 // quality is what the points of a request that ended with err are worth.
+// A poll turns Timeout into Stale when the point's last good value is too
+// old (see link.go).
 func quality(err error) sample.Quality {
 	switch classify(err) {
 	case answered:

@@ -32,6 +32,8 @@ type image struct {
 	delay time.Duration
 	// fail answers every read of a table with this error.
 	fail map[profile.RegType]error
+	// hang delays every answer for a table by this much more than delay.
+	hang map[profile.RegType]time.Duration
 	// log records every request.
 	log []served
 }
@@ -48,6 +50,7 @@ func newImage(unit uint8) *image {
 	return &image{
 		unit: unit, holding: map[uint16]uint16{}, input: map[uint16]uint16{},
 		coils: map[uint16]bool{}, discrete: map[uint16]bool{}, fail: map[profile.RegType]error{},
+		hang: map[profile.RegType]time.Duration{},
 	}
 }
 
@@ -68,7 +71,7 @@ func (im *image) requests() []served {
 func (im *image) begin(client string, unit uint8, t profile.RegType, addr, n uint16) error {
 	im.mu.Lock()
 	im.log = append(im.log, served{time.Now(), client, t, addr, n})
-	delay, err := im.delay, im.fail[t]
+	delay, err := im.delay+im.hang[t], im.fail[t]
 	im.mu.Unlock()
 	time.Sleep(delay)
 	if unit != im.unit {
@@ -131,7 +134,7 @@ func (im *image) HandleInputRegisters(req *modbus.InputRegistersRequest) ([]uint
 
 // freeAddr returns a 127.0.0.1 address nobody listens on (the library's
 // server takes a URL, not a listener).
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -143,13 +146,13 @@ func freeAddr(t *testing.T) string {
 }
 
 // serve starts a Modbus TCP server for im and returns its URL.
-func serve(t *testing.T, im *image) string {
+func serve(t testing.TB, im *image) string {
 	t.Helper()
 	return serveHandler(t, im)
 }
 
 // serveHandler starts a Modbus TCP server for h and returns its URL.
-func serveHandler(t *testing.T, h modbus.RequestHandler) string {
+func serveHandler(t testing.TB, h modbus.RequestHandler) string {
 	t.Helper()
 	addr := freeAddr(t)
 	srv, err := modbus.NewServer(&modbus.ServerConfiguration{
@@ -247,6 +250,16 @@ func (c *collector) waitFor(t *testing.T, dev uint32, what string, cond func(pol
 
 func status(poll []sample.Sample) sample.Sample { return poll[len(poll)-1] }
 
+// lost is the quality of a point that never had a good value and gets none
+// in the poll with sequence number seq, with stale_after 3: Timeout in the
+// first three slots, Stale from then on.
+func lost(seq uint32) sample.Quality {
+	if seq <= 3 {
+		return sample.Timeout
+	}
+	return sample.Stale
+}
+
 // testLink builds a TCP link with short timeouts.
 func testLink(id, url string, timeout time.Duration, devs ...*config.Device) *config.Link {
 	l := &config.Link{
@@ -272,9 +285,10 @@ func testDevice(id string, unit uint8, interval time.Duration, points ...profile
 	}
 }
 
-// testModel numbers the links' devices in order.
+// testModel numbers the links' devices in order; stale_after is the
+// config default, 3.
 func testModel(links ...*config.Link) *config.Model {
-	m := &config.Model{Links: links}
+	m := &config.Model{Links: links, Poll: config.PollDefaults{StaleAfter: 3}}
 	for _, l := range links {
 		for _, d := range l.Devices {
 			d.Index = uint32(len(m.Devices))

@@ -19,6 +19,14 @@ import (
 //
 //   - A Modbus exception marks the request's points Exception; the poll goes
 //     on with the device's next request and the link stays open.
+//   - A gateway exception, 0x0A (path unavailable) or 0x0B (target device
+//     failed to respond), means the gateway works but cannot reach the
+//     unit: the request's points and those of the device's remaining
+//     requests in this poll are marked Timeout and the remaining requests
+//     are not sent (each would wait for the gateway's own timeout, often
+//     1-3 s, and make the unit's neighbours miss their polls). The request
+//     counts as result "timeout" in feederd_requests_total. The link stays
+//     open, and the gateway's answer counts as heard (below).
 //   - A request the library rejects before sending it marks its points
 //     Invalid; the link stays open.
 //   - A timeout marks the points of the request and of the device's
@@ -37,6 +45,22 @@ import (
 //     with backoff, on every scheme. For rtu:// that reopens the serial port,
 //     which is harmless; the library has already drained the line after a
 //     bad CRC, short frame or protocol error.
+//
+// A point that gets no value in a poll (its request timed out, failed with
+// a link or gateway error, or was not sent after one, or the link was down)
+// is Timeout while its last good value is recent, and Stale once it is not:
+// Stale when k - g >= StaleAfter (poll.stale_after, default 3), where k is
+// the poll's slot on the device's schedule and g the slot of the poll that
+// last read the point Good. Ages are counted in slots, that is in the
+// device's intervals between deadlines, not in measured times, so neither
+// jitter nor the time a request waited for its timeout moves the boundary;
+// missed slots count. A point that never had a good value counts from slot
+// 0, as if it had one there: it is Timeout in the device's first StaleAfter
+// slots and Stale from then on. So with the default 3 the first two failed
+// polls after a good one are Timeout and the third and later ones Stale,
+// and at start a device that never answers is Timeout for its first three
+// polls. A Good value resets the age. Exception and Invalid stay as they
+// are (the device answered) and do not reset it.
 //
 // Keeping a connection after a timeout relies on the late response, if one
 // ever comes, being recognised. Modbus TCP drops it by its transaction ID
@@ -57,6 +81,8 @@ type link struct {
 	log    *slog.Logger
 	devs   []*device
 	sched  *schedule
+	// staleAfter is Model.Poll.StaleAfter, in slots.
+	staleAfter int64
 
 	// open is true between a successful Open and the next Close. The
 	// library panics on a read before its first successful Open.
@@ -101,7 +127,8 @@ func (l *link) run(ctx context.Context, start time.Time) {
 	l.downErr = fmt.Errorf("link %s not connected yet", l.cfg.ID)
 	for {
 		i, due := l.sched.next()
-		wake := due
+		at := l.sched.pollAt(i, due)
+		wake := at
 		if !l.open && l.reconnectAt.Before(wake) {
 			wake = l.reconnectAt
 		}
@@ -114,7 +141,7 @@ func (l *link) run(ctx context.Context, start time.Time) {
 			}
 			continue // time has passed: look again at what is due
 		}
-		if time.Now().Before(due) {
+		if time.Now().Before(at) {
 			continue
 		}
 		if !l.poll(ctx, i) {
@@ -207,6 +234,7 @@ func (l *link) poll(ctx context.Context, i int) bool {
 		firstErr = fmt.Errorf("poll %s: %w", d.cfg.ID, l.downErr)
 	} else {
 		_ = l.client.SetUnitId(d.cfg.Unit) // it only stores the ID
+	requests:
 		for j := range d.plan {
 			if j > 0 && !l.wait(ctx, d.cfg.Quirks.PauseBetweenRequests) {
 				return false
@@ -252,6 +280,14 @@ func (l *link) poll(ctx context.Context, i int) bool {
 			case rejected:
 				l.log.Warn("request rejected by the client", "device", d.cfg.ID, "err", err)
 				continue
+			case unreachable:
+				// The device's remaining requests are not sent and keep
+				// Timeout quality; the gateway answered, so the link is fine.
+				l.backoff.reset()
+				l.heard.add(d.cfg.Unit)
+				l.log.Debug("gateway cannot reach the unit, its other requests are not sent",
+					"device", d.cfg.ID, "err", err)
+				break requests
 			}
 			// The device's remaining requests are not sent and keep
 			// Timeout quality.
@@ -281,11 +317,7 @@ func (l *link) poll(ctx context.Context, i int) bool {
 	if result != pollFailure {
 		status.Value = 1
 	}
-	for j := range d.samples[:len(d.samples)-1] {
-		if d.samples[j].Time == 0 {
-			d.samples[j].Time = status.Time
-		}
-	}
+	d.settle(k, status.Time, l.staleAfter)
 	if sent {
 		d.duration.Observe(end.Sub(startT).Seconds())
 	}
@@ -294,6 +326,27 @@ func (l *link) poll(ctx context.Context, i int) bool {
 	d.missed.Add(float64(l.sched.end(i, time.Now())))
 	l.polled.Store(true)
 	return true
+}
+
+// settle finishes the point samples of device d's poll for slot k: a
+// sample that got no time gets at, a Good one records k as the point's last
+// good slot, and a Timeout one turns Stale when the point's last good value
+// is staleAfter slots old.
+func (d *device) settle(k, at, staleAfter int64) {
+	for j := range d.samples[:len(d.samples)-1] {
+		s := &d.samples[j]
+		if s.Time == 0 {
+			s.Time = at
+		}
+		switch s.Quality {
+		case sample.Good:
+			d.lastGood[j] = k
+		case sample.Timeout:
+			if k-d.lastGood[j] >= staleAfter {
+				s.Quality = sample.Stale
+			}
+		}
+	}
 }
 
 // heard records which units answered on a connection during a window: none,

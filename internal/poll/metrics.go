@@ -30,7 +30,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"device", "result"}),
 		requests: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "feederd_requests_total",
-			Help: "Modbus read requests sent, by function and result (ok, exception, timeout, error).",
+			Help: "Modbus read requests sent, by function and result (ok, exception, timeout, error); a gateway's answer that it cannot reach the unit (0x0A, 0x0B) counts as timeout.",
 		}, []string{"function", "result"}),
 		deviceUp: f.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "feederd_device_up",

@@ -182,7 +182,8 @@ func value(t *testing.T, reg *prometheus.Registry, name string, labels ...string
 
 func TestUnitIDPerDevice(t *testing.T) {
 	// Two devices behind one gateway: the image answers only unit 3, so
-	// unit 4's request gets a gateway exception.
+	// unit 4's request gets a gateway exception, which marks its points
+	// Timeout.
 	im := newImage(3)
 	pt := profile.Point{Name: "v", RegType: profile.Holding, Address: 0, Type: profile.Uint16}
 	im.put(pt, 42)
@@ -196,7 +197,7 @@ func TestUnitIDPerDevice(t *testing.T) {
 	if g, w := values(pa[0]), []pv{{0, 42, sample.Good, 0}, {sample.NoPoint, 1, sample.Good, 3}}; !slices.Equal(g, w) {
 		t.Errorf("A: got %v, want %v", g, w)
 	}
-	if g, w := values(pb[0]), []pv{{0, 0, sample.Exception, 0}, {sample.NoPoint, 0, sample.Good, 3}}; !slices.Equal(g, w) {
+	if g, w := values(pb[0]), []pv{{0, 0, sample.Timeout, 0}, {sample.NoPoint, 0, sample.Good, 3}}; !slices.Equal(g, w) {
 		t.Errorf("B: got %v, want %v", g, w)
 	}
 }
@@ -352,7 +353,7 @@ func TestRefusedConnectionNeverReads(t *testing.T) {
 		t.Errorf("Run = %v", err)
 	}
 	for i, poll := range polls {
-		if g, w := values(poll), []pv{{0, 0, sample.Timeout, 0}, {sample.NoPoint, 0, sample.Good, 3}}; !slices.Equal(g, w) {
+		if g, w := values(poll), []pv{{0, 0, lost(poll[0].Seq), 0}, {sample.NoPoint, 0, sample.Good, 3}}; !slices.Equal(g, w) {
 			t.Errorf("poll %d: got %v, want %v", i, g, w)
 		}
 	}

@@ -4,9 +4,10 @@
 // Each link (a TCP endpoint, a serial bus, a gateway) is owned by one
 // goroutine with one client, because a Modbus link carries one request at a
 // time and the unit ID is per client state. That goroutine polls the link's
-// devices in turn, each on its own fixed grid of deadlines, reads every
-// device through a plan of coalesced requests (BuildPlan), and reopens the
-// link with backoff when it fails. A slow or dead device only delays the
+// devices in turn, each on its own fixed grid of deadlines (starting a poll
+// up to a tenth of its interval early, to wake up less often: sched.go),
+// reads every device through a plan of coalesced requests (BuildPlan), and
+// reopens the link with backoff when it fails. A slow or dead device only delays the
 // devices on its own link, and a unit that times out while its neighbours
 // answer fails its own polls without closing their link (see link.go).
 package poll
@@ -45,7 +46,8 @@ import (
 // same Seq, the number of the poll's slot on the device's schedule counted
 // from 1, so a gap in Seq means missed polls. Time is when the point's
 // response arrived, or when its request failed; a point that is not Good
-// has Value 0.
+// has Value 0. A point that got no value is Timeout, or Stale once its last
+// good value is StaleAfter intervals old (see link.go).
 type Sink interface {
 	Put(samples []sample.Sample)
 }
@@ -79,6 +81,9 @@ func (o *Options) validate() error {
 	}
 	if o.Model == nil {
 		return errors.Join(errs...)
+	}
+	if o.Model.Poll.StaleAfter < 1 {
+		errs = append(errs, fmt.Errorf("poll stale_after %d is less than 1", o.Model.Poll.StaleAfter))
 	}
 	onLink := map[*config.Device]bool{}
 	for _, l := range o.Model.Links {
@@ -165,14 +170,15 @@ func New(opts Options) (*Poller, error) {
 			return nil, err
 		}
 		l := &link{
-			cfg:       lc,
-			client:    client,
-			sink:      opts.Sink,
-			log:       log,
-			backoff:   newBackoff(lc.BackoffInitial, lc.BackoffMax, opts.Rand),
-			requests:  reqs,
-			reconnect: p.m.reconnects.WithLabelValues(lc.ID),
-			connected: p.m.linkConnected.WithLabelValues(lc.ID),
+			cfg:        lc,
+			client:     client,
+			sink:       opts.Sink,
+			log:        log,
+			backoff:    newBackoff(lc.BackoffInitial, lc.BackoffMax, opts.Rand),
+			staleAfter: int64(opts.Model.Poll.StaleAfter),
+			requests:   reqs,
+			reconnect:  p.m.reconnects.WithLabelValues(lc.ID),
+			connected:  p.m.linkConnected.WithLabelValues(lc.ID),
 		}
 		l.connected.Set(0)
 		for _, dc := range lc.Devices {
@@ -248,6 +254,9 @@ type device struct {
 	samples []sample.Sample
 	// sampleOf maps a point index to its sample, or -1 for string points.
 	sampleOf []int
+	// lastGood is, by sample (the status sample excepted), the schedule
+	// slot of the poll that last read the point Good; 0 before the first.
+	lastGood []int64
 
 	duration prometheus.Observer
 	polls    [3]prometheus.Counter // success, partial, failure
@@ -289,6 +298,7 @@ func newDevice(dc *config.Device, lc *config.Link, m *metrics) *device {
 	}
 	d.samples = append(d.samples, sample.Sample{Device: dc.Index, Point: sample.NoPoint})
 	d.samples = slices.Clip(d.samples)
+	d.lastGood = make([]int64, len(d.samples)-1)
 	return d
 }
 

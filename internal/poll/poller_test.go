@@ -26,8 +26,14 @@ func TestNewValidates(t *testing.T) {
 			return Options{Model: ok(), Sink: newCollector(), Logger: quietLogger(), Registerer: prometheus.NewRegistry()}
 		}, ""},
 		{"empty model", func() Options {
-			return Options{Model: &config.Model{}, Sink: newCollector(), Logger: quietLogger(), Registerer: prometheus.NewRegistry()}
+			m := &config.Model{Poll: config.PollDefaults{StaleAfter: 1}}
+			return Options{Model: m, Sink: newCollector(), Logger: quietLogger(), Registerer: prometheus.NewRegistry()}
 		}, ""},
+		{"stale_after 0", func() Options {
+			m := ok()
+			m.Poll.StaleAfter = 0
+			return Options{Model: m, Sink: newCollector(), Logger: quietLogger(), Registerer: prometheus.NewRegistry()}
+		}, "poll stale_after 0 is less than 1"},
 		{"zero interval", func() Options {
 			m := ok()
 			m.Devices[0].Interval = 0

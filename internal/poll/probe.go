@@ -33,7 +33,8 @@ type PointValue struct {
 // It returns one value per point, in point order, string points included.
 // It fails only when the link cannot be opened or ctx ends; a request that
 // fails marks its points with the quality and error, and after a link
-// failure the remaining points are Timeout without being read.
+// failure or a gateway exception 0x0A or 0x0B (the gateway cannot reach the
+// unit) the remaining points are Timeout without being read.
 //
 // Probe notices ctx before connecting, between requests and during pauses,
 // but cannot cut short a connection attempt or a request in flight: the
@@ -85,7 +86,7 @@ func Probe(ctx context.Context, dev *config.Device, logger *slog.Logger) ([]Poin
 		words, buf, err = read(client, &r, buf)
 		if err != nil {
 			err = fmt.Errorf("%v on %s: %w", r, dev.ID, err)
-			if classify(err) == linkFailed {
+			if c := classify(err); c == linkFailed || c == unreachable {
 				linkErr = err
 			}
 		}

@@ -94,6 +94,26 @@ func TestProbeLinkFailure(t *testing.T) {
 			t.Errorf("server saw %d requests, want 1", n)
 		}
 	})
+	t.Run("gateway cannot reach the unit: the rest is not read", func(t *testing.T) {
+		im := newImage(7)
+		im.fail[profile.Coil] = modbus.ErrGWTargetFailedToRespond
+		values, err := Probe(context.Background(), probeDevice(serve(t, im), pts), quietLogger())
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantErr := []string{
+			"read coils 0..0 on P1: gateway target device failed to respond",
+			"not read after read coils 0..0 on P1: gateway target device failed to respond",
+		}
+		for i, v := range values {
+			if v.Quality != sample.Timeout || v.Err == nil || v.Err.Error() != wantErr[i] {
+				t.Errorf("point %s: quality %v, err %v; want timeout, %q", v.Point.Name, v.Quality, v.Err, wantErr[i])
+			}
+		}
+		if n := len(im.requests()); n != 1 {
+			t.Errorf("server saw %d requests, want 1", n)
+		}
+	})
 	t.Run("cancelled before connecting", func(t *testing.T) {
 		// Nobody listens: a dial would fail with "connection refused".
 		ctx, cancel := context.WithCancel(context.Background())

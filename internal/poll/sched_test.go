@@ -117,3 +117,79 @@ func TestScheduleSkipsMissedSlots(t *testing.T) {
 		})
 	}
 }
+
+func TestSchedulePollAt(t *testing.T) {
+	// Steps: 100 ms for 1 s, 10 ms for 100 ms, 100 ms (the cap) for 5 s,
+	// 2 ms for 20 ms; grids count from t0.
+	s := newSchedule(t0, []time.Duration{ms(1000), ms(100), ms(5000), ms(20)})
+	for _, tc := range []struct {
+		dev     int
+		due, at time.Duration // since t0
+		name    string
+	}{
+		{0, 0, 0, "the start is on every grid"},
+		{0, ms(5), 0, "5 ms after a point"},
+		{0, ms(99), 0, "just before the next point"},
+		{0, ms(100), ms(100), "on a point"},
+		{0, ms(1234), ms(1200), "a later slot"},
+		{1, ms(5), 0, "10 ms grid"},
+		{1, ms(15), ms(10), "10 ms grid, second point"},
+		{2, ms(4250), ms(4200), "a long interval is capped at 100 ms"},
+		{3, ms(3), ms(2), "2 ms grid"},
+		{0, -ms(30), -ms(30), "before the start: as due"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := s.pollAt(tc.dev, t0.Add(tc.due)).Sub(t0); got != tc.at {
+				t.Errorf("device %d due +%v: poll at +%v, want +%v", tc.dev, tc.due, got, tc.at)
+			}
+		})
+	}
+}
+
+func TestScheduleWakesOnItsGrid(t *testing.T) {
+	// A link of 200 devices at 1 s, one due every 5 ms, run as link.run
+	// does with polls of 150 µs: it wakes up at the 10 points of its 100 ms
+	// grid per second, polls 20 devices back to back at each, never late,
+	// missing nothing, every device at the same point of every second.
+	intervals := make([]time.Duration, 200)
+	for i := range intervals {
+		intervals[i] = ms(1000)
+	}
+	s := newSchedule(t0, intervals)
+	now := t0
+	wakes := map[time.Duration]int{}
+	startOf := make([]time.Duration, len(intervals)) // within the second
+	const seconds = 5
+	for n := 0; n < seconds*len(intervals); n++ {
+		i, due := s.next()
+		if at := s.pollAt(i, due); at.After(now) {
+			now = at // sleep
+			wakes[now.Sub(t0)]++
+		}
+		k, late, missed := s.begin(i, now)
+		if late != 0 || missed != 0 || k != int64(n/len(intervals)) {
+			t.Fatalf("poll %d of device %d at +%v: slot %d, late %v, missed %d", n, i, now.Sub(t0), k, late, missed)
+		}
+		if early := due.Sub(now); early < 0 || early >= ms(100) {
+			t.Fatalf("device %d polled %v before its deadline, want 0..100ms", i, early)
+		}
+		within := now.Sub(t0) % ms(1000)
+		if k > 0 && within != startOf[i] {
+			t.Fatalf("device %d started at +%v of second %d, +%v before", i, within, k, startOf[i])
+		}
+		startOf[i] = within
+		now = now.Add(150 * time.Microsecond)
+		if missed := s.end(i, now); missed != 0 {
+			t.Fatalf("device %d: missed %d at end", i, missed)
+		}
+	}
+	// The first 20 polls need no wake-up: they are due at the start.
+	if len(wakes) != seconds*10-1 {
+		t.Errorf("woke up %d times in %d s, want %d", len(wakes), seconds, seconds*10-1)
+	}
+	for at := range wakes {
+		if at%ms(100) != 0 {
+			t.Errorf("woke up at +%v, off the 100 ms grid", at)
+		}
+	}
+}

@@ -132,7 +132,7 @@ func TestGatewayDeadUnitKeepsLink(t *testing.T) {
 		}
 	}
 	for _, poll := range pb {
-		if g, w := values(poll), []pv{{0, 0, sample.Timeout, 0}, {sample.NoPoint, 0, sample.Good, 3}}; !slices.Equal(g, w) {
+		if g, w := values(poll), []pv{{0, 0, lost(poll[0].Seq), 0}, {sample.NoPoint, 0, sample.Good, 3}}; !slices.Equal(g, w) {
 			t.Errorf("B, poll seq %d: got %v, want %v", poll[0].Seq, g, w)
 		}
 	}
@@ -236,10 +236,12 @@ func TestRTUBusEndToEnd(t *testing.T) {
 		}
 		return append(out, pv{sample.NoPoint, 1, sample.Good, sample.DeviceStatus | sample.EndOfPoll})
 	}
-	dead := []pv{
-		{0, 0, sample.Timeout, 0}, {1, 0, sample.Timeout, 0}, {2, 0, sample.Timeout, 0}, {3, 0, sample.Timeout, 0},
-		{4, 0, sample.Timeout, 0}, {5, 0, sample.Timeout, 0}, {6, 0, sample.Timeout, 0},
-		{sample.NoPoint, 0, sample.Good, sample.DeviceStatus | sample.EndOfPoll},
+	dead := func(seq uint32) []pv {
+		q := lost(seq)
+		return []pv{
+			{0, 0, q, 0}, {1, 0, q, 0}, {2, 0, q, 0}, {3, 0, q, 0}, {4, 0, q, 0}, {5, 0, q, 0}, {6, 0, q, 0},
+			{sample.NoPoint, 0, sample.Good, sample.DeviceStatus | sample.EndOfPoll},
+		}
 	}
 	for _, tc := range []struct {
 		name string
@@ -290,12 +292,14 @@ func TestRTUBusEndToEnd(t *testing.T) {
 			for i := range polls {
 				polls[i] = sink.of(uint32(i))
 			}
-			for i, w := range [][]pv{want(1), want(2), dead} {
+			for i, w := range []func(seq uint32) []pv{
+				func(uint32) []pv { return want(1) }, func(uint32) []pv { return want(2) }, dead,
+			} {
 				if len(polls[i]) < 3 {
 					t.Errorf("unit %d was polled %d times, want >= 3", i+1, len(polls[i]))
 				}
 				for _, poll := range polls[i] {
-					if g := values(poll); !slices.Equal(g, w) {
+					if g, w := values(poll), w(poll[0].Seq); !slices.Equal(g, w) {
 						t.Errorf("unit %d, poll seq %d:\n got %v\nwant %v", i+1, poll[0].Seq, g, w)
 					}
 				}
