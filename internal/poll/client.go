@@ -112,14 +112,20 @@ const (
 	unreachable
 )
 
-var exceptions = []error{
-	modbus.ErrIllegalFunction,
-	modbus.ErrIllegalDataAddress,
-	modbus.ErrIllegalDataValue,
-	modbus.ErrServerDeviceFailure,
-	modbus.ErrAcknowledge,
-	modbus.ErrServerDeviceBusy,
-	modbus.ErrMemoryParityError,
+// isException reports whether err is the library's error for a Modbus exception answer other
+// than the gateway's: the device answered and the link is fine.
+func isException(err error) bool {
+	var e modbus.Error
+	if !errors.As(err, &e) {
+		return false
+	}
+	switch e {
+	case modbus.ErrIllegalFunction, modbus.ErrIllegalDataAddress, modbus.ErrIllegalDataValue,
+		modbus.ErrServerDeviceFailure, modbus.ErrAcknowledge, modbus.ErrServerDeviceBusy,
+		modbus.ErrMemoryParityError:
+		return true
+	}
+	return false
 }
 
 // classify sorts a read error. Anything not known to leave the link in a
@@ -131,10 +137,8 @@ func classify(err error) outcome {
 	if errors.Is(err, modbus.ErrGWPathUnavailable) || errors.Is(err, modbus.ErrGWTargetFailedToRespond) {
 		return unreachable
 	}
-	for _, e := range exceptions {
-		if errors.Is(err, e) {
-			return refused
-		}
+	if isException(err) {
+		return refused
 	}
 	// The library reports exception codes it has no constant for with a
 	// plain fmt error; the device did answer.
