@@ -112,8 +112,8 @@ const (
 	unreachable
 )
 
-// isException reports whether err is the library's error for a Modbus exception answer other
-// than the gateway's: the device answered and the link is fine.
+// isException reports whether err is the library's error for a Modbus
+// exception other than a gateway's: the device answered, the link is fine.
 func isException(err error) bool {
 	var e modbus.Error
 	if !errors.As(err, &e) {
