@@ -149,6 +149,9 @@ func New(opts Options) (*Pipeline, error) {
 		sh.snap.Store(&empty)
 		p.shards = append(p.shards, sh)
 	}
+	if err := opts.Registerer.Register(newStateCollector(p)); err != nil {
+		return nil, fmt.Errorf("pipeline: register device state metrics: %w", err)
+	}
 	return p, nil
 }
 

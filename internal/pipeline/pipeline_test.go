@@ -282,3 +282,40 @@ func TestQuiesceStopsTimeBasedDetection(t *testing.T) {
 		t.Errorf("event = %v", ev.Kind)
 	}
 }
+
+// TestDeviceStateMetrics: /metrics shows each device's detection state
+// from the workers' snapshots.
+func TestDeviceStateMetrics(t *testing.T) {
+	m := model(1, 2)
+	reg := prometheus.NewRegistry()
+	p := newPipeline(t, m, 1, nil, reg)
+	t0 := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
+	p.opts.Now = func() time.Time { return t0.Add(time.Second) }
+	p.Put(poll(0, t0, 1, 120, 114, 126.6)) // B at 0.95, C at 1.055
+	p.Put(poll(1, t0, 1, 0, 0, 0))         // all phases out: de-energized
+	sh := p.shards[0]
+	buf := make([]sample.Sample, 16)
+	sh.process(buf[:sh.ring.GetBatch(buf)])
+	sh.tick()
+	want := `# HELP feederd_device_comm_ok 1 while the device answers, 0 while it is comm_lost; absent before it was heard.
+# TYPE feederd_device_comm_ok gauge
+feederd_device_comm_ok{device="F0-D0",feeder="F0"} 1
+feederd_device_comm_ok{device="F0-D1",feeder="F0"} 1
+# HELP feederd_device_energized 1 when the device is energized, 0 when de-energized; absent while unknown.
+# TYPE feederd_device_energized gauge
+feederd_device_energized{device="F0-D0",feeder="F0"} 1
+feederd_device_energized{device="F0-D1",feeder="F0"} 0
+# HELP feederd_device_voltage_pu Last good phase voltage in per-unit of the device's nominal.
+# TYPE feederd_device_voltage_pu gauge
+feederd_device_voltage_pu{device="F0-D0",feeder="F0",phase="A"} 1
+feederd_device_voltage_pu{device="F0-D0",feeder="F0",phase="B"} 0.95
+feederd_device_voltage_pu{device="F0-D0",feeder="F0",phase="C"} 1.055
+feederd_device_voltage_pu{device="F0-D1",feeder="F0",phase="A"} 0
+feederd_device_voltage_pu{device="F0-D1",feeder="F0",phase="B"} 0
+feederd_device_voltage_pu{device="F0-D1",feeder="F0",phase="C"} 0
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want),
+		"feederd_device_comm_ok", "feederd_device_energized", "feederd_device_voltage_pu"); err != nil {
+		t.Error(err)
+	}
+}
