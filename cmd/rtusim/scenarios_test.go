@@ -56,6 +56,11 @@ func play(t *testing.T, name string, seconds int, check func(k int, v func(dev, 
 	}
 }
 
+// recloser reads a recloser control's closed, lockout, shot and trip points.
+func recloser(v func(string, string) float64, id string) [4]float64 {
+	return [4]float64{v(id, "breaker_closed"), v(id, "lockout"), v(id, "shot_count"), v(id, "trip_count")}
+}
+
 // TestShippedScenarios plays each scenario in testdata/scenarios on the
 // demo fleet and checks that it does what its comment says.
 func TestShippedScenarios(t *testing.T) {
@@ -65,7 +70,7 @@ func TestShippedScenarios(t *testing.T) {
 	}
 	t.Run("lockout.yaml", func(t *testing.T) {
 		play(t, "lockout.yaml", 300, func(k int, v func(string, string) float64, _ *sim.Sim) {
-			rec := [4]float64{v("F101-REC", "breaker_closed"), v("F101-REC", "lockout"), v("F101-REC", "shot_count"), v("F101-REC", "trip_count")}
+			rec := recloser(v, "F101-REC")
 			var want [4]float64
 			switch {
 			case k < 30:
@@ -112,7 +117,7 @@ func TestShippedScenarios(t *testing.T) {
 	})
 	t.Run("temporary-fault.yaml", func(t *testing.T) {
 		play(t, "temporary-fault.yaml", 150, func(k int, v func(string, string) float64, _ *sim.Sim) {
-			rec := [4]float64{v("F102-REC", "breaker_closed"), v("F102-REC", "lockout"), v("F102-REC", "shot_count"), v("F102-REC", "trip_count")}
+			rec := recloser(v, "F102-REC")
 			var want [4]float64
 			switch {
 			case k < 30:

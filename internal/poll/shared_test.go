@@ -159,8 +159,17 @@ func TestGatewayDeadUnitKeepsLink(t *testing.T) {
 	if connected != 1 {
 		t.Errorf("link_connected while polling = %v, want 1", connected)
 	}
+	checkSharedLink(t, p, append(live.requests(), dead.requests()...), len(pb),
+		"read holding registers 10..10 on B: request timed out")
+}
+
+// checkSharedLink checks that every request came over one connection, that
+// device A of the link is up and that device B is down after failures
+// polls with lastErr.
+func checkSharedLink(t *testing.T, p *Poller, reqs []served, failures int, lastErr string) {
+	t.Helper()
 	clients := map[string]bool{}
-	for _, r := range append(live.requests(), dead.requests()...) {
+	for _, r := range reqs {
 		clients[r.client] = true
 	}
 	if len(clients) != 1 {
@@ -170,7 +179,7 @@ func TestGatewayDeadUnitKeepsLink(t *testing.T) {
 	if !st[0].Up || st[0].LastError != "" {
 		t.Errorf("status of A = %+v", st[0])
 	}
-	if st[1].Up || st[1].ConsecutiveFailures != len(pb) || st[1].LastError != "read holding registers 10..10 on B: request timed out" {
+	if st[1].Up || st[1].ConsecutiveFailures != failures || st[1].LastError != lastErr {
 		t.Errorf("status of B = %+v", st[1])
 	}
 }

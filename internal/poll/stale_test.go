@@ -231,18 +231,6 @@ func TestGatewayUnreachableUnit(t *testing.T) {
 	if connected != 1 {
 		t.Errorf("link_connected while polling = %v, want 1", connected)
 	}
-	clients := map[string]bool{}
-	for _, r := range append(live.requests(), reqs...) {
-		clients[r.client] = true
-	}
-	if len(clients) != 1 {
-		t.Errorf("requests came over %d connections, want 1", len(clients))
-	}
-	st := p.Status()
-	if !st[0].Up || st[0].LastError != "" {
-		t.Errorf("status of A = %+v", st[0])
-	}
-	if st[1].Up || st[1].ConsecutiveFailures != len(pb) || st[1].LastError != "read coils 0..0 on B: gateway target device failed to respond" {
-		t.Errorf("status of B = %+v", st[1])
-	}
+	checkSharedLink(t, p, append(live.requests(), reqs...), len(pb),
+		"read coils 0..0 on B: gateway target device failed to respond")
 }

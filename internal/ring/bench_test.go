@@ -36,6 +36,21 @@ func share(n, p, i int) int {
 }
 
 func BenchmarkRing(b *testing.B) {
+	benchRing(b, func(r *Ring[sample.Sample], bp *backpressure, p, count int) {
+		s := sample.Sample{Device: uint32(p), Value: 230.1}
+		for i := range count {
+			s.Seq = uint32(i)
+			for !r.TryPut(s) {
+				bp.wait(func() bool { return r.Len() >= r.Cap() })
+			}
+		}
+	})
+}
+
+// benchRing runs produce in each producer goroutine (producer p puts count
+// items, Seq 0..count-1) and takes every item in batches on the benchmark's
+// goroutine.
+func benchRing(b *testing.B, produce func(r *Ring[sample.Sample], bp *backpressure, p, count int)) {
 	for _, producers := range benchProducers {
 		b.Run(fmt.Sprintf("producers=%d", producers), func(b *testing.B) {
 			r, err := New[sample.Sample](benchCap, DropNewest)
@@ -47,15 +62,7 @@ func BenchmarkRing(b *testing.B) {
 			var wg sync.WaitGroup
 			for p := range producers {
 				count := share(b.N, producers, p)
-				wg.Go(func() {
-					s := sample.Sample{Device: uint32(p), Value: 230.1}
-					for i := range count {
-						s.Seq = uint32(i)
-						for !r.TryPut(s) {
-							bp.wait(func() bool { return r.Len() >= r.Cap() })
-						}
-					}
-				})
+				wg.Go(func() { produce(r, bp, p, count) })
 			}
 			buf := make([]sample.Sample, benchBatch)
 			var sum uint64
@@ -106,53 +113,23 @@ func BenchmarkChan(b *testing.B) {
 }
 
 func BenchmarkRingBatch(b *testing.B) {
-	for _, producers := range benchProducers {
-		b.Run(fmt.Sprintf("producers=%d", producers), func(b *testing.B) {
-			r, err := New[sample.Sample](benchCap, DropNewest)
-			if err != nil {
-				b.Fatal(err)
+	benchRing(b, func(r *Ring[sample.Sample], bp *backpressure, p, count int) {
+		var batch [pollBatch]sample.Sample
+		for i := 0; i < count; {
+			k := min(pollBatch, count-i)
+			for j := range k {
+				batch[j] = sample.Sample{Device: uint32(p), Value: 230.1, Seq: uint32(i + j)}
 			}
-			bp := newBackpressure()
-			b.ReportAllocs()
-			var wg sync.WaitGroup
-			for p := range producers {
-				count := share(b.N, producers, p)
-				wg.Go(func() {
-					var batch [pollBatch]sample.Sample
-					for i := 0; i < count; {
-						k := min(pollBatch, count-i)
-						for j := range k {
-							batch[j] = sample.Sample{Device: uint32(p), Value: 230.1, Seq: uint32(i + j)}
-						}
-						i += k
-						for rest := batch[:k]; len(rest) > 0; {
-							n := r.TryPutBatch(rest)
-							if n == 0 {
-								bp.wait(func() bool { return r.Len() >= r.Cap() })
-							}
-							rest = rest[n:]
-						}
-					}
-				})
-			}
-			buf := make([]sample.Sample, benchBatch)
-			var sum uint64
-			for got := 0; got < b.N; {
-				n, err := r.GetBatchWait(context.Background(), buf)
-				if err != nil {
-					b.Fatal(err)
+			i += k
+			for rest := batch[:k]; len(rest) > 0; {
+				n := r.TryPutBatch(rest)
+				if n == 0 {
+					bp.wait(func() bool { return r.Len() >= r.Cap() })
 				}
-				bp.taken()
-				for _, s := range buf[:n] {
-					sum += uint64(s.Seq)
-				}
-				got += n
+				rest = rest[n:]
 			}
-			wg.Wait()
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "items/s")
-			checkSum(b, sum, producers)
-		})
-	}
+		}
+	})
 }
 
 type chanBatch struct {
