@@ -58,7 +58,7 @@ kill -0 "${pids[1]}" 2>/dev/null || { echo "rtusim exited; see var/log/rtusim.lo
 sed -e "s#127.0.0.1:8086#127.0.0.1:$INFLUX_PORT#" -e "s#^  - profiles/#  - $top/configs/profiles/#" \
   configs/demo.yaml > "$var/demo.yaml"
 echo "starting feederd with configs/demo.yaml (InfluxDB port $INFLUX_PORT: var/demo.yaml)"
-"$bin/feederd" run -config "$var/demo.yaml" -http.listen "$FEEDERD_HTTP" &
+"$bin/feederd" run -config "$var/demo.yaml" -data.dir "$var/feederd" -http.listen "$FEEDERD_HTTP" &
 fpid=$!
 pids+=($fpid)
 

@@ -71,7 +71,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 func usage(w io.Writer) {
 	fmt.Fprint(w, `usage:
-  feederd [run] -config FILE [-http.listen ADDR] [-http.pprof] [-log.level info] [-log.format text|json]
+  feederd [run] -config FILE [-data.dir data] [-http.listen ADDR] [-http.pprof] [-log.level info] [-log.format text|json]
   feederd check-config FILE
   feederd plan -config FILE [-device ID]
   feederd probe -url URL -unit N -profile FILE [-timeout 1s] [-serial 19200,8,N,1]
@@ -102,6 +102,7 @@ func runDaemon(args []string, stderr io.Writer) int {
 	level := fs.String("log.level", "info", "log level: debug, info, warn, error")
 	format := fs.String("log.format", "text", "log format: text or json")
 	pprof := fs.Bool("http.pprof", false, "serve /debug/pprof/ on the HTTP listener")
+	dataDir := fs.String("data.dir", "data", "directory for what is kept across restarts (detection's events in progress); \"\" keeps nothing")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
@@ -146,6 +147,7 @@ func runDaemon(args []string, stderr io.Writer) int {
 	opts.Listen = *listen
 	opts.Version = version
 	opts.Pprof = *pprof
+	opts.DataDir = *dataDir
 	if err := app.Run(ctx, opts); err != nil {
 		var cerr *config.Errors
 		if errors.As(err, &cerr) || errors.Is(err, iofs.ErrNotExist) {

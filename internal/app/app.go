@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -19,6 +21,7 @@ import (
 	"github.com/feederd/feederd/internal/pipeline"
 	"github.com/feederd/feederd/internal/poll"
 	"github.com/feederd/feederd/internal/ring"
+	"github.com/feederd/feederd/internal/sample"
 )
 
 // Options are everything Run needs; main fills them from flags and the
@@ -42,6 +45,12 @@ type Options struct {
 	Version string
 	// Pprof serves /debug/pprof/ on the HTTP listener.
 	Pprof bool
+	// DataDir holds what feederd keeps across restarts (detection's events
+	// in progress, detect-state.json). Empty: nothing is kept.
+	DataDir string
+	// Clock stamps samples and drives time-based detection; nil: the
+	// system clock (sample.NewClock).
+	Clock *sample.Clock
 }
 
 // DefaultOptions returns options with every default set; callers fill in
@@ -98,6 +107,22 @@ func Run(ctx context.Context, opts Options) error {
 		}, func() float64 { return 1 }),
 	)
 
+	clock := opts.Clock
+	if clock == nil {
+		clock = sample.NewClock()
+	}
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "feederd_clock_offset_seconds",
+		Help: "Wall clock minus the sample clock: a step of the wall clock that the sample clock is still absorbing at 500 µs/s.",
+	}, func() float64 { return clock.Offset().Seconds() }))
+	statePath := ""
+	if opts.DataDir != "" {
+		if err := os.MkdirAll(opts.DataDir, 0o750); err != nil {
+			return fmt.Errorf("data directory: %w", err)
+		}
+		statePath = filepath.Join(opts.DataDir, "detect-state.json")
+	}
+
 	checks := map[string]api.Check{}
 	enc := influx.NewEncoder(model)
 	var lines pipeline.LineSink
@@ -130,6 +155,8 @@ func Run(ctx context.Context, opts Options) error {
 		Policy:     policy,
 		BatchLines: model.Influx.BatchSize,
 		Encoder:    enc,
+		Now:        clock.Now,
+		StatePath:  statePath,
 	})
 	if err != nil {
 		return err
@@ -140,6 +167,7 @@ func Run(ctx context.Context, opts Options) error {
 		Sink:       pipe,
 		Logger:     log.With("component", "poll"),
 		Registerer: reg,
+		Now:        clock.Now,
 	})
 	if err != nil {
 		return fmt.Errorf("poller: %w", err)
@@ -181,14 +209,17 @@ func Run(ctx context.Context, opts Options) error {
 		name string
 		err  error
 	}
-	done := make(chan result, 4)
+	done := make(chan result, 5)
+	clockCtx, stopClock := context.WithCancel(context.Background())
+	defer stopClock()
+	go func() { done <- result{"clock", syncClock(clockCtx, clock, log.With("component", "clock"))} }()
 	go func() { done <- result{"poll", poller.Run(pollCtx)} }()
 	go func() { done <- result{"pipeline", pipe.Run(pipeCtx)} }()
 	if influxSink != nil {
 		go func() { done <- result{"influx", influxSink.Run(sinkCtx)} }()
 	}
 	go func() { done <- result{"http", srv.Run(httpCtx)} }()
-	running := map[string]bool{"poll": true, "pipeline": true, "http": true, "influx": influxSink != nil}
+	running := map[string]bool{"poll": true, "pipeline": true, "http": true, "influx": influxSink != nil, "clock": true}
 
 	var firstErr error
 	wait := func(name string) {
@@ -223,6 +254,29 @@ func Run(ctx context.Context, opts Options) error {
 	wait("influx")
 	stopHTTP()
 	wait("http")
+	stopClock()
+	wait("clock")
 	log.Info("feederd stopped")
 	return firstErr
+}
+
+// syncClock slews the sample clock towards the wall clock once a second
+// until ctx ends, and says when the wall clock stepped.
+func syncClock(ctx context.Context, c *sample.Clock, log *slog.Logger) error {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	var last time.Duration
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		off := c.Sync()
+		if (off - last).Abs() > time.Second {
+			log.Warn("wall clock stepped: sample times follow the monotonic clock and slew to the wall clock at 500 µs/s",
+				"offset", off)
+		}
+		last = off
+	}
 }

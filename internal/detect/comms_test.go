@@ -136,7 +136,7 @@ func TestSnapshot(t *testing.T) {
 		},
 		{
 			Index: 1, ID: "D1", Feeder: "F1", Comm: CommLost, FailedPolls: 3, Phases: PhaseA,
-			Energy: EnergyDeEnergized,
+			Energy: EnergyDeEnergized, Cause: CauseUpstreamOpen, CauseDevice: 0,
 		},
 	}
 	for i := range want {

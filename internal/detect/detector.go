@@ -29,14 +29,18 @@
 //     intervals carries the gap as its DurationPrecision and FlagGap.
 //   - Band events are per phase and per range: outside Range A is a
 //     warning event, outside Range B a critical one nested in it, so an
-//     alert's severity never changes during its life. The same hysteresis
-//     ends the event and resets a pending excursion, so a voltage hovering
-//     at a limit makes one event, not a flutter.
+//     alert's severity never changes during its life. A pending excursion
+//     needs every reading outside the range for Params.BandPersistence (one
+//     reading inside resets it); the hysteresis only delays the end of an
+//     event that started. A phase below the interruption threshold has no
+//     band events: the interruption is the event.
 //   - Every closed→open is a trip, except on a device with a trip_count
 //     point whose counter was read in that poll and did not advance: that
-//     is a commanded breaker_open. A trip counter (or, without one, a shot
-//     counter) that advanced while the breaker was seen closed in both
-//     polls means a trip and a reclose between them (FlagInferred).
+//     is a commanded breaker_open. Between two polls the trip counter (or,
+//     without one, the shot counter, which counts recloses) says how many
+//     operations happened: each is its own trip or reclose instant, the
+//     ones no poll saw FlagInferred and spread over the interval (see
+//     operations).
 //   - A recloser sequence starts at a trip and gathers the trips within
 //     Params.RecloseWindow of the first one. It ends with OutcomeLockout
 //     when the lockout point goes to 1 (or, without a lockout point, when
@@ -54,10 +58,14 @@
 //     the first good sample. Tick opens a band event whose persistence
 //     elapsed between polls only while the last good voltage is younger
 //     than Params.CommLossAfter.
-//   - A device is de_energized when all its phases are in an interruption
-//     or a protective device upstream is open or locked out (a device's own
-//     breaker does not de-energize itself: where its PTs sit is unknown).
-//     Switching states keep their last good value through a comms loss.
+//   - Energization follows one rule (energize): a device's own good
+//     voltage decides; the topology explains a loss (the cause, revised by
+//     later evidence) and infers the state of devices that cannot tell,
+//     and never overrules a device that reports voltage. Switching states
+//     keep their last good value through a comms loss.
+//   - Time never goes backwards: a sample or tick older than one seen is
+//     taken at the newer time. Suspend and Resume carry events in progress
+//     across a restart.
 package detect
 
 import (
@@ -179,8 +187,15 @@ type device struct {
 	openedAt   int64 // when the breaker was last seen opening by a trip
 
 	// Energy.
-	upOpen int32 // local index of the most upstream open device, or -1
-	dead   track
+	en   energy
+	dead track
+	// voltMiss counts the polls in a row that read none of the device's
+	// phases: after Params.CommLossPolls its voltage is no evidence.
+	voltMiss int
+	// lastT is the latest sample time seen: detection never goes back.
+	lastT int64
+	// swT is the time of the previous breaker reading.
+	swT int64
 }
 
 // isOpen reports whether the device interrupts the feeder below it.
@@ -209,6 +224,8 @@ type Detector struct {
 	slot  []int32
 	devs  []device
 	stats Stats
+	// lastTick is the latest time given to Tick.
+	lastTick int64
 }
 
 // maxSpan bounds the index range a Detector's devices may span, since the
@@ -251,7 +268,7 @@ func New(params Params, devices []DeviceInfo, emit func(*Event)) (*Detector, err
 		d.slot[di.Index-lo] = int32(k)
 		dev := &d.devs[k]
 		dev.info = di
-		dev.upOpen = -1
+		dev.en.causeDev = -1
 		dev.roles = make([]uint8, len(di.PointRoles))
 		for i, r := range di.PointRoles {
 			c := roleCode(r)
@@ -310,10 +327,12 @@ func (d *Detector) local(idx int) int32 {
 	return d.slot[uint32(idx)-d.base]
 }
 
-// Process takes the next sample of the shard. Samples of one device must
-// come in time order; samples of different devices may interleave. The
-// device is evaluated on the sample flagged EndOfPoll. Process does not
-// allocate; events go to emit before it returns.
+// Process takes the next sample of the shard. Samples of one device should
+// come in time order; samples of different devices may interleave. A sample
+// older than one already seen for its device is taken at the newer time, so
+// detection never sees time go backwards. The device is evaluated on the
+// sample flagged EndOfPoll. Process does not allocate; events go to emit
+// before it returns.
 func (d *Detector) Process(s *sample.Sample) {
 	i := s.Device - d.base
 	if uint64(i) >= uint64(len(d.slot)) || d.slot[i] < 0 {
@@ -323,28 +342,30 @@ func (d *Detector) Process(s *sample.Sample) {
 	k := d.slot[i]
 	dev := &d.devs[k]
 	d.stats.Samples++
+	t := max(s.Time, dev.lastT)
+	dev.lastT = t
 	switch {
 	case s.Flags&sample.DeviceStatus != 0 || s.Point == sample.NoPoint:
 		if s.Quality == sample.Good && s.Value != 0 {
 			dev.failures = 0
-			dev.lastGood = s.Time
+			dev.lastGood = t
 		} else {
 			if dev.failures == 0 {
-				dev.firstFail = s.Time
+				dev.firstFail = t
 			}
 			dev.failures++
 		}
 	case s.Quality == sample.Good && int(s.Point) < len(dev.roles) && s.Value-s.Value == 0:
 		// s.Value-s.Value is NaN for NaN and ±Inf.
-		dev.lastGood = s.Time
+		dev.lastGood = t
 		if r := dev.roles[s.Point]; r != roleNone {
 			dev.lat[r] = s.Value
-			dev.latT[r] = s.Time
+			dev.latT[r] = t
 			dev.have |= 1 << r
 		}
 	}
 	if s.Flags&sample.EndOfPoll != 0 {
-		d.endPoll(k, dev, s.Time)
+		d.endPoll(k, dev, t)
 	}
 }
 
@@ -355,30 +376,48 @@ func (d *Detector) endPoll(k int32, dev *device, t int64) {
 	}
 	dev.heard = true
 	d.evalComm(dev, t)
+	wasOpen := dev.isOpen()
 	if dev.have&switchMask != 0 {
-		d.evalSwitching(k, dev)
+		d.evalSwitching(dev, t)
 	}
-	if dev.have&voltMask != 0 {
-		d.evalVoltage(dev)
+	if dev.phases != 0 {
+		if dev.have&voltMask != 0 {
+			dev.voltMiss = 0
+			d.evalVoltage(dev)
+		} else {
+			dev.voltMiss++
+		}
 	}
 	if !dev.comm.open {
 		d.switchTimers(dev, t)
 	}
-	d.evalEnergy(dev, t)
+	if dev.isOpen() != wasOpen {
+		t = max(t, dev.latT[roleBreaker], dev.latT[roleLockout])
+		d.energize(k, t, true)
+	} else {
+		d.energize(k, t, false)
+	}
 	dev.have = 0
 }
 
 // Tick evaluates the rules that fire when no sample arrives: comms loss by
 // time, band persistence, the end of a reclose window and an inferred
 // lockout. now is in the samples' time base (Unix ns); the shard worker
-// calls it about once a second.
+// calls it about once a second. A now earlier than a previous one is taken
+// as that one.
 func (d *Detector) Tick(now int64) {
+	now = max(now, d.lastTick)
+	d.lastTick = now
 	for k := range d.devs {
 		dev := &d.devs[k]
 		if dev.watchFrom == 0 {
 			dev.watchFrom = now
 		}
+		wasLost := dev.comm.open
 		d.evalComm(dev, now)
+		if dev.comm.open != wasLost {
+			d.energize(int32(k), now, false)
+		}
 		if dev.comm.open {
 			continue
 		}
@@ -392,7 +431,11 @@ func (d *Detector) Tick(now int64) {
 				}
 			}
 		}
+		wasOpen := dev.isOpen()
 		d.switchTimers(dev, now)
+		if dev.isOpen() != wasOpen {
+			d.energize(int32(k), now, true)
+		}
 	}
 }
 
@@ -470,43 +513,6 @@ func (d *Detector) evalComm(dev *device, now int64) {
 	}
 }
 
-// evalEnergy opens or closes de_energized after a change of the device's
-// interruption or of the switching state above it.
-func (d *Detector) evalEnergy(dev *device, t int64) {
-	dead := dev.intr.open || dev.upOpen >= 0
-	if dead == dev.dead.open {
-		return
-	}
-	if !dead {
-		dev.dead.ev.Category = d.p.class1366(time.Duration(t - dev.dead.ev.Start))
-		d.end(&dev.dead, t, 0, 0)
-		return
-	}
-	ev := Event{Kind: KindDeEnergized, Severity: SeverityCritical, DurationPrecision: time.Duration(dev.interval)}
-	if dev.intr.open {
-		ev.Start, ev.Cause, ev.Phases = dev.intr.ev.Start, CauseNoVoltage, dev.phases
-		ev.DurationPrecision, ev.Flags = dev.intr.ev.DurationPrecision, dev.intr.ev.Flags&FlagGap
-	} else {
-		ev.Start, ev.Cause, ev.CauseDevice = t, CauseUpstreamOpen, d.devs[dev.upOpen].info.Index
-	}
-	d.start(dev, &dev.dead, ev)
-}
-
-// propagate re-evaluates the devices below k after k opened or closed.
-func (d *Detector) propagate(k int32, t int64) {
-	for _, c := range d.devs[k].children {
-		cd := &d.devs[c]
-		cd.upOpen = -1
-		for u := cd.parent; u >= 0; u = d.devs[u].parent {
-			if d.devs[u].isOpen() {
-				cd.upOpen = u
-			}
-		}
-		d.evalEnergy(cd, t)
-		d.propagate(c, t)
-	}
-}
-
 // Snapshot copies the state of every device, in the order given to New.
 func (d *Detector) Snapshot() []DeviceState {
 	out := make([]DeviceState, len(d.devs))
@@ -531,11 +537,9 @@ func (d *Detector) Snapshot() []DeviceState {
 			}
 		}
 		st.Sag, st.Swell, st.Interruption = dev.sag.open, dev.swell.open, dev.intr.open
-		switch {
-		case dev.dead.open:
-			st.Energy = EnergyDeEnergized
-		case dev.lastVoltT != 0:
-			st.Energy = EnergyEnergized
+		st.Energy = dev.en.state
+		if st.Energy == EnergyDeEnergized {
+			st.Cause, st.CauseDevice = dev.en.cause, d.index(dev.en.causeDev)
 		}
 		st.Breaker, st.Lockout = dev.breaker, dev.lockout.open
 		if dev.seq.open {
@@ -551,16 +555,9 @@ func (d *Detector) OpenEvents() []Event {
 	var out []Event
 	for k := range d.devs {
 		dev := &d.devs[k]
-		for _, tr := range []*track{&dev.comm, &dev.dead, &dev.lockout, &dev.seq, &dev.intr, &dev.sag, &dev.swell} {
+		for _, tr := range dev.tracks() {
 			if tr.open {
 				out = append(out, tr.ev)
-			}
-		}
-		for p := range dev.band {
-			for r := range dev.band[p] {
-				if b := &dev.band[p][r]; b.open {
-					out = append(out, b.ev)
-				}
 			}
 		}
 	}

@@ -76,7 +76,7 @@ func (b BreakerState) MarshalText() ([]byte, error) { return []byte(b.String()),
 type EnergyState uint8
 
 const (
-	// EnergyUnknown: no voltage seen and no upstream device open.
+	// EnergyUnknown: no evidence either way (see Detector.energize).
 	EnergyUnknown EnergyState = iota
 	EnergyEnergized
 	EnergyDeEnergized
@@ -107,9 +107,16 @@ type DeviceState struct {
 	Sag          bool
 	Swell        bool
 	Interruption bool
-	Energy       EnergyState
-	Breaker      BreakerState
-	Lockout      bool
+	// Energy is EnergyUnknown when neither the device's own voltage nor
+	// the topology tells (a comm_lost device under a live feeder is
+	// unknown, not energized).
+	Energy EnergyState
+	// Cause of a de-energized state, and the device it names when
+	// Cause.Upstream().
+	Cause       Cause
+	CauseDevice uint32
+	Breaker     BreakerState
+	Lockout     bool
 	// SequenceShots is the trip count of the recloser sequence in
 	// progress, 0 when none is.
 	SequenceShots int

@@ -1,6 +1,8 @@
 package detect
 
 import (
+	"fmt"
+	"strings"
 	"time"
 )
 
@@ -61,8 +63,11 @@ type Event struct {
 	Outcome Outcome
 	// Cause of a de_energized or comm_lost event.
 	Cause Cause
-	// CauseDevice is the open upstream device of a de_energized event with
-	// CauseUpstreamOpen (its index in config.Model.Devices).
+	// CauseDevice is the device a de_energized event's cause names when
+	// Cause.Upstream() (its index in config.Model.Devices): the most
+	// upstream open device (the device itself when it is open and reads
+	// no voltage: its PTs are on the load side), or the most upstream
+	// device that reads no voltage with nothing above it open.
 	CauseDevice uint32
 	Flags       Flags
 }
@@ -105,8 +110,9 @@ const (
 	KindRecloserSequence
 	// KindCommLost: the device stopped answering. Never an outage by itself.
 	KindCommLost
-	// KindDeEnergized: all phases below the interruption threshold, or an
-	// upstream protective device is open.
+	// KindDeEnergized: the device reads all phases below the interruption
+	// threshold, or, with no voltage of its own to tell, an upstream device
+	// is open or de-energized (see energize).
 	KindDeEnergized
 	// NumKinds is the number of kinds, for arrays indexed by Kind.
 	NumKinds
@@ -246,13 +252,20 @@ const (
 	CauseNoVoltage
 	// CauseUpstreamOpen: a protective device upstream is open or locked out.
 	CauseUpstreamOpen
+	// CauseUpstreamDeEnergized: a device upstream reads no voltage, and
+	// nothing above it explains why.
+	CauseUpstreamDeEnergized
 	// CausePollFailures: Params.CommLossPolls consecutive polls failed.
 	CausePollFailures
 	// CauseNoData: no good sample for Params.CommLossAfter.
 	CauseNoData
 )
 
-var causeNames = [...]string{"", "no_voltage", "upstream_open", "poll_failures", "no_data"}
+var causeNames = [...]string{"", "no_voltage", "upstream_open", "upstream_de_energized", "poll_failures", "no_data"}
+
+// Upstream reports whether the cause points at another device
+// (Event.CauseDevice).
+func (c Cause) Upstream() bool { return c == CauseUpstreamOpen || c == CauseUpstreamDeEnergized }
 
 func (c Cause) String() string               { return name(causeNames[:], c) }
 func (c Cause) MarshalText() ([]byte, error) { return []byte(c.String()), nil }
@@ -285,7 +298,9 @@ const (
 	FlagInitial
 	// FlagInferred: the operation was not seen but deduced: from the trip or
 	// shot counter between two polls, or a lockout from the breaker staying
-	// open for Params.LockoutAfter on a device without a lockout point.
+	// open for Params.LockoutAfter on a device without a lockout point; or
+	// a de_energized state deduced from the topology for a device whose own
+	// voltage is not known (no voltage points, comm_lost).
 	FlagInferred
 	// FlagInterruption: this sag contained an interruption (which is its
 	// own event); dip statistics usually leave such sags out.
@@ -293,6 +308,9 @@ const (
 )
 
 var flagNames = [...]string{"gap", "initial", "inferred", "interruption"}
+
+// MarshalText writes String.
+func (f Flags) MarshalText() ([]byte, error) { return []byte(f.String()), nil }
 
 // String lists the flags separated by "|"; it allocates, so keep it off
 // the hot path.
@@ -314,4 +332,75 @@ func name[T ~uint8](names []string, v T) string {
 		return names[v]
 	}
 	return "unknown"
+}
+
+func unname[T ~uint8](names []string, what string, text []byte) (T, error) {
+	for i, n := range names {
+		if n == string(text) {
+			return T(i), nil
+		}
+	}
+	return 0, fmt.Errorf("unknown %s %q", what, text)
+}
+
+// UnmarshalText parses the names MarshalText writes, so that saved events
+// read back.
+func (k *Kind) UnmarshalText(b []byte) (err error) {
+	*k, err = unname[Kind](kindNames[:], "event kind", b)
+	return err
+}
+
+func (s *Stage) UnmarshalText(b []byte) (err error) {
+	*s, err = unname[Stage](stageNames[:], "event stage", b)
+	return err
+}
+
+func (c *Category) UnmarshalText(b []byte) (err error) {
+	*c, err = unname[Category](categoryNames[:], "event category", b)
+	return err
+}
+
+func (s *Severity) UnmarshalText(b []byte) (err error) {
+	*s, err = unname[Severity](severityNames[:], "severity", b)
+	return err
+}
+
+func (o *Outcome) UnmarshalText(b []byte) (err error) {
+	*o, err = unname[Outcome](outcomeNames[:], "outcome", b)
+	return err
+}
+
+func (c *Cause) UnmarshalText(b []byte) (err error) {
+	*c, err = unname[Cause](causeNames[:], "cause", b)
+	return err
+}
+
+func (p *Phases) UnmarshalText(b []byte) (err error) {
+	*p, err = unname[Phases](phasesNames[:], "phases", b)
+	return err
+}
+
+// UnmarshalText parses "a|b" as String writes it.
+func (f *Flags) UnmarshalText(b []byte) error {
+	*f = 0
+	if len(b) == 0 {
+		return nil
+	}
+	for _, n := range strings.Split(string(b), "|") {
+		v, err := unname[uint8](flagNames[:], "flag", []byte(n))
+		if err != nil {
+			return err
+		}
+		*f |= 1 << v
+	}
+	return nil
+}
+
+// Instant reports whether events of kind k have no duration (StageInstant).
+func (k Kind) Instant() bool {
+	switch k {
+	case KindBreakerOpen, KindBreakerClose, KindTrip, KindReclose:
+		return true
+	}
+	return false
 }

@@ -171,7 +171,7 @@ func fmtEvent(e Event) string {
 	}
 	if e.Cause != CauseNone {
 		fmt.Fprintf(&b, " cause=%s", e.Cause)
-		if e.Cause == CauseUpstreamOpen {
+		if e.Cause.Upstream() {
 			fmt.Fprintf(&b, " from=d%d", e.CauseDevice)
 		}
 	}

@@ -22,78 +22,56 @@ func counterDelta(prev *float64, known *bool, v float64) (int, bool) {
 	return int(v - old), true
 }
 
-// evalSwitching applies the breaker, lockout and counter readings of a poll.
-func (d *Detector) evalSwitching(k int32, dev *device) {
-	wasOpen := dev.isOpen()
-	// delta counts the trips the counters saw since the previous poll;
-	// counted says the trip counter was read now and before.
-	delta, counted := 0, false
+// evalSwitching applies the breaker, lockout and counter readings of a poll
+// at t.
+func (d *Detector) evalSwitching(dev *device, t int64) {
+	// Counter deltas since the previous poll; counted says the trip
+	// counter was read now and before.
+	trips, counted := 0, false
 	if dev.have&(1<<roleTrip) != 0 {
-		delta, counted = counterDelta(&dev.tripCount, &dev.tripKnown, dev.lat[roleTrip])
+		trips, counted = counterDelta(&dev.tripCount, &dev.tripKnown, dev.lat[roleTrip])
 	}
+	shots, shotCounted := 0, false
 	if dev.have&(1<<roleShot) != 0 {
-		n, _ := counterDelta(&dev.shotCount, &dev.shotKnown, dev.lat[roleShot])
-		if !dev.hasTrip {
-			delta = n
-		}
+		shots, shotCounted = counterDelta(&dev.shotCount, &dev.shotKnown, dev.lat[roleShot])
+	}
+	if !counted {
+		trips = -1
+	}
+	if !shotCounted || dev.hasTrip {
+		shots = -1 // the trip counter, where there is one, decides
 	}
 
 	if dev.have&(1<<roleBreaker) != 0 {
-		t := dev.latT[roleBreaker]
+		bt := dev.latT[roleBreaker]
 		closed := dev.lat[roleBreaker] >= 0.5
+		prevT := dev.swT
+		dev.swT = bt
 		switch dev.breaker {
 		case BreakerUnknown:
 			dev.breaker = BreakerOpen
 			if closed {
 				dev.breaker = BreakerClosed
+				if dev.lockout.open && !dev.hasLock {
+					// An inferred lockout carried over a restart ends
+					// when the breaker is found closed.
+					d.end(&dev.lockout, bt, 0, FlagGap)
+				}
 			}
 		case BreakerClosed:
-			switch {
-			case !closed:
+			if !closed && trips == 0 {
 				dev.breaker = BreakerOpen
-				if counted && delta == 0 {
-					d.instant(dev, KindBreakerOpen, t, 0, 0)
-					break
-				}
-				n, fl := max(delta, 1), Flags(0)
-				if n > 1 {
-					fl = FlagInferred
-				}
-				d.instant(dev, KindTrip, t, n, fl)
-				d.seqAddTrips(dev, t, n, fl)
-				dev.openedAt = t
-			case delta > 0:
-				// Tripped and reclosed between two polls.
-				d.instant(dev, KindTrip, t, delta, FlagInferred)
-				d.seqAddTrips(dev, t, delta, FlagInferred)
-				d.instant(dev, KindReclose, t, 0, FlagInferred)
-				dev.seqReclose = t
+				d.instant(dev, KindBreakerOpen, bt, 0, 0)
+				break
 			}
+			d.operations(dev, prevT, bt, closed, trips, shots)
 		case BreakerOpen:
-			if delta > 0 && dev.seq.open {
-				// Reclosed and tripped again between two polls.
-				dev.seq.ev.Shots += delta
-				dev.seq.ev.Flags |= FlagInferred
-				dev.seqTrip = t
-			}
-			if closed {
-				dev.breaker = BreakerClosed
-				if dev.seq.open {
-					d.instant(dev, KindReclose, t, 0, 0)
-					dev.seqReclose = t
-					dev.seqLongest = max(dev.seqLongest, t-dev.openedAt)
-				} else {
-					d.instant(dev, KindBreakerClose, t, 0, 0)
-				}
-				if dev.lockout.open && !dev.hasLock {
-					d.end(&dev.lockout, t, 0, 0)
-				}
-			}
+			d.operations(dev, prevT, bt, closed, trips, shots)
 		}
 	}
 
 	if dev.have&(1<<roleLockout) != 0 {
-		t := dev.latT[roleLockout]
+		lt := dev.latT[roleLockout]
 		locked := dev.lat[roleLockout] >= 0.5
 		switch {
 		case locked && !dev.lockout.open:
@@ -101,16 +79,78 @@ func (d *Detector) evalSwitching(k int32, dev *device) {
 			if !dev.lockKnown {
 				fl = FlagInitial
 			}
-			d.lockoutStart(dev, t, fl)
+			d.lockoutStart(dev, lt, fl)
 		case !locked && dev.lockout.open:
-			d.end(&dev.lockout, t, 0, 0)
+			d.end(&dev.lockout, lt, 0, 0)
 		}
 		dev.lockKnown = true
 	}
+}
 
-	if dev.isOpen() != wasOpen {
-		t := max(dev.latT[roleBreaker], dev.latT[roleLockout])
-		d.propagate(k, t)
+// operations emits the trips and recloses of a breaker between its reading
+// at prevT and the one at t, which found it closed or open. trips (from a
+// trip counter) or shots (recloses, from a shot counter) count them where
+// known (-1: unknown). Breaker operations alternate, so the first one is a
+// trip if the breaker was closed and a reclose if it was open, and their
+// number follows from the counter and the two states. Operations no poll saw
+// are FlagInferred and spread evenly over (prevT, t], the last one at t;
+// the one that explains a change of state is the last and is not inferred.
+func (d *Detector) operations(dev *device, prevT, t int64, closed bool, trips, shots int) {
+	wasClosed := dev.breaker == BreakerClosed
+	// n operations in all; a trip first when the breaker was closed.
+	n := 0
+	switch {
+	case trips >= 0:
+		n = 2 * trips
+		switch {
+		case wasClosed && !closed:
+			n-- // trip, (reclose, trip) × (trips-1)
+		case !wasClosed && closed:
+			n++ // reclose, (trip, reclose) × trips
+		}
+	case shots >= 0:
+		n = 2 * shots
+		switch {
+		case wasClosed && !closed:
+			n++ // trip, (reclose, trip) × shots
+		case !wasClosed && closed:
+			n = max(n-1, 1) // reclose, (trip, reclose) × (shots-1)
+		}
+	case wasClosed != closed:
+		n = 1
+	}
+	if n == 0 {
+		return
+	}
+	if prevT == 0 || prevT >= t || t-prevT < int64(n) {
+		prevT = t - int64(dev.interval)
+	}
+	trip := wasClosed
+	for j := 1; j <= n; j++ {
+		at := prevT + (t-prevT)*int64(j)/int64(n)
+		var fl Flags
+		if j < n || wasClosed == closed {
+			fl = FlagInferred
+		}
+		if trip {
+			dev.breaker = BreakerOpen
+			d.instant(dev, KindTrip, at, 1, fl)
+			d.seqAddTrips(dev, at, 1, fl)
+			dev.openedAt = at
+		} else {
+			dev.breaker = BreakerClosed
+			if dev.seq.open {
+				d.instant(dev, KindReclose, at, 0, fl)
+				dev.seqReclose = at
+				dev.seqLongest = max(dev.seqLongest, at-dev.openedAt)
+			} else {
+				d.instant(dev, KindBreakerClose, at, 0, fl)
+			}
+			if dev.lockout.open && !dev.hasLock {
+				d.end(&dev.lockout, at, 0, 0)
+			}
+		}
+		trip = !trip
 	}
 }
 

@@ -122,22 +122,24 @@ func TestSwitching(t *testing.T) {
 			name: "trip and reclose between polls seen by the trip counter", roles: rolesBT, until: 310,
 			steps: []sw{{0, []float64{1, 7}}, {5, []float64{1, 8}}, {6, []float64{1, 9}}},
 			want: []string{
-				"d0#1 trip instant @5s info shots=1 prec=1s flags=inferred",
-				"d0#2 recloser_sequence start @5s warning shots=1 prec=1s flags=inferred",
+				// Operations no poll saw are spread over the interval
+				// before the poll that counted them.
+				"d0#1 trip instant @4.5s info shots=1 prec=1s flags=inferred",
+				"d0#2 recloser_sequence start @4.5s warning shots=1 prec=1s flags=inferred",
 				"d0#3 reclose instant @5s info prec=1s flags=inferred",
-				"d0#4 trip instant @6s info shots=1 prec=1s flags=inferred",
+				"d0#4 trip instant @5.5s info shots=1 prec=1s flags=inferred",
 				"d0#5 reclose instant @6s info prec=1s flags=inferred",
-				"d0#2 recloser_sequence end @5s..6s momentary warning shots=2 outcome=reclosed prec=1s flags=inferred",
+				"d0#2 recloser_sequence end @4.5s..6s momentary warning shots=2 outcome=reclosed prec=1s flags=inferred",
 			},
 		},
 		{
 			name: "trip and reclose between polls seen by the shot counter", roles: rolesBS, until: 310,
 			steps: []sw{{0, []float64{1, 0}}, {5, []float64{1, 1}}, {100, []float64{1, 0}}},
 			want: []string{
-				"d0#1 trip instant @5s info shots=1 prec=1s flags=inferred",
-				"d0#2 recloser_sequence start @5s warning shots=1 prec=1s flags=inferred",
+				"d0#1 trip instant @4.5s info shots=1 prec=1s flags=inferred",
+				"d0#2 recloser_sequence start @4.5s warning shots=1 prec=1s flags=inferred",
 				"d0#3 reclose instant @5s info prec=1s flags=inferred",
-				"d0#2 recloser_sequence end @5s..5s momentary warning shots=1 outcome=reclosed prec=1s flags=inferred",
+				"d0#2 recloser_sequence end @4.5s..5s momentary warning shots=1 outcome=reclosed prec=1s flags=inferred",
 			},
 		},
 		{
@@ -162,10 +164,14 @@ func TestSwitching(t *testing.T) {
 			name: "two trips in one interval", roles: rolesBT, until: 310,
 			steps: []sw{{0, []float64{1, 7}}, {5, []float64{0, 9}}, {6, []float64{1, 9}}},
 			want: []string{
-				"d0#1 trip instant @5s info shots=2 prec=1s flags=inferred",
-				"d0#2 recloser_sequence start @5s warning shots=2 prec=1s flags=inferred",
-				"d0#3 reclose instant @6s info prec=1s",
-				"d0#2 recloser_sequence end @5s..6s momentary warning shots=2 outcome=reclosed prec=1s flags=inferred",
+				// Two trips need a reclose between them: one trip and one
+				// reclose no poll saw, then the trip that opened it.
+				"d0#1 trip instant @4.333333333s info shots=1 prec=1s flags=inferred",
+				"d0#2 recloser_sequence start @4.333333333s warning shots=1 prec=1s flags=inferred",
+				"d0#3 reclose instant @4.666666666s info prec=1s flags=inferred",
+				"d0#4 trip instant @5s info shots=1 prec=1s",
+				"d0#5 reclose instant @6s info prec=1s",
+				"d0#2 recloser_sequence end @4.333333333s..6s momentary warning shots=2 outcome=reclosed prec=1s flags=inferred",
 			},
 		},
 		{
@@ -220,17 +226,22 @@ func TestUpstreamOpen(t *testing.T) {
 	equalLines(t, r.lines(), []string{
 		"d0#1 trip instant @1s info shots=1 prec=1s",
 		"d0#2 recloser_sequence start @1s warning shots=1 prec=1s",
-		"d1#1 de_energized start @1s critical cause=upstream_open from=d0 prec=1s",
-		"d2#1 de_energized start @1s critical cause=upstream_open from=d0 prec=1s",
-		"d1#2 sag start @2s ABC warning prec=1s",
-		"d1#3 interruption start @2s ABC critical prec=1s",
+		// d1 read full voltage at 1 s: its own reading wins over the
+		// breaker's state; the open breaker explains its loss at 2 s.
+		"d1#1 sag start @2s ABC warning prec=1s",
+		"d1#2 interruption start @2s ABC critical prec=1s",
+		"d1#3 de_energized start @2s ABC critical cause=upstream_open from=d0 prec=1s",
+		// d2 measures no voltage: it is out because d1 is.
+		"d2#1 de_energized start @2s critical cause=upstream_open from=d0 prec=1s flags=inferred",
 		"d2#2 comm_lost start @2s warning cause=poll_failures prec=1s",
 		"d0#3 reclose instant @5s info prec=1s",
-		"d2#1 de_energized end @1s..5s momentary critical cause=upstream_open from=d0 prec=1s",
-		"d1#2 sag end @2s..6s ABC temporary_sag warning prec=1s flags=interruption",
-		"d1#3 interruption end @2s..6s ABC temporary_interruption critical prec=1s",
-		"d1#1 de_energized end @1s..6s momentary critical cause=upstream_open from=d0 prec=1s",
+		// d1 still read 0 V at 5 s: the outage ends on its voltage at 6 s
+		// and keeps the cause that explained it.
+		"d1#1 sag end @2s..6s ABC temporary_sag warning prec=1s flags=interruption",
+		"d1#2 interruption end @2s..6s ABC temporary_interruption critical prec=1s",
+		"d1#3 de_energized end @2s..6s ABC momentary critical cause=upstream_open from=d0 prec=1s",
 		"d2#2 comm_lost end @2s..6s warning cause=poll_failures prec=1s",
+		"d2#1 de_energized end @2s..6s momentary critical cause=upstream_open from=d0 prec=1s flags=inferred",
 		"d0#2 recloser_sequence end @1s..5s momentary warning shots=1 outcome=reclosed prec=1s",
 	})
 }
@@ -250,16 +261,17 @@ func TestUpstreamCommanded(t *testing.T) {
 	r.poll(11, 2*s, 1, 4)
 	r.poll(10, 3*s, 1, 3)
 	equalLines(t, r.lines(), []string{
-		"d12#1 de_energized start @0s critical cause=upstream_open from=d11 prec=1s",
+		"d12#1 de_energized start @0s critical cause=upstream_open from=d11 prec=1s flags=inferred",
 		"d10#1 breaker_open instant @1s info prec=1s",
-		"d11#1 de_energized start @1s critical cause=upstream_open from=d10 prec=1s",
+		"d11#1 de_energized start @1s critical cause=upstream_open from=d10 prec=1s flags=inferred",
 		"d11#2 breaker_close instant @2s info prec=1s",
 		"d10#2 breaker_close instant @3s info prec=1s",
-		"d11#1 de_energized end @1s..3s momentary critical cause=upstream_open from=d10 prec=1s",
-		"d12#1 de_energized end @0s..3s momentary critical cause=upstream_open from=d11 prec=1s",
+		"d11#1 de_energized end @1s..3s momentary critical cause=upstream_open from=d10 prec=1s flags=inferred",
+		// The end carries the final cause: d10 opened above d11.
+		"d12#1 de_energized end @0s..3s momentary critical cause=upstream_open from=d10 prec=1s flags=inferred",
 	})
 	st := r.d.Snapshot()
-	if st[2].Energy != EnergyUnknown || st[0].Breaker != BreakerClosed || st[1].Breaker != BreakerClosed {
+	if st[2].Energy != EnergyEnergized || st[0].Breaker != BreakerClosed || st[1].Breaker != BreakerClosed {
 		t.Fatalf("snapshot: %+v", st)
 	}
 }

@@ -106,6 +106,18 @@ func (d *Detector) evalVoltage(dev *device) {
 		if known&(1<<i) == 0 {
 			continue
 		}
+		if pu[i] < p.InterruptionThreshold {
+			// A dead phase is an interruption, not a band excursion: its
+			// band events end and nothing is pending.
+			for r := range dev.band[i] {
+				b := &dev.band[i][r]
+				b.pending = false
+				if b.open {
+					d.end(&b.track, t, prec, fl)
+				}
+			}
+			continue
+		}
 		for r := range dev.band[i] {
 			d.bandStep(dev, &dev.band[i][r], r, Phases(1)<<i, pu[i], t, prec, fl)
 		}
@@ -148,7 +160,10 @@ func (d *Detector) bandStep(dev *device, b *bandTrack, r int, ph Phases, v float
 			d.end(&b.track, t, prec, fl)
 		}
 	case b.pending:
-		if inside {
+		// C84.1 judges voltage that stays outside: any reading back inside
+		// the range resets the persistence timer (hysteresis only delays
+		// the end of an event that has started).
+		if out <= 0 {
 			b.pending = false
 			return
 		}

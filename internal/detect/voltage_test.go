@@ -95,12 +95,8 @@ func TestRMSCategories(t *testing.T) {
 				"d0#1 sag start @5s worst=0.05(6V) A warning prec=1s",
 				"d0#2 interruption start @5s worst=0.05(6V) A critical prec=1s",
 				"d0#3 de_energized start @5s A critical cause=no_voltage prec=1s",
-				"d0#4 band start @5s worst=0.05(6V) A range_a warning prec=1s",
-				"d0#5 band start @5s worst=0.05(6V) A range_b critical prec=1s",
 				"d0#1 sag end @5s..6m5s worst=0.05(6V) A long_duration_sag warning prec=1s flags=interruption",
 				"d0#2 interruption end @5s..6m5s worst=0.05(6V) A sustained_interruption critical prec=1s",
-				"d0#4 band end @5s..6m5s worst=0.05(6V) A range_a warning prec=1s",
-				"d0#5 band end @5s..6m5s worst=0.05(6V) A range_b critical prec=1s",
 				"d0#3 de_energized end @5s..6m5s A sustained critical cause=no_voltage prec=1s",
 			},
 		},
@@ -236,19 +232,24 @@ func TestBands(t *testing.T) {
 			},
 		},
 		{
-			name: "hovering at the Range A limit makes one event",
+			name: "hovering at the Range A limit never stays outside: no event",
 			segs: append(append([]seg{{5 * s, 1}}, hover...), seg{5 * s, 1}),
-			want: []string{
-				"d0#1 band start @5s worst=0.949(113.9V) A range_a warning prec=1s",
-				"d0#1 band end @5s..3m5s worst=0.949(113.9V) A range_a warning prec=1s",
-			},
 		},
 		{
-			name: "back inside but not by the hysteresis keeps the excursion",
+			// Issue 7, item 5: C84.1 alarms on voltage staying outside.
+			name: "one reading outside, then inside the range within the hysteresis: no event",
+			segs: []seg{{5 * s, 1}, {s, 0.949}, {70 * s, 0.951}, {5 * s, 1}},
+		},
+		{
+			name: "back inside the range, within the hysteresis, resets persistence",
 			segs: []seg{{5 * s, 1}, {30 * s, 0.94}, {40 * s, 0.952}, {5 * s, 1}},
+		},
+		{
+			name: "the hysteresis delays the end of a started event",
+			segs: []seg{{5 * s, 1}, {90 * s, 0.94}, {40 * s, 0.952}, {5 * s, 1}},
 			want: []string{
 				"d0#1 band start @5s worst=0.94(112.8V) A range_a warning prec=1s",
-				"d0#1 band end @5s..1m15s worst=0.94(112.8V) A range_a warning prec=1s",
+				"d0#1 band end @5s..2m15s worst=0.94(112.8V) A range_a warning prec=1s",
 			},
 		},
 		{

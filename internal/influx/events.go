@@ -108,7 +108,7 @@ func (e *EventEncoder) Append(dst []byte, ev *detect.Event) []byte {
 		dst = append(dst, ",cause=\""...)
 		dst = append(dst, ev.Cause.String()...)
 		dst = append(dst, '"')
-		if ev.Cause == detect.CauseUpstreamOpen && int(ev.CauseDevice) < len(e.ids) {
+		if ev.Cause.Upstream() && int(ev.CauseDevice) < len(e.ids) {
 			dst = AppendStringField(append(dst, ','), "cause_device", e.ids[ev.CauseDevice])
 		}
 	}

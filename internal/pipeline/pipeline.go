@@ -45,8 +45,12 @@ type Options struct {
 	// TickEvery is how often a worker runs time-based detection, publishes
 	// its snapshot and hands partial batches on (default 1s).
 	TickEvery time.Duration
-	// Now is the wall clock for time-based detection (default time.Now).
-	Now func() time.Time
+	// Now is the time base of time-based detection, in Unix ns: the one
+	// that stamps the samples (default: a sample.Clock of its own).
+	Now func() int64
+	// StatePath is the file that carries detection's events in progress
+	// across a restart: read by New, written when Run returns. Empty: none.
+	StatePath string
 	// Encoder encodes samples; nil builds one from Model. Pass the one the
 	// InfluxDB sink uses to keep a single copy of the line prefixes.
 	Encoder *influx.Encoder
@@ -104,7 +108,7 @@ func New(opts Options) (*Pipeline, error) {
 		opts.TickEvery = time.Second
 	}
 	if opts.Now == nil {
-		opts.Now = time.Now
+		opts.Now = sample.NewClock().Now
 	}
 	m := opts.Model
 	p := &Pipeline{opts: opts, log: opts.Logger, byDev: make([]uint16, len(m.Devices))}
@@ -148,6 +152,16 @@ func New(opts Options) (*Pipeline, error) {
 		empty := sh.det.Snapshot()
 		sh.snap.Store(&empty)
 		p.shards = append(p.shards, sh)
+	}
+	if opts.StatePath != "" {
+		if err := p.loadState(opts.StatePath); err != nil {
+			p.log.Error("detection state not resumed: events in progress at the last shutdown stay open in InfluxDB",
+				"err", err)
+		}
+		for _, sh := range p.shards {
+			st := sh.det.Snapshot()
+			sh.snap.Store(&st)
+		}
 	}
 	if err := opts.Registerer.Register(newStateCollector(p)); err != nil {
 		return nil, fmt.Errorf("pipeline: register device state metrics: %w", err)
@@ -229,6 +243,12 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	}
 	wg.Wait()
 	p.stream.closeAll()
+	if p.opts.StatePath != "" {
+		if err := p.saveState(p.opts.StatePath); err != nil {
+			return err
+		}
+		p.log.Info("detection state saved", "state", p.opts.StatePath)
+	}
 	return nil
 }
 
@@ -291,14 +311,16 @@ func (sh *shard) emit(ev *detect.Event) {
 	sh.lines = sh.evEnc.Append(sh.lines, ev)
 	sh.nLines++
 	if int(ev.Kind) < len(sh.events) && int(ev.Stage) < 3 {
-		sh.events[ev.Kind][ev.Stage].Inc()
+		if c := sh.events[ev.Kind][ev.Stage]; c != nil {
+			c.Inc()
+		}
 	}
 	sh.p.stream.publish(ev)
 }
 
 func (sh *shard) tick() {
 	if !sh.p.quiet.Load() {
-		sh.det.Tick(sh.p.opts.Now().UnixNano())
+		sh.det.Tick(sh.p.opts.Now())
 	}
 	st := sh.det.Snapshot()
 	sh.snap.Store(&st)
@@ -340,9 +362,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		Name: "feederd_events_total",
 		Help: "Detection events by kind and stage (start, end, instant).",
 	}, []string{"kind", "stage"})
-	for k := range detect.NumKinds {
-		for s := range 3 {
-			m.events[k][s] = ev.WithLabelValues(detect.Kind(k).String(), detect.Stage(s).String())
+	// Only the combinations that can happen: instants for switching
+	// operations, start and end for the rest.
+	for k := detect.KindNone + 1; k < detect.NumKinds; k++ {
+		for s := range detect.StageInstant + 1 {
+			if k.Instant() == (s == detect.StageInstant) {
+				m.events[k][s] = ev.WithLabelValues(k.String(), s.String())
+			}
 		}
 	}
 	return m

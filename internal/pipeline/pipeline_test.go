@@ -124,7 +124,7 @@ func TestSagEndToEnd(t *testing.T) {
 	p := newPipeline(t, m, 2, &lines, reg)
 	t0 := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
 	// Time-based detection (comms loss by silence) runs on this clock.
-	p.opts.Now = func() time.Time { return t0.Add(6 * time.Second) }
+	p.opts.Now = func() int64 { return t0.Add(6 * time.Second).UnixNano() }
 	sub := p.Events().Subscribe(16)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -261,7 +261,7 @@ func TestQuiesceStopsTimeBasedDetection(t *testing.T) {
 	p := newPipeline(t, m, 1, nil, prometheus.NewRegistry())
 	t0 := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
 	later := t0.Add(time.Hour)
-	p.opts.Now = func() time.Time { return later }
+	p.opts.Now = func() int64 { return later.UnixNano() }
 	sub := p.Events().Subscribe(8)
 	p.Put(poll(0, t0, 1, 120, 120, 120))
 	sh := p.shards[0]
@@ -290,7 +290,7 @@ func TestDeviceStateMetrics(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	p := newPipeline(t, m, 1, nil, reg)
 	t0 := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
-	p.opts.Now = func() time.Time { return t0.Add(time.Second) }
+	p.opts.Now = func() int64 { return t0.Add(time.Second).UnixNano() }
 	p.Put(poll(0, t0, 1, 120, 114, 126.6)) // B at 0.95, C at 1.055
 	p.Put(poll(1, t0, 1, 0, 0, 0))         // all phases out: de-energized
 	sh := p.shards[0]

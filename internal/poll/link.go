@@ -83,6 +83,8 @@ type link struct {
 	sched  *schedule
 	// staleAfter is Model.Poll.StaleAfter, in slots.
 	staleAfter int64
+	// now stamps samples; scheduling runs on time.Now's monotonic reading.
+	now func() int64
 
 	// open is true between a successful Open and the next Close. The
 	// library panics on a read before its first successful Open.
@@ -245,7 +247,7 @@ func (l *link) poll(ctx context.Context, i int) bool {
 			r := &d.plan[j]
 			words, buf, err := read(l.client, r, l.buf)
 			l.buf = buf
-			at := time.Now().UnixNano()
+			at := l.now()
 			l.requests[r.Table][resultIndex(err)].Inc()
 			q := quality(err)
 			for _, ref := range r.Points {
@@ -311,7 +313,7 @@ func (l *link) poll(ctx context.Context, i int) bool {
 		result = pollPartial
 	}
 	status := &d.samples[len(d.samples)-1]
-	status.Time = end.UnixNano()
+	status.Time = l.now()
 	status.Quality = sample.Good
 	status.Flags = sample.DeviceStatus | sample.EndOfPoll
 	if result != pollFailure {

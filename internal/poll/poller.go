@@ -63,6 +63,10 @@ type Options struct {
 	// from every link's goroutine, so it must be safe for concurrent use.
 	// Default: math/rand/v2.Float64.
 	Rand func() float64
+	// Now stamps samples (Unix ns); it must be safe for concurrent use.
+	// Default: a sample.Clock of its own. Pass the one the pipeline ticks
+	// on, so that samples and time-based detection share one time base.
+	Now func() int64
 }
 
 func (o *Options) validate() error {
@@ -152,6 +156,9 @@ func New(opts Options) (*Poller, error) {
 	if err := opts.validate(); err != nil {
 		return nil, err
 	}
+	if opts.Now == nil {
+		opts.Now = sample.NewClock().Now
+	}
 	if opts.Rand == nil {
 		opts.Rand = rand.Float64
 	}
@@ -176,6 +183,7 @@ func New(opts Options) (*Poller, error) {
 			log:        log,
 			backoff:    newBackoff(lc.BackoffInitial, lc.BackoffMax, opts.Rand),
 			staleAfter: int64(opts.Model.Poll.StaleAfter),
+			now:        opts.Now,
 			requests:   reqs,
 			reconnect:  p.m.reconnects.WithLabelValues(lc.ID),
 			connected:  p.m.linkConnected.WithLabelValues(lc.ID),
