@@ -279,7 +279,7 @@ devices: [{id: F1-REC, link: rec, unit: 1, profile: feeder-rtu, feeder: F1, nomi
 	})
 	eventually(t, 10*time.Second, "polls while InfluxDB is down", func() error {
 		_, m := get(t, d.base+"/metrics")
-		if !strings.Contains(m, `feederd_polls_total{device="F1-REC",result="success"}`) || strings.Contains(m, `feederd_polls_total{device="F1-REC",result="success"} 0`) {
+		if !strings.Contains(m, `feederd_polls_total{link="rec",result="success"}`) || strings.Contains(m, `feederd_polls_total{link="rec",result="success"} 0`) {
 			return fmt.Errorf("no successful polls yet")
 		}
 		return nil

@@ -106,6 +106,10 @@ type link struct {
 	requests  [4][4]prometheus.Counter // by table, then result
 	reconnect prometheus.Counter
 	connected prometheus.Gauge
+	duration  prometheus.Observer
+	lateness  prometheus.Observer
+	polls     [3]prometheus.Counter // by result: success, partial, failure
+	missed    prometheus.Counter
 
 	// polled is set once the first device poll has completed.
 	polled atomic.Bool
@@ -220,10 +224,8 @@ func (l *link) poll(ctx context.Context, i int) bool {
 	d := l.devs[i]
 	startT := time.Now()
 	k, late, missed := l.sched.begin(i, startT)
-	d.missed.Add(float64(missed))
-	if late > d.cfg.Interval/10 {
-		d.late.Inc()
-	}
+	l.missed.Add(float64(missed))
+	l.lateness.Observe(late.Seconds())
 	seq := uint32(k + 1)
 	for j := range d.samples {
 		d.samples[j] = sample.Sample{Device: d.samples[j].Device, Point: d.samples[j].Point, Quality: sample.Timeout, Seq: seq}
@@ -321,11 +323,12 @@ func (l *link) poll(ctx context.Context, i int) bool {
 	}
 	d.settle(k, status.Time, l.staleAfter)
 	if sent {
-		d.duration.Observe(end.Sub(startT).Seconds())
+		l.duration.Observe(end.Sub(startT).Seconds())
 	}
+	l.polls[result].Inc()
 	d.report(result, end, firstErr, l.log)
 	l.sink.Put(d.samples)
-	d.missed.Add(float64(l.sched.end(i, time.Now())))
+	l.missed.Add(float64(l.sched.end(i, time.Now())))
 	l.polled.Store(true)
 	return true
 }

@@ -142,7 +142,7 @@ func TestPollDecodesEndToEnd(t *testing.T) {
 	if !slices.Equal(reqs, wantReqs) {
 		t.Errorf("requests served: %q, want %q", reqs, wantReqs)
 	}
-	if n := value(t, reg, "feederd_polls_total", "device", "F101-R1", "result", "success"); n != 1 {
+	if n := value(t, reg, "feederd_polls_total", "link", "L1", "result", "success"); n != 1 {
 		t.Errorf("polls_total{success} = %v, want 1", n)
 	}
 	if n := value(t, reg, "feederd_requests_total", "function", "read_holding_registers", "result", "ok"); n != 2 {
@@ -244,7 +244,7 @@ func TestExceptionSparesOtherRequestsAndLink(t *testing.T) {
 			t.Errorf("requests_total{%s,%s} = %v, want >= %v", c.fn, c.result, got, c.min)
 		}
 	}
-	if got := value(t, reg, "feederd_polls_total", "device", "D", "result", "partial"); got < n {
+	if got := value(t, reg, "feederd_polls_total", "link", "L", "result", "partial"); got < n {
 		t.Errorf("polls_total{partial} = %v, want >= %v", got, n)
 	}
 	clients := map[string]bool{}
@@ -462,7 +462,7 @@ func TestLinksAreIsolated(t *testing.T) {
 			t.Errorf("C's seq jumps from %d to %d", polls[i-1][0].Seq, polls[i][0].Seq)
 		}
 	}
-	if got := value(t, reg, "feederd_poll_missed_total", "device", "C"); got != 0 {
+	if got := value(t, reg, "feederd_poll_missed_total", "link", "LC"); got != 0 {
 		t.Errorf("missed polls of C = %v, want 0", got)
 	}
 	st := p.Status()

@@ -187,6 +187,12 @@ func New(opts Options) (*Poller, error) {
 			requests:   reqs,
 			reconnect:  p.m.reconnects.WithLabelValues(lc.ID),
 			connected:  p.m.linkConnected.WithLabelValues(lc.ID),
+			duration:   p.m.pollDuration.WithLabelValues(lc.ID),
+			lateness:   p.m.lateness.WithLabelValues(lc.ID),
+			missed:     p.m.missed.WithLabelValues(lc.ID),
+		}
+		for i, res := range pollResults {
+			l.polls[i] = p.m.polls.WithLabelValues(lc.ID, res)
 		}
 		l.connected.Set(0)
 		for _, dc := range lc.Devices {
@@ -266,35 +272,29 @@ type device struct {
 	// slot of the poll that last read the point Good; 0 before the first.
 	lastGood []int64
 
-	duration prometheus.Observer
-	polls    [3]prometheus.Counter // success, partial, failure
-	up       prometheus.Gauge
-	missed   prometheus.Counter
-	late     prometheus.Counter
+	up prometheus.Gauge
 
 	mu     sync.Mutex
 	status DeviceStatus
 }
 
+// Poll results, the indexes of pollResults.
 const (
 	pollSuccess = iota
 	pollPartial
 	pollFailure
 )
 
+// pollResults are the result label values of feederd_polls_total.
+var pollResults = [...]string{"success", "partial", "failure"}
+
 func newDevice(dc *config.Device, lc *config.Link, m *metrics) *device {
 	d := &device{
 		cfg:      dc,
 		plan:     BuildPlan(dc.Points, dc.Quirks),
 		sampleOf: make([]int, len(dc.Points)),
-		duration: m.pollDuration.WithLabelValues(dc.ID),
 		up:       m.deviceUp.WithLabelValues(dc.ID, lc.ID),
-		missed:   m.missed.WithLabelValues(dc.ID),
-		late:     m.late.WithLabelValues(dc.ID),
 		status:   DeviceStatus{ID: dc.ID, Link: lc.ID},
-	}
-	for i, res := range []string{"success", "partial", "failure"} {
-		d.polls[i] = m.polls.WithLabelValues(dc.ID, res)
 	}
 	d.up.Set(0)
 	for i := range dc.Points {
@@ -310,9 +310,8 @@ func newDevice(dc *config.Device, lc *config.Link, m *metrics) *device {
 	return d
 }
 
-// report records the end of a poll in the device's status and metrics.
+// report records the end of a poll in the device's status and up gauge.
 func (d *device) report(result int, end time.Time, err error, log *slog.Logger) {
-	d.polls[result].Inc()
 	up := result != pollFailure
 	if up {
 		d.up.Set(1)

@@ -107,7 +107,7 @@ func TestMetricsRegisteredAtNew(t *testing.T) {
 	for _, mf := range mfs {
 		names = append(names, mf.GetName())
 	}
-	want := "feederd_device_up feederd_link_connected feederd_poll_duration_seconds feederd_poll_late_total feederd_poll_missed_total " +
+	want := "feederd_device_up feederd_link_connected feederd_poll_duration_seconds feederd_poll_lateness_seconds feederd_poll_missed_total " +
 		"feederd_polls_total feederd_reconnects_total feederd_requests_total"
 	if got := strings.Join(names, " "); got != want {
 		t.Errorf("series present before the first poll: %s\nwant %s", got, want)

@@ -22,8 +22,8 @@ import "time"
 // join the wake-ups of fast ones, and links of one interval wake up
 // together. The grid is fixed, so a device whose interval is a multiple of
 // its step always starts at the same point before its deadline. An early
-// poll is for its slot as any other: Seq, missed and late counts do not
-// change; only its samples' Time is earlier.
+// poll is for its slot as any other: Seq and the missed count do not change,
+// its lateness is 0; only its samples' Time is earlier.
 //
 // schedule is a pure function of the times it is given, so tests drive it
 // with synthetic times.

@@ -149,8 +149,8 @@ func TestGatewayDeadUnitKeepsLink(t *testing.T) {
 		{"feederd_device_up", []string{"device", "B"}, 0},
 		{"feederd_requests_total", []string{"function", "read_holding_registers", "result", "ok"}, float64(len(pa))},
 		{"feederd_requests_total", []string{"function", "read_holding_registers", "result", "timeout"}, float64(len(pb))},
-		{"feederd_polls_total", []string{"device", "A", "result", "success"}, float64(len(pa))},
-		{"feederd_polls_total", []string{"device", "B", "result", "failure"}, float64(len(pb))},
+		{"feederd_polls_total", []string{"link", "GW", "result", "success"}, float64(len(pa))},
+		{"feederd_polls_total", []string{"link", "GW", "result", "failure"}, float64(len(pb))},
 	} {
 		if got := value(t, reg, c.name, c.labels...); got != c.want {
 			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)

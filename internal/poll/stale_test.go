@@ -219,10 +219,9 @@ func TestGatewayUnreachableUnit(t *testing.T) {
 		{"feederd_requests_total", []string{"function", "read_input_registers", "result", "timeout"}, 0},
 		{"feederd_requests_total", []string{"function", "read_coils", "result", "exception"}, 0},
 		{"feederd_requests_total", []string{"function", "read_coils", "result", "error"}, 0},
-		{"feederd_polls_total", []string{"device", "A", "result", "success"}, float64(len(pa))},
-		{"feederd_polls_total", []string{"device", "A", "result", "partial"}, 0},
-		{"feederd_polls_total", []string{"device", "A", "result", "failure"}, 0},
-		{"feederd_polls_total", []string{"device", "B", "result", "failure"}, nb},
+		{"feederd_polls_total", []string{"link", "GW", "result", "success"}, float64(len(pa))},
+		{"feederd_polls_total", []string{"link", "GW", "result", "partial"}, 0},
+		{"feederd_polls_total", []string{"link", "GW", "result", "failure"}, nb},
 	} {
 		if got := value(t, reg, c.name, c.labels...); got != c.want {
 			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)
