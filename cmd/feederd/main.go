@@ -1,9 +1,11 @@
 // Command feederd polls feeder RTUs, relays, reclosers and switches over
 // Modbus, writes their measurements to InfluxDB and serves its metrics.
 //
-//	feederd [run] -config FILE        run the daemon
-//	feederd check-config FILE         validate a config file, exit 0 or 2
-//	feederd plan -config FILE [-device ID]
+//	feederd [run] -config FILE [-shard i/n]
+//	                                  run the daemon (for shard i of n instances)
+//	feederd check-config [-shard i/n] FILE
+//	                                  validate a config file, exit 0 or 2
+//	feederd plan -config FILE [-device ID] [-shard i/n]
 //	                                  print the read plan of each device
 //	feederd probe -url URL -unit N -profile FILE
 //	                                  read a device once and print its points
@@ -71,9 +73,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 func usage(w io.Writer) {
 	fmt.Fprint(w, `usage:
-  feederd [run] -config FILE [-data.dir data] [-http.listen ADDR] [-http.pprof] [-log.level info] [-log.format text|json]
-  feederd check-config FILE
-  feederd plan -config FILE [-device ID]
+  feederd [run] -config FILE [-shard i/n] [-data.dir data] [-http.listen ADDR] [-http.pprof] [-log.level info] [-log.format text|json]
+  feederd check-config [-shard i/n] FILE
+  feederd plan -config FILE [-device ID] [-shard i/n]
   feederd probe -url URL -unit N -profile FILE [-timeout 1s] [-serial 19200,8,N,1]
   feederd version
 `)
@@ -103,6 +105,7 @@ func runDaemon(args []string, stderr io.Writer) int {
 	format := fs.String("log.format", "text", "log format: text or json")
 	pprof := fs.Bool("http.pprof", false, "serve /debug/pprof/ on the HTTP listener")
 	dataDir := fs.String("data.dir", "data", "directory for what is kept across restarts (detection's events in progress); \"\" keeps nothing")
+	shard := shardFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
@@ -148,6 +151,7 @@ func runDaemon(args []string, stderr io.Writer) int {
 	opts.Version = version
 	opts.Pprof = *pprof
 	opts.DataDir = *dataDir
+	opts.Shard = *shard
 	if err := app.Run(ctx, opts); err != nil {
 		var cerr *config.Errors
 		if errors.As(err, &cerr) || errors.Is(err, iofs.ErrNotExist) {
@@ -161,21 +165,64 @@ func runDaemon(args []string, stderr io.Writer) int {
 }
 
 func checkConfig(args []string, stdout, stderr io.Writer) int {
-	if len(args) != 1 {
-		fmt.Fprintln(stderr, "usage: feederd check-config FILE")
+	fs := flag.NewFlagSet("feederd check-config", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	shard := shardFlag(fs)
+	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
-	m, err := config.Load(args[0], config.LoadOptions{Getenv: os.Getenv})
+	sharded := false
+	fs.Visit(func(f *flag.Flag) { sharded = sharded || f.Name == "shard" })
+	if fs.NArg() != 1 {
+		fmt.Fprintln(stderr, "usage: feederd check-config [-shard i/n] FILE")
+		return exitUsage
+	}
+	path := fs.Arg(0)
+	m, err := config.Load(path, config.LoadOptions{Getenv: os.Getenv})
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return exitUsage
+	}
+	fmt.Fprintf(stdout, "%s: ok: %s\n", path, summary(m, false))
+	if sharded {
+		fmt.Fprintf(stdout, "shard %s: %s\n", shard, summary(m.Shard(*shard), true))
+	}
+	return exitOK
+}
+
+// summary counts a model's links, devices and points, and its feeders too
+// when asked.
+func summary(m *config.Model, feeders bool) string {
+	count := func(n int, what string) string {
+		if n == 1 {
+			return "1 " + what
+		}
+		return fmt.Sprintf("%d %ss", n, what)
 	}
 	points := 0
 	for _, d := range m.Devices {
 		points += len(d.Points)
 	}
-	fmt.Fprintf(stdout, "%s: ok: %d links, %d devices, %d points\n", args[0], len(m.Links), len(m.Devices), points)
-	return exitOK
+	s := fmt.Sprintf("%s, %s, %s", count(len(m.Links), "link"), count(len(m.Devices), "device"), count(points, "point"))
+	if feeders {
+		s = count(m.Feeders(), "feeder") + ", " + s
+	}
+	return s
+}
+
+// shardFlag defines -shard on fs; its value is 0/1, all feeders, unless
+// the flag is given.
+func shardFlag(fs *flag.FlagSet) *config.Shard {
+	s := &config.Shard{Index: 0, Count: 1}
+	fs.Func("shard", "poll only shard `i/n` of the configuration's feeders, for n instances sharing one file (default 0/1: all)", func(v string) error {
+		sh, err := config.ParseShard(v)
+		if err != nil {
+			return err
+		}
+		*s = sh
+		return nil
+	})
+	return s
 }
 
 func plan(args []string, stdout, stderr io.Writer) int {
@@ -183,6 +230,7 @@ func plan(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	cfg := fs.String("config", "configs/demo.yaml", "configuration file")
 	device := fs.String("device", "", "only this device")
+	shard := shardFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
@@ -191,6 +239,7 @@ func plan(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return exitUsage
 	}
+	m = m.Shard(*shard)
 	found := false
 	for _, d := range m.Devices {
 		if *device != "" && d.ID != *device {
@@ -203,7 +252,7 @@ func plan(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	if !found {
-		fmt.Fprintf(stderr, "feederd: %s: no device %q\n", *cfg, *device)
+		fmt.Fprintf(stderr, "feederd: %s: no device %q in shard %s\n", *cfg, *device, shard)
 		return exitUsage
 	}
 	return exitOK

@@ -29,7 +29,19 @@ func TestCheckConfig(t *testing.T) {
 		{[]string{"check-config", filepath.Join(root, "testdata", "config", "bad", "unknown_type.yaml")}, 2,
 			"", "../../testdata/config/bad/unknown_type.yaml:14: devices[0].points[1].type: unknown type \"flaot32\"\n"},
 		{[]string{"check-config", "nope.yaml"}, 2, "", "load config: open nope.yaml: no such file or directory\n"},
-		{[]string{"check-config"}, 2, "", "usage: feederd check-config FILE\n"},
+		{[]string{"check-config"}, 2, "", "usage: feederd check-config [-shard i/n] FILE\n"},
+		{[]string{"check-config", "-shard", "1/2", filepath.Join(root, "configs", "demo.yaml")}, 0,
+			"../../configs/demo.yaml: ok: 7 links, 7 devices, 98 points\nshard 1/2: 1 feeder, 3 links, 3 devices, 41 points\n", ""},
+		{[]string{"check-config", "-shard", "2/2", filepath.Join(root, "configs", "demo.yaml")}, 2,
+			"", "invalid value \"2/2\" for flag -shard: shard 2/2: the index must be in 0..1\n"},
+		{[]string{"run", "-shard", "3/2", "-config", "x.yaml"}, 2,
+			"", "invalid value \"3/2\" for flag -shard: shard 3/2: the index must be in 0..1\n"},
+		{[]string{"run", "-shard", "a/b", "-config", "x.yaml"}, 2,
+			"", "invalid value \"a/b\" for flag -shard: shard \"a/b\": want i/n, two integers with 0 <= i < n, e.g. 0/2\n"},
+		{[]string{"run", "-shard", "0/0", "-config", "x.yaml"}, 2,
+			"", "invalid value \"0/0\" for flag -shard: shard 0/0: the count must be at least 1\n"},
+		{[]string{"plan", "-shard", "1/0"}, 2,
+			"", "invalid value \"1/0\" for flag -shard: shard 1/0: the count must be at least 1\n"},
 		{[]string{"frobnicate"}, 2, "", "feederd: unknown command \"frobnicate\"\n"},
 		{[]string{"version"}, 0, "feederd dev\n", ""},
 		{[]string{"run"}, 2, "", "feederd: -config FILE is required"},
@@ -65,6 +77,21 @@ func TestPlan(t *testing.T) {
 	code, _, errs = runCmd("plan", "-config", "../../configs/demo.yaml", "-device", "NOPE")
 	if code != 2 || !strings.Contains(errs, `no device "NOPE"`) {
 		t.Errorf("exit %d, stderr %q", code, errs)
+	}
+	// Feeder F101 is shard 1 of 2: its meter is not in shard 0's plan.
+	code, _, errs = runCmd("plan", "-config", "../../configs/demo.yaml", "-device", "F101-MTR", "-shard", "0/2")
+	if want := `no device "F101-MTR" in shard 0/2`; code != 2 || !strings.Contains(errs, want) {
+		t.Errorf("plan -shard 0/2 -device F101-MTR: exit %d, stderr %q; want 2, %q", code, errs, want)
+	}
+	code, out, errs = runCmd("plan", "-config", "../../configs/demo.yaml", "-shard", "1/2")
+	var devices []string
+	for line := range strings.Lines(out) {
+		if f := strings.Fields(line); len(f) > 1 && f[0] == "device" {
+			devices = append(devices, strings.TrimSuffix(f[1], ","))
+		}
+	}
+	if got, want := strings.Join(devices, " "), "F101-BRK F101-REC F101-MTR"; code != 0 || got != want {
+		t.Errorf("plan -shard 1/2: exit %d, stderr %q, devices %q; want 0, %q", code, errs, got, want)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -51,6 +52,9 @@ type Options struct {
 	// Clock stamps samples and drives time-based detection; nil: the
 	// system clock (sample.NewClock).
 	Clock *sample.Clock
+	// Shard is the part of the configuration's feeders this instance polls
+	// when several instances share the file (config.Shard); 0/1 is all.
+	Shard config.Shard
 }
 
 // DefaultOptions returns options with every default set; callers fill in
@@ -60,6 +64,7 @@ func DefaultOptions() Options {
 		Getenv:          func(string) string { return "" },
 		ShutdownTimeout: 10 * time.Second,
 		Version:         "dev",
+		Shard:           config.Shard{Index: 0, Count: 1},
 	}
 }
 
@@ -80,6 +85,9 @@ func (o *Options) validate() error {
 	if o.ShutdownTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("shutdown timeout %v is not positive", o.ShutdownTimeout))
 	}
+	if err := o.Shard.Validate(); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
 }
 
@@ -96,6 +104,11 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
+	// From here on the model holds only this instance's feeders.
+	model = model.Shard(opts.Shard)
+	if len(model.Devices) == 0 {
+		log.Warn("this shard owns no feeders: nothing to poll", "shard", opts.Shard.String())
+	}
 	reg := opts.Registry
 	reg.MustRegister(
 		collectors.NewGoCollector(),
@@ -104,6 +117,11 @@ func Run(ctx context.Context, opts Options) error {
 			Name:        "feederd_build_info",
 			Help:        "Always 1; the version label says which build runs.",
 			ConstLabels: prometheus.Labels{"version": opts.Version},
+		}, func() float64 { return 1 }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name:        "feederd_shard_info",
+			Help:        "Always 1; index and count say which shard of the configuration's feeders this instance polls (-shard index/count; 0/1 is all).",
+			ConstLabels: prometheus.Labels{"index": strconv.Itoa(opts.Shard.Index), "count": strconv.Itoa(opts.Shard.Count)},
 		}, func() float64 { return 1 }),
 	)
 
@@ -189,8 +207,8 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
-	log.Info("feederd started", "config", opts.ConfigPath, "http", srv.Addr(),
-		"links", len(model.Links), "devices", len(model.Devices), "version", opts.Version)
+	log.Info("feederd started", "config", opts.ConfigPath, "http", srv.Addr(), "shard", opts.Shard.String(),
+		"feeders", model.Feeders(), "links", len(model.Links), "devices", len(model.Devices), "version", opts.Version)
 	if opts.OnListen != nil {
 		opts.OnListen(srv.Addr())
 	}

@@ -61,7 +61,9 @@ type daemon struct {
 	stop func() error
 }
 
-func startDaemon(t *testing.T, cfg string) *daemon {
+// startDaemon runs Run on the config text with the test's options, then
+// applies each of mods to them.
+func startDaemon(t *testing.T, cfg string, mods ...func(*Options)) *daemon {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "feederd.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
@@ -74,6 +76,9 @@ func startDaemon(t *testing.T, cfg string) *daemon {
 	opts.Listen = "127.0.0.1:0"
 	addr := make(chan string, 1)
 	opts.OnListen = func(a string) { addr <- a }
+	for _, mod := range mods {
+		mod(&opts)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- Run(ctx, opts) }()
