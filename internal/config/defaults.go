@@ -17,6 +17,8 @@ type defaultValues struct {
 	// Detect is detect.DefaultParams(): the numbers live in detect.
 	Detect   detect.Params
 	Pipeline Pipeline
+	// Alerting holds the defaults of the tuning keys; it has no receivers.
+	Alerting Alerting
 	// Quirks.MaxGap is not here: a device without quirks.max_gap takes
 	// poll.max_gap.
 	Quirks  Quirks
@@ -50,6 +52,7 @@ func defaults() defaultValues {
 		HTTP:     HTTP{Listen: "127.0.0.1:9108"},
 		Detect:   detect.DefaultParams(),
 		Pipeline: Pipeline{RingSize: 1 << 16, DropPolicy: DropOldest},
+		Alerting: Alerting{ResendInterval: time.Minute, ActiveFor: 4 * time.Minute, ResolvedFor: 15 * time.Minute, Timeout: 10 * time.Second, QueueSize: 10000},
 		Quirks:   Quirks{MaxRegisters: 125, MaxBits: 2000},
 		PTRatio:  1,
 		Scale:    1,

@@ -87,6 +87,7 @@ func (l *loader) load(data []byte) *Model {
 	m.HTTP = l.http(&raw.HTTP)
 	m.Detect = l.detection(&raw.Detect)
 	m.Pipeline = l.pipeline(&raw.Pipeline)
+	m.Alerting = l.alerting(raw.Alerting)
 	links := l.links(raw.Links, m)
 	l.devices(raw.Devices, m, links, broken)
 	l.topology(m.Devices)
@@ -204,44 +205,16 @@ func (l *loader) influx(r *rawInflux) Influx {
 	in.URL, in.Org, in.Bucket = r.URL, r.Org, r.Bucket
 	if r.URL == "" {
 		l.s.add("influx.url", "required (omit the influx block to disable the sink)")
-	} else if u, err := url.Parse(r.URL); err != nil {
-		l.s.add("influx.url", "invalid url %q: %v", r.URL, unwrapURLError(err))
 	} else {
-		switch {
-		case u.Scheme != "http" && u.Scheme != "https":
-			l.s.add("influx.url", "unsupported scheme %q (want http or https)", u.Scheme)
-		case u.User != nil:
-			l.s.add("influx.url", "credentials in the url: secrets must come from token_env or token_file")
-		case u.Host == "":
-			l.s.add("influx.url", "url %q has no host", r.URL)
-		}
+		l.httpURL("influx.url", r.URL, "credentials in the url: secrets must come from token_env or token_file")
 	}
 	if r.Bucket == "" {
 		l.s.add("influx.bucket", `required ("db/rp" for InfluxDB 1.8)`)
 	}
-	switch {
-	case r.Token != nil:
+	if r.Token != nil {
 		l.s.add("influx.token", "secrets must come from token_env or token_file")
-	case r.TokenEnv != "" && r.TokenFile != "":
-		l.s.add("influx.token_file", "set token_env or token_file, not both")
-	case r.TokenEnv != "":
-		if v := l.getenv(r.TokenEnv); v != "" {
-			in.Token = NewSecret(v)
-		} else {
-			l.s.add("influx.token_env", "environment variable %s is not set or empty", r.TokenEnv)
-		}
-	case r.TokenFile != "":
-		data, err := l.readFile(l.resolve(r.TokenFile))
-		switch {
-		case errors.Is(err, fs.ErrNotExist):
-			l.s.addErr("influx.token_file", err, "token file %q not found", r.TokenFile)
-		case err != nil:
-			l.s.addErr("influx.token_file", err, "read token file %q: %v", r.TokenFile, err)
-		case strings.TrimSpace(string(data)) == "":
-			l.s.add("influx.token_file", "token file %q is empty", r.TokenFile)
-		default:
-			in.Token = NewSecret(strings.TrimSpace(string(data)))
-		}
+	} else {
+		in.Token = l.readSecret("influx", "token", r.TokenEnv, r.TokenFile)
 	}
 	if r.BatchSize != nil {
 		in.BatchSize = *r.BatchSize

@@ -22,6 +22,8 @@ type Model struct {
 	// the file's overrides; Load has checked them with Validate.
 	Detect   detect.Params
 	Pipeline Pipeline
+	// Alerting is where alerts go; without receivers none are sent.
+	Alerting Alerting
 	Profiles map[string]*profile.Profile
 	Links    []*Link
 	// Devices in file order; a device's position is its Index and the
@@ -76,6 +78,32 @@ type Pipeline struct {
 	// DropPolicy says which sample a full ring loses: DropOldest (the
 	// default) or DropNewest.
 	DropPolicy string
+}
+
+// Alerting configures alert delivery (internal/alert).
+type Alerting struct {
+	// Alertmanagers each get every alert (an HA pair: both).
+	Alertmanagers []AlertReceiver
+	// Webhooks get a JSON POST of every change.
+	Webhooks       []AlertReceiver
+	ResendInterval time.Duration // default 60s
+	ActiveFor      time.Duration // default 4m
+	ResolvedFor    time.Duration // default 15m
+	Timeout        time.Duration // per request, default 10s
+	QueueSize      int           // changes held for receivers behind, default 10000
+}
+
+// Enabled reports whether any receiver is configured.
+func (a *Alerting) Enabled() bool { return len(a.Alertmanagers)+len(a.Webhooks) > 0 }
+
+// AlertReceiver is one Alertmanager or webhook.
+type AlertReceiver struct {
+	// Name labels its metrics: as configured, or alertmanager-<index>,
+	// webhook-<index>.
+	Name string
+	URL  string
+	// Secret signs webhook bodies (HMAC-SHA256); empty: unsigned.
+	Secret Secret
 }
 
 // Values of Pipeline.DropPolicy.

@@ -104,6 +104,38 @@ import "time"
 //	  drop_policy: oldest          # what a full ring loses: oldest | newest.
 //	                               # Default oldest.
 //
+//	# Where alerts go: Prometheus Alertmanager (API v2) and JSON webhooks
+//	# (README, "Alerts"). Omit the block to send none; a block needs at
+//	# least one receiver.
+//	alerting:
+//	  alertmanagers:               # each one gets every alert (list both of
+//	    - url: http://127.0.0.1:9093  # an HA pair). url: required, unique,
+//	      name: am-a               # http or https, no user:password@;
+//	                               # alerts go to url/api/v2/alerts. name:
+//	                               # the receiver label of the metrics,
+//	                               # [A-Za-z0-9_.-]+, unique among all
+//	                               # receivers. Default alertmanager-<index>.
+//	  webhooks:                    # a JSON POST of every change, no re-sends
+//	    - url: https://desk.example.net/feederd  # as for alertmanagers; the
+//	      name: desk               # POST goes to url. Default webhook-<index>.
+//	      secret_env: FEEDERD_WEBHOOK_SECRET  # environment variable holding
+//	                               # the key of the X-Feederd-Signature
+//	                               # HMAC-SHA256; must be set and non-empty
+//	                               # when given.
+//	      secret_file: webhook.key # or a file holding it (surrounding white
+//	                               # space cut); not both. Neither: unsigned.
+//	                               # A `secret:` key is an error.
+//	  resend_interval: 60s         # how often Alertmanagers get every active
+//	                               # and recently resolved alert again; > 0.
+//	                               # Default 60s.
+//	  active_for: 4m               # an active alert's endsAt, from each send;
+//	                               # >= 2 x resend_interval. Default 4m.
+//	  resolved_for: 15m            # how long a resolved alert is still
+//	                               # re-sent; >= 0. Default 15m.
+//	  timeout: 10s                 # per request; > 0. Default 10s.
+//	  queue_size: 10000            # changes held for receivers that are down
+//	                               # or behind; 1..1000000. Default 10000.
+//
 //	# Links: one connection each (a TCP endpoint, a serial bus, a gateway),
 //	# polled by one goroutine.
 //	links:
@@ -173,6 +205,7 @@ type rawConfig struct {
 	HTTP     rawHTTP     `yaml:"http"`
 	Detect   rawDetect   `yaml:"detect"`
 	Pipeline rawPipeline `yaml:"pipeline"`
+	Alerting *rawAlerts  `yaml:"alerting"`
 	Links    []rawLink   `yaml:"links"`
 	Devices  []rawDevice `yaml:"devices"`
 }
@@ -235,6 +268,30 @@ type rawPipeline struct {
 	Shards     *int    `yaml:"shards"`
 	RingSize   *int    `yaml:"ring_size"`
 	DropPolicy *string `yaml:"drop_policy"`
+}
+
+type rawAlerts struct {
+	Alertmanagers  []rawAlertmanager `yaml:"alertmanagers"`
+	Webhooks       []rawWebhook      `yaml:"webhooks"`
+	ResendInterval *time.Duration    `yaml:"resend_interval"`
+	ActiveFor      *time.Duration    `yaml:"active_for"`
+	ResolvedFor    *time.Duration    `yaml:"resolved_for"`
+	Timeout        *time.Duration    `yaml:"timeout"`
+	QueueSize      *int              `yaml:"queue_size"`
+}
+
+type rawAlertmanager struct {
+	URL  string `yaml:"url"`
+	Name string `yaml:"name"`
+}
+
+type rawWebhook struct {
+	URL        string `yaml:"url"`
+	Name       string `yaml:"name"`
+	SecretEnv  string `yaml:"secret_env"`
+	SecretFile string `yaml:"secret_file"`
+	// Secret is only here to give a better error than "unknown key".
+	Secret *string `yaml:"secret"`
 }
 
 type rawLink struct {
