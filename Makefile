@@ -3,6 +3,7 @@ SHELL := /bin/bash
 GO ?= go
 BIN := $(CURDIR)/bin
 INFLUXD_VERSION := v1.8.10
+ALERTMANAGER_VERSION := v0.28.1
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 # Fuzz targets run briefly in make test; longer with FUZZTIME=5m make fuzz.
@@ -21,13 +22,20 @@ $(BIN)/influxd:
 	@echo "building InfluxDB $(INFLUXD_VERSION) into $(BIN) (once)"
 	GOBIN=$(BIN) $(GO) install github.com/influxdata/influxdb/cmd/influxd@$(INFLUXD_VERSION)
 
-tools: $(BIN)/influxd
+# The real Alertmanager, built from its Go module (about 30 s once; v0.28.1
+# is known to build, the v0.35.0 module lacks its UI assets).
+$(BIN)/alertmanager:
+	@echo "building Alertmanager $(ALERTMANAGER_VERSION) into $(BIN) (once)"
+	GOBIN=$(BIN) $(GO) install github.com/prometheus/alertmanager/cmd/alertmanager@$(ALERTMANAGER_VERSION)
+
+tools: $(BIN)/influxd $(BIN)/alertmanager
 	@command -v socat >/dev/null && command -v mbpoll >/dev/null || { \
 	  echo "installing socat and mbpoll (Debian packages)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq socat mbpoll; }
 
-# The demo: InfluxDB, rtusim with the demo fleet, feederd; Ctrl-C stops all.
-run: build $(BIN)/influxd
+# The demo: InfluxDB, Alertmanager, rtusim with the demo fleet, feederd;
+# Ctrl-C stops all.
+run: build $(BIN)/influxd $(BIN)/alertmanager
 	@bash scripts/run-demo.sh
 
 fmt-check:
@@ -38,7 +46,7 @@ vet:
 	$(GO) vet ./...
 
 unit: tools
-	FEEDERD_INFLUXD=$(BIN)/influxd $(GO) test -race -count=1 -timeout 12m ./...
+	FEEDERD_INFLUXD=$(BIN)/influxd FEEDERD_ALERTMANAGER=$(BIN)/alertmanager $(GO) test -race -count=1 -timeout 12m ./...
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParseRTURequest$$' -fuzztime $(FUZZTIME) ./internal/sim

@@ -1,7 +1,7 @@
 // Package testenv starts the real external programs that feederd's
-// integration tests run against (InfluxDB, socat, ...), each bound to
-// 127.0.0.1, with its state in the test's temporary directory and stopped by
-// the test's cleanup. Tests fail, never skip, when a program is missing: the
+// integration tests run against (InfluxDB, Alertmanager, socat, ...), each
+// bound to 127.0.0.1, with its state in the test's temporary directory and
+// stopped by the test's cleanup. Tests fail, never skip, when a program is missing: the
 // message names the command that installs it.
 package testenv
 
