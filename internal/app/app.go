@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/feederd/feederd/internal/alert"
 	"github.com/feederd/feederd/internal/api"
 	"github.com/feederd/feederd/internal/config"
 	"github.com/feederd/feederd/internal/influx"
@@ -93,8 +94,9 @@ func (o *Options) validate() error {
 
 // Run loads the configuration and runs feederd until ctx ends or a component
 // fails. Teardown is ordered: the pollers stop first, then the pipeline
-// drains its rings, then the InfluxDB sink flushes what they produced, then
-// the HTTP server stops.
+// drains its rings, then the alert dispatcher and the InfluxDB sink flush
+// what they produced (both at once, each bounded), then the HTTP server
+// stops.
 func Run(ctx context.Context, opts Options) error {
 	if err := opts.validate(); err != nil {
 		return fmt.Errorf("invalid options: %w", err)
@@ -180,6 +182,22 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	checks["pipeline"] = pipe.Ready
+
+	// alerts is where everything that raises alerts sends them: the
+	// dispatcher, or Discard when no receiver is configured.
+	var alerts alert.Sink = alert.Discard{}
+	var dispatcher *alert.Dispatcher
+	var comms *commsAlerts
+	if model.Alerting.Enabled() {
+		dispatcher, err = alert.New(alertOptions(model.Alerting, log.With("component", "alert"), reg, opts.ShutdownTimeout))
+		if err != nil {
+			return err
+		}
+		checks["alert"] = dispatcher.Ready
+		alerts = dispatcher
+		// Subscribed before the pipeline runs, so no event is missed.
+		comms = newCommsAlerts(model, pipe.Events().Subscribe(commsAlertsBuffer), alerts)
+	}
 	poller, err := poll.New(poll.Options{
 		Model:      model,
 		Sink:       pipe,
@@ -217,17 +235,19 @@ func Run(ctx context.Context, opts Options) error {
 	pollCtx, stopPoll := context.WithCancel(ctx)
 	pipeCtx, stopPipe := context.WithCancel(context.Background())
 	sinkCtx, stopSink := context.WithCancel(context.Background())
+	alertCtx, stopAlert := context.WithCancel(context.Background())
 	httpCtx, stopHTTP := context.WithCancel(context.Background())
 	defer stopPoll()
 	defer stopPipe()
 	defer stopSink()
+	defer stopAlert()
 	defer stopHTTP()
 
 	type result struct {
 		name string
 		err  error
 	}
-	done := make(chan result, 5)
+	done := make(chan result, 7)
 	clockCtx, stopClock := context.WithCancel(context.Background())
 	defer stopClock()
 	go func() { done <- result{"clock", syncClock(clockCtx, clock, log.With("component", "clock"))} }()
@@ -236,8 +256,14 @@ func Run(ctx context.Context, opts Options) error {
 	if influxSink != nil {
 		go func() { done <- result{"influx", influxSink.Run(sinkCtx)} }()
 	}
+	if dispatcher != nil {
+		go func() { done <- result{"alert", dispatcher.Run(alertCtx)} }()
+		// It ends when the pipeline closes its event stream.
+		go func() { done <- result{"comms-alerts", comms.run()} }()
+	}
 	go func() { done <- result{"http", srv.Run(httpCtx)} }()
-	running := map[string]bool{"poll": true, "pipeline": true, "http": true, "influx": influxSink != nil, "clock": true}
+	running := map[string]bool{"poll": true, "pipeline": true, "http": true, "influx": influxSink != nil, "clock": true,
+		"alert": dispatcher != nil, "comms-alerts": dispatcher != nil}
 
 	var firstErr error
 	wait := func(name string) {
@@ -268,8 +294,11 @@ func Run(ctx context.Context, opts Options) error {
 	wait("poll")
 	stopPipe()
 	wait("pipeline")
+	wait("comms-alerts")
 	stopSink()
+	stopAlert()
 	wait("influx")
+	wait("alert")
 	stopHTTP()
 	wait("http")
 	stopClock()

@@ -1,0 +1,269 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/feederd/feederd/internal/alert"
+	"github.com/feederd/feederd/internal/config"
+	"github.com/feederd/feederd/internal/detect"
+	"github.com/feederd/feederd/internal/sim"
+	"github.com/feederd/feederd/internal/testenv"
+)
+
+// startSimControl runs rtusim on a config text with its control API on a
+// free port and returns the URL of each device and the API's base URL.
+func startSimControl(t *testing.T, cfgText string) (map[string]string, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "sim.yaml")
+	if err := os.WriteFile(path, []byte(cfgText), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := sim.LoadConfig(path, config.LoadProfile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := sim.DefaultOptions()
+	opts.Config = cfg
+	opts.Logger = slog.New(slog.DiscardHandler)
+	opts.HTTPListen = "127.0.0.1:0"
+	var mu sync.Mutex
+	urls := map[string]string{}
+	control := ""
+	ready := make(chan struct{})
+	opts.OnListen = func(l sim.Listening) {
+		mu.Lock()
+		defer mu.Unlock()
+		if l.Device != nil {
+			urls[l.Device.ID] = l.URL
+		} else {
+			control = l.URL
+			close(ready)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- sim.Run(ctx, opts) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("sim.Run: %v", err)
+		}
+	})
+	select {
+	case <-ready:
+	case err := <-done:
+		t.Fatalf("sim.Run: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("rtusim did not start its control API")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	return urls, control
+}
+
+// simEvent injects one scenario event now through rtusim's control API.
+func simEvent(t *testing.T, control, event string) {
+	t.Helper()
+	resp, err := http.Post(control+"/api/events", "application/json", strings.NewReader(event))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		var e struct{ Error string }
+		_ = json.NewDecoder(resp.Body).Decode(&e)
+		t.Fatalf("POST /api/events %s: %s: %s", event, resp.Status, e.Error)
+	}
+}
+
+// TestRTUCommsLostAlertEndToEnd runs the whole daemon against rtusim and a
+// real Alertmanager: when the recloser's RTU goes silent, Alertmanager gets
+// one RTUCommsLost alert with the documented labels and annotations; when
+// its comms come back, the alert resolves with endsAt = the time of the
+// device's first answer (Alertmanager's resolved notification says so).
+func TestRTUCommsLostAlertEndToEnd(t *testing.T) {
+	am := testenv.StartAlertmanager(t)
+	prof := profilesDir(t)
+	urls, control := startSimControl(t, fmt.Sprintf(`
+seed: 1
+tick: 100ms
+listen: 127.0.0.1
+profiles: [%[1]s/sel751a.yaml, %[1]s/feeder-rtu.yaml]
+devices:
+  - {id: F1-BRK, profile: sel751a, unit: 1, port: %[2]s, nominal_voltage: 7200}
+  - {id: F1-REC, profile: feeder-rtu, unit: 1, port: %[3]s, nominal_voltage: 7200}
+feeders:
+  - id: F1
+    nominal_voltage: 7200
+    nodes:
+      - {id: F1-BRK, kind: breaker, device: F1-BRK}
+      - {id: F1-S1, kind: section, upstream: F1-BRK, section: {load_kw: 800, customers: 300}}
+      - {id: F1-REC, kind: recloser, upstream: F1-S1, device: F1-REC}
+      - {id: F1-S2, kind: section, upstream: F1-REC, section: {load_kw: 600, customers: 250}}
+`, prof, freePort(t), freePort(t)))
+	cfg := fmt.Sprintf(`
+profiles: [%[1]s/sel751a.yaml, %[1]s/feeder-rtu.yaml]
+poll: {interval: 200ms, timeout: 150ms, backoff_initial: 100ms, backoff_max: 200ms}
+alerting:
+  alertmanagers: [{url: "%[2]s"}]
+  resend_interval: 1s
+  active_for: 3s
+links:
+  - {id: brk, url: %[3]s}
+  - {id: rec, url: %[4]s}
+devices:
+  - {id: F1-BRK, link: brk, unit: 1, profile: sel751a, feeder: F1, nominal_voltage: 7200}
+  - {id: F1-REC, link: rec, unit: 1, profile: feeder-rtu, feeder: F1, upstream: F1-BRK, nominal_voltage: 7200}
+`, prof, am.URL, urls["F1-BRK"], urls["F1-REC"])
+	d := startDaemon(t, cfg)
+	eventually(t, 20*time.Second, "readyz", func() error {
+		if code, body := get(t, d.base+"/readyz"); code != 200 || !strings.Contains(body, "alert: ok") {
+			return fmt.Errorf("%d %s", code, body)
+		}
+		return nil
+	})
+
+	lost := time.Now()
+	simEvent(t, control, `{"action":"comms_loss","target":"F1-REC","mode":"silent"}`)
+	var fired testenv.AMAlert
+	eventually(t, 15*time.Second, "RTUCommsLost in Alertmanager", func() error {
+		got := am.Alerts(t, `alertname="RTUCommsLost"`)
+		if len(got) != 1 {
+			return fmt.Errorf("%d RTUCommsLost alerts: %+v", len(got), got)
+		}
+		fired = got[0]
+		return nil
+	})
+	t.Logf("RTUCommsLost visible in Alertmanager %v after the RTU went silent (3 polls of 200 ms must fail first)", time.Since(lost))
+	id := fired.Labels["event_id"]
+	if n, err := strconv.ParseUint(id, 10, 64); err != nil || n>>32 != 1 {
+		t.Errorf("event_id %q: want the comm_lost event's id, device index 1 in its high 32 bits", id)
+	}
+	wantLabels := map[string]string{"alertname": "RTUCommsLost", "severity": "warning", "feeder": "F1", "device": "F1-REC", "event_id": id}
+	if !mapsEqual(fired.Labels, wantLabels) {
+		t.Errorf("labels %v, want %v", fired.Labels, wantLabels)
+	}
+	ann := fired.Annotations
+	if ann["summary"] != "RTU F1-REC on feeder F1 stopped answering: 3 polls in a row failed" || ann["cause"] != "poll_failures" ||
+		ann["link"] != "rec" || ann["started_at"] != fired.StartsAt.UTC().Format(time.RFC3339) || len(ann) != 4 {
+		t.Errorf("annotations %v", ann)
+	}
+	if !fired.StartsAt.After(lost.Add(-time.Second)) || fired.StartsAt.After(time.Now()) {
+		t.Errorf("startsAt %v, the RTU went silent at %v", fired.StartsAt, lost)
+	}
+	// The daemon's re-sends keep it active past its first endsAt (3 s).
+	time.Sleep(4 * time.Second)
+	if got := am.Alerts(t, `alertname="RTUCommsLost"`); len(got) != 1 {
+		t.Fatalf("after 4 s of silence: %d RTUCommsLost alerts, want 1 (re-sent)", len(got))
+	}
+
+	restored := time.Now()
+	simEvent(t, control, `{"action":"comms_restore","target":"F1-REC"}`)
+	eventually(t, 15*time.Second, "RTUCommsLost resolved", func() error {
+		if got := am.Alerts(t, `alertname="RTUCommsLost"`); len(got) != 0 {
+			return fmt.Errorf("still active: %+v", got)
+		}
+		return nil
+	})
+	var ends time.Time
+	eventually(t, 10*time.Second, "Alertmanager's resolved notification", func() error {
+		for _, n := range am.Notifications() {
+			for _, a := range n.Alerts {
+				if a.Labels["event_id"] == id && a.Status == "resolved" {
+					ends = a.EndsAt
+					return nil
+				}
+			}
+		}
+		return fmt.Errorf("not yet")
+	})
+	// The end is the first good sample: after the restore, within the
+	// reconnect backoff and a poll or two.
+	if ends.Before(restored) || ends.After(restored.Add(2*time.Second)) {
+		t.Errorf("resolved with endsAt %v; comms were restored at %v", ends, restored)
+	}
+	if v := metricValue(t, d.base, `feederd_alerts_active`); v != "0" {
+		t.Errorf("feederd_alerts_active = %q, want 0", v)
+	}
+	if v := metricValue(t, d.base, `feederd_alert_sends_total{receiver="alertmanager-0",result="success"}`); v == "" || v == "0" {
+		t.Errorf("successful sends: %q", v)
+	}
+	if err := d.stop(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func mapsEqual(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range b {
+		if w, ok := a[k]; !ok || w != v {
+			return false
+		}
+	}
+	return true
+}
+
+// recordingSink keeps what the comms bridge calls.
+type recordingSink struct {
+	set      []alert.Alert
+	resolved []map[string]string
+	at       []time.Time
+}
+
+func (r *recordingSink) Set(a alert.Alert) { r.set = append(r.set, a) }
+func (r *recordingSink) Resolve(l map[string]string, at time.Time) {
+	r.resolved = append(r.resolved, l)
+	r.at = append(r.at, at)
+}
+
+// TestCommsAlertsMapping: comm_lost start fires RTUCommsLost with the
+// event's start, its end resolves it at the event's end, and nothing else
+// raises it.
+func TestCommsAlertsMapping(t *testing.T) {
+	m := &config.Model{
+		Detect:  detect.DefaultParams(),
+		Devices: []*config.Device{{ID: "F9-BRK", Feeder: "F9"}, {ID: "F9-REC", Feeder: "F9", Link: &config.Link{ID: "radio"}}},
+	}
+	sink := &recordingSink{}
+	c := newCommsAlerts(m, nil, sink)
+	start := time.Date(2025, 1, 15, 14, 2, 3, 4e8, time.UTC)
+	end := start.Add(95 * time.Second)
+	id := uint64(1)<<32 | 7
+	for _, ev := range []detect.Event{
+		{ID: id, Device: 1, Kind: detect.KindCommLost, Stage: detect.StageStart, Start: start.UnixNano(), Cause: detect.CauseNoData},
+		{ID: id + 1, Device: 1, Kind: detect.KindSag, Stage: detect.StageStart, Start: start.UnixNano()},
+		{ID: id, Device: 9, Kind: detect.KindCommLost, Stage: detect.StageStart, Start: start.UnixNano()},
+		{ID: id, Device: 1, Kind: detect.KindCommLost, Stage: detect.StageEnd, Start: start.UnixNano(), End: end.UnixNano()},
+	} {
+		c.handle(&ev)
+	}
+	labels := map[string]string{"alertname": "RTUCommsLost", "severity": "warning", "feeder": "F9", "device": "F9-REC", "event_id": "4294967303"}
+	if len(sink.set) != 1 || len(sink.resolved) != 1 {
+		t.Fatalf("%d Set, %d Resolve calls, want one each", len(sink.set), len(sink.resolved))
+	}
+	a := sink.set[0]
+	if !mapsEqual(a.Labels, labels) || !a.StartsAt.Equal(start) {
+		t.Errorf("Set %+v", a)
+	}
+	wantAnn := map[string]string{"summary": "RTU F9-REC on feeder F9 stopped answering: no good answer for 10s",
+		"cause": "no_data", "started_at": "2025-01-15T14:02:03Z", "link": "radio"}
+	if !mapsEqual(a.Annotations, wantAnn) {
+		t.Errorf("annotations %v, want %v", a.Annotations, wantAnn)
+	}
+	if !mapsEqual(sink.resolved[0], labels) || !sink.at[0].Equal(end) {
+		t.Errorf("Resolve(%v, %v), want the labels and %v", sink.resolved[0], sink.at[0], end)
+	}
+}
