@@ -28,14 +28,19 @@ $(BIN)/alertmanager:
 	@echo "building Alertmanager $(ALERTMANAGER_VERSION) into $(BIN) (once)"
 	GOBIN=$(BIN) $(GO) install github.com/prometheus/alertmanager/cmd/alertmanager@$(ALERTMANAGER_VERSION)
 
-tools: $(BIN)/influxd $(BIN)/alertmanager
+# Its command-line client (same module, seconds once it is built): checks
+# configs/alertmanager.yml in the tests and queries alerts in the demo.
+$(BIN)/amtool: $(BIN)/alertmanager
+	GOBIN=$(BIN) $(GO) install github.com/prometheus/alertmanager/cmd/amtool@$(ALERTMANAGER_VERSION)
+
+tools: $(BIN)/influxd $(BIN)/alertmanager $(BIN)/amtool
 	@command -v socat >/dev/null && command -v mbpoll >/dev/null || { \
 	  echo "installing socat and mbpoll (Debian packages)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq socat mbpoll; }
 
 # The demo: InfluxDB, Alertmanager, rtusim with the demo fleet, feederd;
 # Ctrl-C stops all.
-run: build $(BIN)/influxd $(BIN)/alertmanager
+run: build $(BIN)/influxd $(BIN)/alertmanager $(BIN)/amtool
 	@bash scripts/run-demo.sh
 
 fmt-check:
@@ -46,7 +51,7 @@ vet:
 	$(GO) vet ./...
 
 unit: tools
-	FEEDERD_INFLUXD=$(BIN)/influxd FEEDERD_ALERTMANAGER=$(BIN)/alertmanager $(GO) test -race -count=1 -timeout 12m ./...
+	FEEDERD_INFLUXD=$(BIN)/influxd FEEDERD_ALERTMANAGER=$(BIN)/alertmanager FEEDERD_AMTOOL=$(BIN)/amtool $(GO) test -race -count=1 -timeout 12m ./...
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParseRTURequest$$' -fuzztime $(FUZZTIME) ./internal/sim

@@ -158,6 +158,30 @@ func AlertmanagerPath(t testing.TB) string {
 	return p
 }
 
+// AmtoolPath returns Alertmanager's amtool: $FEEDERD_AMTOOL, else
+// bin/amtool in the module root. It fails the test with the build command
+// if missing.
+func AmtoolPath(t testing.TB) string {
+	t.Helper()
+	if p := os.Getenv("FEEDERD_AMTOOL"); p != "" {
+		if _, err := os.Stat(p); err != nil {
+			t.Fatalf("FEEDERD_AMTOOL=%s: %v", p, err)
+		}
+		return p
+	}
+	root, err := moduleRoot()
+	if err != nil {
+		t.Fatalf("locate amtool: %v", err)
+	}
+	p := filepath.Join(root, "bin", "amtool")
+	if _, err := os.Stat(p); err != nil {
+		t.Fatalf("amtool not found at %s: build it with `make -C %s tools` "+
+			"(that is `GOBIN=%s go install github.com/prometheus/alertmanager/cmd/amtool@v0.28.1`) "+
+			"or point FEEDERD_AMTOOL at an amtool binary", p, root, filepath.Join(root, "bin"))
+	}
+	return p
+}
+
 // serveHook starts the receiver of Alertmanager's notifications.
 func (a *Alertmanager) serveHook(t testing.TB) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
