@@ -261,3 +261,34 @@ func TestAlertmanagerHAPair(t *testing.T) {
 	wantAlert(t, am2, 5*time.Second, l2, ann)
 	wantAlert(t, am2, 5*time.Second, l1, ann)
 }
+
+// TestAlertmanagerSetLatency measures the time from Set to the alert being
+// listed by the real Alertmanager's API, over 50 alerts, for BENCHMARKS.md;
+// it fails if the slowest takes a second or more.
+func TestAlertmanagerSetLatency(t *testing.T) {
+	am := testenv.StartAlertmanager(t)
+	d := startDispatcher(t, []Receiver{amReceiver("am", am)})
+	const n = 50
+	lat := make([]time.Duration, 0, n)
+	for i := range n {
+		id := fmt.Sprintf("lat%d", i)
+		start := time.Now()
+		d.Set(Alert{Labels: map[string]string{"alertname": "Latency", "test": id}})
+		for {
+			if _, ok := findAlert(t, am, id); ok {
+				break
+			}
+			if time.Since(start) > 2*time.Second {
+				t.Fatalf("alert %d not listed after 2 s", i)
+			}
+			time.Sleep(time.Millisecond)
+		}
+		lat = append(lat, time.Since(start))
+	}
+	slices.Sort(lat)
+	p50, p98, top := lat[n/2], lat[n*98/100], lat[n-1]
+	t.Logf("Set -> listed by GET /api/v2/alerts over %d alerts: p50 %v, p98 %v, max %v", n, p50, p98, top)
+	if top >= time.Second {
+		t.Errorf("slowest %v, want under a second", top)
+	}
+}
