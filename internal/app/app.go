@@ -208,7 +208,7 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	log.Info("feederd started", "config", opts.ConfigPath, "http", srv.Addr(), "shard", opts.Shard.String(),
-		"feeders", model.Feeders(), "links", len(model.Links), "devices", len(model.Devices), "version", opts.Version)
+		"feeders", model.FeederCount(), "links", len(model.Links), "devices", len(model.Devices), "version", opts.Version)
 	if opts.OnListen != nil {
 		opts.OnListen(srv.Addr())
 	}

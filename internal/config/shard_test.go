@@ -215,7 +215,7 @@ func TestModelShardKnowsEveryField(t *testing.T) {
 	for f := range reflect.TypeFor[Model]().Fields() {
 		got = append(got, f.Name)
 	}
-	want := []string{"Source", "Poll", "Influx", "HTTP", "Detect", "Pipeline", "Profiles", "Links", "Devices"}
+	want := []string{"Source", "Poll", "Influx", "HTTP", "Detect", "Pipeline", "Profiles", "Links", "Devices", "Feeders"}
 	if !slices.Equal(got, want) {
 		t.Errorf("Model's fields are %v; Shard was written for %v: check that it filters whatever refers to devices or links, then update this list", got, want)
 	}
