@@ -314,6 +314,10 @@ type rawQuirks struct {
 //	                       # reactive_power, power_factor, frequency, energy,
 //	                       # breaker_closed, lockout, shot_count, trip_count.
 //	                       # Not on string points.
+//	                       # In InfluxDB a point is the field named by its
+//	                       # role, else by its name, and <field>_q when not
+//	                       # good: a name that is another point's field or
+//	                       # <field>_q, or ok or seq, is an error.
 //
 // Points of one table may not share registers, except bit points, which may
 // share a register with each other (different bits) and with integer points.
