@@ -43,7 +43,9 @@ import "time"
 //	  queue_size: 200000           # lines held while InfluxDB is slow or down;
 //	                               # >= batch_size. Default 200000.
 //	  timeout: 10s                 # per write; > 0. Default 10s.
-//	  measurement: feeder_point    # [A-Za-z0-9_.-]+. Default feeder_point.
+//	  measurement: feeder_point    # of the line of each device poll (see
+//	                               # InfluxDB schema); [A-Za-z0-9_.-]+.
+//	                               # Default feeder_point.
 //
 //	# feederd's own HTTP server: metrics, health, API, pages.
 //	http:
