@@ -54,10 +54,11 @@ func TestPollCountInInfluxDB(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t0 := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
+	// The last polls are recent, so the workers' final tick finds no
+	// device silent; any event it does find is counted below anyway.
+	t0 := time.Now().Add(-perDevice * time.Second)
 	p, err := New(Options{Model: m, Lines: sink, Logger: log, Registerer: reg, Shards: 2, RingSize: 4096,
-		Policy: ring.DropNewest, BatchLines: 500, Encoder: enc,
-		Now: func() time.Time { return t0.Add(perDevice * time.Second) }})
+		Policy: ring.DropNewest, BatchLines: 500, Encoder: enc})
 	if err != nil {
 		t.Fatal(err)
 	}
