@@ -33,8 +33,9 @@ func field(point string) string {
 	return point
 }
 
-// counters returns the counter name summed by the value of label.
-func counters(t *testing.T, reg *prometheus.Registry, name, label string) map[string]float64 {
+// counters returns the counter name summed by the value of label, or of
+// orLabel for a series without label.
+func counters(t *testing.T, reg *prometheus.Registry, name, label, orLabel string) map[string]float64 {
 	t.Helper()
 	mfs, err := reg.Gather()
 	if err != nil {
@@ -46,11 +47,17 @@ func counters(t *testing.T, reg *prometheus.Registry, name, label string) map[st
 			continue
 		}
 		for _, m := range mf.GetMetric() {
-			key := ""
+			key, or := "", ""
 			for _, lp := range m.GetLabel() {
-				if lp.GetName() == label {
+				switch lp.GetName() {
+				case label:
 					key = lp.GetValue()
+				case orLabel:
+					or = lp.GetValue()
 				}
+			}
+			if key == "" {
+				key = or
 			}
 			out[key] += m.GetCounter().GetValue()
 		}
@@ -145,23 +152,26 @@ profiles: [%[1]s/feeder-rtu.yaml, %[1]s/sel751a.yaml, %[1]s/pm5100.yaml]
 poll: {interval: 100ms, timeout: 80ms, backoff_initial: 50ms, backoff_max: 200ms}
 influx: {url: %[2]s, bucket: %[3]s, flush_interval: 100ms, batch_size: 100}
 links:
-  - {id: brk, url: %[4]s}
-  - {id: rec, url: %[5]s}
-  - {id: mtr, url: %[6]s}
-  - {id: f2, url: %[7]s}
+  - {id: F1-BRK, url: %[4]s}
+  - {id: F1-REC, url: %[5]s}
+  - {id: F1-MTR, url: %[6]s}
+  - {id: F2-REC, url: %[7]s}
 devices:
-  - {id: F1-BRK, link: brk, unit: 1, profile: sel751a, feeder: F1, nominal_voltage: 7200, labels: {substation: north}}
-  - {id: F1-REC, link: rec, unit: 1, profile: feeder-rtu, feeder: F1, upstream: F1-BRK, nominal_voltage: 7200}
-  - {id: F1-MTR, link: mtr, unit: 1, profile: pm5100, feeder: F1, upstream: F1-REC, nominal_voltage: 120}
-  - {id: F2-REC, link: f2, unit: 1, profile: feeder-rtu, feeder: F2, nominal_voltage: 7200}
+  - {id: F1-BRK, link: F1-BRK, unit: 1, profile: sel751a, feeder: F1, nominal_voltage: 7200, labels: {substation: north}}
+  - {id: F1-REC, link: F1-REC, unit: 1, profile: feeder-rtu, feeder: F1, upstream: F1-BRK, nominal_voltage: 7200}
+  - {id: F1-MTR, link: F1-MTR, unit: 1, profile: pm5100, feeder: F1, upstream: F1-REC, nominal_voltage: 120}
+  - {id: F2-REC, link: F2-REC, unit: 1, profile: feeder-rtu, feeder: F2, nominal_voltage: 7200}
 `, profilesDir(t), influx.URL, influx.Bucket, brkURL, recURL, mtrURL, f2URL)
 	d := startDaemon(t, cfg)
 	devices := []string{"F1-BRK", "F1-REC", "F1-MTR", "F2-REC"}
+	// Each device has a link of its own, named like it, so that polls
+	// counted by device or by link are the device's.
+	polled := func() map[string]float64 { return counters(t, d.reg, "feederd_polls_total", "device", "link") }
 	waitPolls := func(n float64) {
 		t.Helper()
-		start := counters(t, d.reg, "feederd_polls_total", "device")
+		start := polled()
 		eventually(t, 30*time.Second, fmt.Sprintf("%v more polls of each device", n), func() error {
-			now := counters(t, d.reg, "feederd_polls_total", "device")
+			now := polled()
 			for _, dev := range devices {
 				if now[dev]-start[dev] < n {
 					return fmt.Errorf("%s: %v polls", dev, now[dev]-start[dev])
@@ -182,7 +192,7 @@ devices:
 
 	// The daemon flushed everything before Run returned: InfluxDB holds a
 	// point for every poll, and the sink wrote nothing else but events.
-	polls := counters(t, d.reg, "feederd_polls_total", "device")
+	polls := polled()
 	lines := pollLines(t, influx)
 	total := 0.0
 	for _, dev := range devices {
@@ -191,8 +201,8 @@ devices:
 		}
 		total += polls[dev]
 	}
-	events := counters(t, d.reg, "feederd_events_total", "")[""]
-	if written := counters(t, d.reg, "feederd_influx_points_written_total", "")[""]; written != total+events {
+	events := counters(t, d.reg, "feederd_events_total", "", "")[""]
+	if written := counters(t, d.reg, "feederd_influx_points_written_total", "", "")[""]; written != total+events {
 		t.Errorf("lines written = %v, want %v polls + %v events", written, total, events)
 	}
 
