@@ -63,6 +63,9 @@ func TestBadConfigs(t *testing.T) {
 		{"dup_role.yaml", `testdata/config/bad/dup_role.yaml:13: devices[0].points[0].role: duplicate role breaker_closed: already point "breaker_closed" (profile "relay")`},
 		{"dup_unit.yaml", `testdata/config/bad/dup_unit.yaml:14: devices[1].unit: unit 1 on link "gw" is already device "F101-R1" (line 7)`},
 		{"empty.yaml", "testdata/config/bad/empty.yaml:1: the file is empty"},
+		{"field_clash.yaml", `testdata/config/bad/field_clash.yaml:13: devices[0].points[0].name: point "trip_count" would write InfluxDB field "trip_count", as point "trips" does (profile "relay")
+testdata/config/bad/field_clash.yaml:14: devices[0].points[1].name: point "status_q" would write InfluxDB field "status_q", the quality field of point "status" (profile "relay")
+testdata/config/bad/field_clash.yaml:15: devices[0].points[2].name: point "seq" would write InfluxDB field "seq", which every poll line has`},
 		{"float_as_int.yaml", `testdata/config/bad/float_as_int.yaml:9: devices[0].unit: want an integer, got "1.5"`},
 		{"influx_bad_scheme.yaml", `testdata/config/bad/influx_bad_scheme.yaml:4: influx.url: unsupported scheme "udp" (want http or https)`},
 		{"influx_credentials_in_url.yaml", "testdata/config/bad/influx_credentials_in_url.yaml:4: influx.url: credentials in the url: secrets must come from token_env or token_file"},

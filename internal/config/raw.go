@@ -43,7 +43,9 @@ import "time"
 //	  queue_size: 200000           # lines held while InfluxDB is slow or down;
 //	                               # >= batch_size. Default 200000.
 //	  timeout: 10s                 # per write; > 0. Default 10s.
-//	  measurement: feeder_point    # [A-Za-z0-9_.-]+. Default feeder_point.
+//	  measurement: feeder_point    # of the line of each device poll (see
+//	                               # InfluxDB schema); [A-Za-z0-9_.-]+.
+//	                               # Default feeder_point.
 //
 //	# feederd's own HTTP server: metrics, health, API, pages.
 //	http:
@@ -361,6 +363,10 @@ type rawQuirks struct {
 //	                       # reactive_power, power_factor, frequency, energy,
 //	                       # breaker_closed, lockout, shot_count, trip_count.
 //	                       # Not on string points.
+//	                       # In InfluxDB a point is the field named by its
+//	                       # role, else by its name, and <field>_q when not
+//	                       # good: a name that is another point's field or
+//	                       # <field>_q, or ok or seq, is an error.
 //
 // Points of one table may not share registers, except bit points, which may
 // share a register with each other (different bits) and with integer points.

@@ -81,6 +81,7 @@ type shard struct {
 	// Owned by the worker goroutine:
 	lines   []byte
 	nLines  int
+	poll    influx.PollState // the line of a poll not yet complete
 	samples prometheus.Counter
 	events  *[detect.NumKinds][3]prometheus.Counter
 	p       *Pipeline
@@ -289,17 +290,17 @@ func (sh *shard) run(ctx context.Context) {
 }
 
 // process is the hot path: detection and encoding of every sample, with no
-// allocation once the line buffer has grown to its batch size.
+// allocation once the line buffer has grown to its batch size. Put hands a
+// device poll to the ring with one PutBatch, so its samples come in a row
+// unless the ring was full; a poll may still straddle two batches, and
+// sh.poll carries its line from one to the next (see influx.Encoder.Append).
 func (sh *shard) process(batch []sample.Sample) {
 	for i := range batch {
-		s := &batch[i]
-		sh.det.Process(s)
-		before := len(sh.lines)
-		sh.lines = sh.enc.Append(sh.lines, s)
-		if len(sh.lines) != before {
-			sh.nLines++
-		}
+		sh.det.Process(&batch[i])
 	}
+	var n int
+	sh.lines, n = sh.enc.Append(sh.lines, &sh.poll, batch)
+	sh.nLines += n
 	sh.samples.Add(float64(len(batch)))
 	if sh.nLines >= sh.p.opts.BatchLines {
 		sh.flush()
