@@ -77,9 +77,12 @@ const (
 	OutageStarted ChangeKind = iota
 	OutageUpdated
 	OutageRestored
+	// IndicesUpdated: only the feeder's reliability sums changed (a reclose
+	// sequence counted as momentary interruptions); Outage is empty.
+	IndicesUpdated
 )
 
-var changeNames = [...]string{"started", "updated", "restored"}
+var changeNames = [...]string{"started", "updated", "restored", "indices_updated"}
 
 func (k ChangeKind) String() string { return changeNames[k] }
 
@@ -87,6 +90,10 @@ func (k ChangeKind) String() string { return changeNames[k] }
 type Change struct {
 	Kind   ChangeKind
 	Outage Outage
+	// Feeder, and its reliability sums after the change, at Time.
+	Feeder  string
+	Indices Accumulator
+	Time    int64
 }
 
 // Params of outage logic.
@@ -276,7 +283,7 @@ func (e *Engine) Flush(state func(uint32) detect.DeviceState) error {
 	for _, fe := range e.dirty {
 		fe.dirty = false
 		changes := fe.update(fe.dirtyT, e.p, state)
-		if err := e.publish(fe, changes); err != nil {
+		if err := e.publish(fe, changes, fe.dirtyT); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -284,9 +291,12 @@ func (e *Engine) Flush(state func(uint32) detect.DeviceState) error {
 	return errors.Join(errs...)
 }
 
-func (e *Engine) publish(fe *feederEngine, changes []Change) error {
+func (e *Engine) publish(fe *feederEngine, changes []Change, t int64) error {
 	if len(changes) == 0 {
 		return nil
+	}
+	for i := range changes {
+		changes[i].Feeder, changes[i].Indices, changes[i].Time = fe.id, fe.acc, t
 	}
 	var err error
 	if e.store != nil {
@@ -527,10 +537,7 @@ func (e *Engine) Observe(ev *detect.Event) error {
 	fe.acc.roll(ev.End)
 	fe.acc.MCI += max(ev.Shots, 1) * fe.below[k]
 	fe.acc.MCIe += fe.below[k]
-	if e.store != nil {
-		return e.store.Save(fe.state())
-	}
-	return nil
+	return e.publish(fe, []Change{{Kind: IndicesUpdated}}, ev.End)
 }
 
 // Active returns a copy of every active outage, feeder by feeder.
@@ -564,7 +571,7 @@ func (e *Engine) Tick(t int64) error {
 				changes = append(changes, Change{Kind: OutageUpdated, Outage: fe.copyOf(o)})
 			}
 		}
-		if err := e.publish(fe, changes); err != nil {
+		if err := e.publish(fe, changes, t); err != nil {
 			errs = append(errs, err)
 		}
 	}
