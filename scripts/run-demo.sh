@@ -97,7 +97,7 @@ feederd is polling the demo fleet.
   readiness:  curl -s http://$FEEDERD_HTTP/readyz
   simulator:  curl -s http://$SIM_HTTP/api/devices
   InfluxDB:   curl -sG http://127.0.0.1:$INFLUX_PORT/query --data-urlencode db=feederd \\
-                --data-urlencode "q=SELECT last(value) FROM feeder_point WHERE time > now() - 1m GROUP BY device, point"
+                --data-urlencode "q=SELECT last(voltage_a), last(ok) FROM feeder_point WHERE time > now() - 1m GROUP BY device"
   alerts:     bin/amtool --alertmanager.url=http://127.0.0.1:$AM_PORT alert query
               (or curl -s http://127.0.0.1:$AM_PORT/api/v2/alerts; web UI: http://127.0.0.1:$AM_PORT)
   an alert:   curl -X POST -d '{"action":"comms_loss","target":"F101-MTR"}' http://$SIM_HTTP/api/events

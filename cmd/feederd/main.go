@@ -205,7 +205,7 @@ func summary(m *config.Model, feeders bool) string {
 	}
 	s := fmt.Sprintf("%s, %s, %s", count(len(m.Links), "link"), count(len(m.Devices), "device"), count(points, "point"))
 	if feeders {
-		s = count(m.Feeders(), "feeder") + ", " + s
+		s = count(m.FeederCount(), "feeder") + ", " + s
 	}
 	return s
 }

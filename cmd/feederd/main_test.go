@@ -31,7 +31,7 @@ func TestCheckConfig(t *testing.T) {
 		{[]string{"check-config", "nope.yaml"}, 2, "", "load config: open nope.yaml: no such file or directory\n"},
 		{[]string{"check-config"}, 2, "", "usage: feederd check-config [-shard i/n] FILE\n"},
 		{[]string{"check-config", "-shard", "1/2", filepath.Join(root, "configs", "demo.yaml")}, 0,
-			"../../configs/demo.yaml: ok: 7 links, 7 devices, 98 points\nshard 1/2: 1 feeder, 3 links, 3 devices, 41 points\n", ""},
+			"../../configs/demo.yaml: ok: 7 links, 7 devices, 98 points\nshard 1/2: 2 feeders, 7 links, 7 devices, 98 points\n", ""},
 		{[]string{"check-config", "-shard", "2/2", filepath.Join(root, "configs", "demo.yaml")}, 2,
 			"", "invalid value \"2/2\" for flag -shard: shard 2/2: the index must be in 0..1\n"},
 		{[]string{"run", "-shard", "3/2", "-config", "x.yaml"}, 2,
@@ -78,7 +78,8 @@ func TestPlan(t *testing.T) {
 	if code != 2 || !strings.Contains(errs, `no device "NOPE"`) {
 		t.Errorf("exit %d, stderr %q", code, errs)
 	}
-	// Feeder F101 is shard 1 of 2: its meter is not in shard 0's plan.
+	// Feeders F101 and F102 are tied (TIE-12), so both are shard 1 of 2:
+	// the meter is not in shard 0's plan.
 	code, _, errs = runCmd("plan", "-config", "../../configs/demo.yaml", "-device", "F101-MTR", "-shard", "0/2")
 	if want := `no device "F101-MTR" in shard 0/2`; code != 2 || !strings.Contains(errs, want) {
 		t.Errorf("plan -shard 0/2 -device F101-MTR: exit %d, stderr %q; want 2, %q", code, errs, want)
@@ -90,7 +91,7 @@ func TestPlan(t *testing.T) {
 			devices = append(devices, strings.TrimSuffix(f[1], ","))
 		}
 	}
-	if got, want := strings.Join(devices, " "), "F101-BRK F101-REC F101-MTR"; code != 0 || got != want {
+	if got, want := strings.Join(devices, " "), "F101-BRK F101-REC F101-MTR F102-BRK F102-REC F102-MTR TIE-12"; code != 0 || got != want {
 		t.Errorf("plan -shard 1/2: exit %d, stderr %q, devices %q; want 0, %q", code, errs, got, want)
 	}
 }

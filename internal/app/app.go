@@ -19,6 +19,7 @@ import (
 	"github.com/feederd/feederd/internal/alert"
 	"github.com/feederd/feederd/internal/api"
 	"github.com/feederd/feederd/internal/config"
+	"github.com/feederd/feederd/internal/grid"
 	"github.com/feederd/feederd/internal/influx"
 	"github.com/feederd/feederd/internal/pipeline"
 	"github.com/feederd/feederd/internal/poll"
@@ -136,11 +137,13 @@ func Run(ctx context.Context, opts Options) error {
 		Help: "Wall clock minus the sample clock: a step of the wall clock that the sample clock is still absorbing at 500 µs/s.",
 	}, func() float64 { return clock.Offset().Seconds() }))
 	statePath := ""
+	var outageStore grid.Store
 	if opts.DataDir != "" {
 		if err := os.MkdirAll(opts.DataDir, 0o750); err != nil {
 			return fmt.Errorf("data directory: %w", err)
 		}
 		statePath = filepath.Join(opts.DataDir, "detect-state.json")
+		outageStore = grid.FileStore{Dir: filepath.Join(opts.DataDir, "outages")}
 	}
 
 	checks := map[string]api.Check{}
@@ -177,6 +180,8 @@ func Run(ctx context.Context, opts Options) error {
 		Encoder:    enc,
 		Now:        clock.Now,
 		StatePath:  statePath,
+		Outages:    outageStore,
+		OnOutage:   logOutage(log.With("component", "outages")),
 	})
 	if err != nil {
 		return err
@@ -226,7 +231,7 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	log.Info("feederd started", "config", opts.ConfigPath, "http", srv.Addr(), "shard", opts.Shard.String(),
-		"feeders", model.Feeders(), "links", len(model.Links), "devices", len(model.Devices), "version", opts.Version)
+		"feeders", model.FeederCount(), "links", len(model.Links), "devices", len(model.Devices), "version", opts.Version)
 	if opts.OnListen != nil {
 		opts.OnListen(srv.Addr())
 	}
@@ -325,5 +330,18 @@ func syncClock(ctx context.Context, c *sample.Clock, log *slog.Logger) error {
 				"offset", off)
 		}
 		last = off
+	}
+}
+
+// logOutage logs each outage as it starts, changes and ends.
+func logOutage(log *slog.Logger) func(*grid.Change) {
+	return func(c *grid.Change) {
+		if c.Kind == grid.IndicesUpdated {
+			return
+		}
+		o := &c.Outage
+		log.Info("outage "+c.Kind.String(), "outage_id", o.ID, "feeder", o.Feeder, "device", o.Device,
+			"status", o.Status, "customers_out", o.CustomersOut, "customers_affected", o.CustomersAffected,
+			"critical_out", len(o.Critical), "start", time.Unix(0, o.Start).UTC())
 	}
 }

@@ -58,6 +58,7 @@ func simDevice(t *testing.T, id string, unit uint8, profileFile string, values m
 // daemon is a feederd started by Run in this process.
 type daemon struct {
 	base string
+	reg  *prometheus.Registry
 	stop func() error
 }
 
@@ -82,7 +83,7 @@ func startDaemon(t *testing.T, cfg string, mods ...func(*Options)) *daemon {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- Run(ctx, opts) }()
-	var d daemon
+	d := daemon{reg: opts.Registry}
 	select {
 	case a := <-addr:
 		d.base = "http://" + a
@@ -156,6 +157,7 @@ func profilesDir(t *testing.T) string {
 // TestDaemon runs the whole daemon against rtusim's devices and a real
 // InfluxDB: it becomes ready, serves its metrics, writes the values the
 // devices hold with the right tags, and turns a sag into exactly one event.
+// TestPollLines (schema_test.go) checks every line of a run.
 func TestDaemon(t *testing.T) {
 	influx := testenv.StartInflux(t)
 	rec, recURL := simDevice(t, "F1-REC", 2, "feeder-rtu.yaml", map[string]float64{
@@ -199,35 +201,41 @@ devices:
 	}
 
 	// The values in InfluxDB are the devices' values: exact for integers,
-	// exact float32 for float32 points.
+	// exact float32 for float32 points; one line per poll, a field per point
+	// named by its role.
 	want := map[string]map[string]string{
-		"F1-REC": {"va": "7215.5", "vb": "7190.25", "vc": "7201.75", "ia": "212.5", "kw": "2650.125",
-			"freq": "60.01", "breaker_closed": "1", "trip_count": "4", "shot_count": "0"},
-		"F1-BRK": {"van": "7212", "vbn": "7188", "vcn": "7199", "ia": "-12", "pf": "0.97", "freq": "59.98", "breaker_closed": "1"},
+		"F1-REC": {"voltage_a": "7215.5", "voltage_b": "7190.25", "voltage_c": "7201.75", "current_a": "212.5", "active_power": "2650.125",
+			"frequency": "60.01", "breaker_closed": "1", "trip_count": "4", "shot_count": "0", "ok": "1"},
+		"F1-BRK": {"voltage_a": "7212", "voltage_b": "7188", "voltage_c": "7199", "current_a": "-12", "power_factor": "0.97",
+			"frequency": "59.98", "breaker_closed": "1", "ok": "1"},
 	}
 	eventually(t, 20*time.Second, "values in InfluxDB", func() error {
-		rows := influx.Query(t, `SELECT last(value) FROM feeder_point GROUP BY device, point`)
+		rows := influx.Query(t, `SELECT last(*) FROM feeder_point GROUP BY device`)
 		got := map[string]map[string]string{}
 		for _, s := range rows {
 			if got[s.Tags["device"]] == nil {
 				got[s.Tags["device"]] = map[string]string{}
 			}
-			got[s.Tags["device"]][s.Tags["point"]] = fmt.Sprint(s.Values[0][s.Column("last")])
+			for i, c := range s.Columns {
+				if f, ok := strings.CutPrefix(c, "last_"); ok && s.Values[0][i] != nil {
+					got[s.Tags["device"]][f] = fmt.Sprint(s.Values[0][i])
+				}
+			}
 		}
-		for dev, pts := range want {
-			for p, v := range pts {
-				if got[dev][p] != v {
-					return fmt.Errorf("%s %s = %q, want %q", dev, p, got[dev][p], v)
+		for dev, fields := range want {
+			for f, v := range fields {
+				if got[dev][f] != v {
+					return fmt.Errorf("%s %s = %q, want %q", dev, f, got[dev][f], v)
 				}
 			}
 		}
 		return nil
 	})
-	tags := influx.Query(t, `SELECT last(value) FROM feeder_point WHERE point='van' GROUP BY *`)
+	tags := influx.Query(t, `SELECT last(voltage_a) FROM feeder_point WHERE device='F1-BRK' GROUP BY *`)
 	if len(tags) != 1 {
-		t.Fatalf("van series: %+v", tags)
+		t.Fatalf("F1-BRK series: %+v", tags)
 	}
-	wantTags := map[string]string{"device": "F1-BRK", "feeder": "F1", "point": "van", "role": "voltage_a", "unit": "V", "substation": "north"}
+	wantTags := map[string]string{"device": "F1-BRK", "feeder": "F1", "substation": "north"}
 	if fmt.Sprint(tags[0].Tags) != fmt.Sprint(wantTags) {
 		t.Errorf("tags = %v, want %v", tags[0].Tags, wantTags)
 	}
@@ -299,7 +307,7 @@ devices: [{id: F1-REC, link: rec, unit: 1, profile: feeder-rtu, feeder: F1, nomi
 		return nil
 	})
 	eventually(t, 30*time.Second, "samples from the outage delivered", func() error {
-		rows := influx.Query(t, fmt.Sprintf(`SELECT count(value) FROM feeder_point WHERE point='va' AND time <= %d`, downSince.UnixNano()))
+		rows := influx.Query(t, fmt.Sprintf(`SELECT count(voltage_a) FROM feeder_point WHERE time <= %d`, downSince.UnixNano()))
 		if len(rows) != 1 {
 			return fmt.Errorf("rows %+v", rows)
 		}

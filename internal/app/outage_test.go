@@ -68,7 +68,18 @@ links:
   - {id: F1-REC, link: f1-rec, unit: 1, profile: feeder-rtu, feeder: F1, upstream: F1-BRK, nominal_voltage: 7200}
   - {id: F1-MTR, link: f1-mtr, unit: 1, profile: pm5100, feeder: F1, upstream: F1-REC, nominal_voltage: 120}
   - {id: F2-BRK, link: f2-brk, unit: 1, profile: sel751a, feeder: F2, nominal_voltage: 7200}
-  - {id: TIE-12, link: tie-12, unit: 1, profile: feeder-rtu, feeder: F2, upstream: F2-BRK, nominal_voltage: 7200}
+  - {id: TIE-12, link: tie-12, unit: 1, profile: feeder-rtu, feeder: F2, upstream: F2-BRK, kind: switch, nominal_voltage: 7200}
+feeders:
+  - id: F1
+    sections:
+      - {id: F1-S1, fed_by: F1-BRK, customers: 300}
+      - {id: F1-S2, fed_by: F1-REC, customers: 250, critical: [{name: Mercy Hospital, kind: hospital}]}
+      - {id: F1-S3, fed_by: F1-MTR, customers: 100}
+    ties:
+      - {device: TIE-12, to: F1-MTR}
+  - id: F2
+    sections:
+      - {id: F2-S1, fed_by: F2-BRK, customers: 300}
 `, prof, influx.URL, influx.Bucket, feederdLinks.String())
 	return startDaemon(t, cfg), influx
 }
@@ -160,6 +171,29 @@ events:
 	})
 	if v := metricValue(t, d.base, `feederd_device_energized{device="F1-MTR",feeder="F1"}`); v != "1" {
 		t.Fatalf("feederd_device_energized of F1-MTR = %q, want 1", v)
+	}
+	// One outage, at the recloser, confirmed by its lockout: 350
+	// customers, the hospital among them; the tie switch brought back the
+	// meter's 100.
+	eventually(t, 10*time.Second, "the outage in InfluxDB", func() error {
+		rows := influx.Query(t, `SELECT status, customers_affected, customers_out, customers_restored, critical FROM feeder_outage GROUP BY device`)
+		if len(rows) != 1 || rows[0].Tags["device"] != "F1-REC" || len(rows[0].Values) != 1 {
+			return fmt.Errorf("want one outage at F1-REC, got %v", rows)
+		}
+		r := rows[0]
+		v := r.Values[0]
+		got := fmt.Sprint(v[r.Column("status")], " ", v[r.Column("customers_affected")], " ", v[r.Column("customers_out")], " ",
+			v[r.Column("customers_restored")], " ", v[r.Column("critical")])
+		if want := "confirmed 350 250 100 Mercy Hospital (hospital)"; got != want {
+			return fmt.Errorf("outage %q, want %q", got, want)
+		}
+		return nil
+	})
+	if v := metricValue(t, d.base, `feederd_customers_out{feeder="F1"}`); v != "250" {
+		t.Fatalf("feederd_customers_out of F1 = %q, want 250", v)
+	}
+	if v := metricValue(t, d.base, `feederd_critical_customers_out{feeder="F1"}`); v != "1" {
+		t.Fatalf("feederd_critical_customers_out of F1 = %q, want 1", v)
 	}
 	if err := d.stop(); err != nil {
 		t.Fatal(err)

@@ -91,6 +91,7 @@ func (l *loader) load(data []byte) *Model {
 	links := l.links(raw.Links, m)
 	l.devices(raw.Devices, m, links, broken)
 	l.topology(m.Devices)
+	l.feeders(raw.Feeders, m)
 	return m
 }
 

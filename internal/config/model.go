@@ -29,6 +29,9 @@ type Model struct {
 	// Devices in file order; a device's position is its Index and the
 	// sample.Sample.Device of its samples.
 	Devices []*Device
+	// Feeders as the feeders block gives them (sections, customers, ties),
+	// in file order; feeders it does not list have no customers.
+	Feeders []*Feeder
 }
 
 // PollDefaults apply to every link and device that does not set its own.

@@ -208,8 +208,9 @@ type pointRef struct {
 	decl    int // declaration order: the later of two conflicting points is reported
 }
 
-// checkPoints reports duplicate names, duplicate roles and overlapping
-// registers. profileName names the profile that path-less refs come from.
+// checkPoints reports duplicate names, duplicate roles, clashing InfluxDB
+// field keys and overlapping registers. profileName names the profile that
+// path-less refs come from.
 func checkPoints(refs []pointRef, s *sink, profileName string) {
 	where := func(r pointRef) string {
 		if r.path == "" {
@@ -238,6 +239,7 @@ func checkPoints(refs []pointRef, s *sink, profileName string) {
 			roles[r.pt.Role] = r
 		}
 	}
+	checkFields(refs, s, where)
 
 	// Sweep each table in address order, keeping the points whose
 	// registers reach the current address.
@@ -272,6 +274,54 @@ func checkPoints(refs []pointRef, s *sink, profileName string) {
 			}
 		}
 		active = append(active, r)
+	}
+}
+
+// checkFields reports points whose keys in the InfluxDB line of a device
+// poll (profile.Point.Field and QualityField) clash with another point's or
+// with the poll's own fields. Names and roles are each unique (checked
+// before), so a clash involves a point without a role, named like another
+// point's role, like another point's quality key, or like a poll field.
+// Text points are not written and have no keys.
+func checkFields(refs []pointRef, s *sink, where func(pointRef) string) {
+	type owner struct {
+		r       pointRef
+		quality bool
+	}
+	keys := map[string]owner{}
+	for _, r := range refs {
+		p := r.pt
+		if p.Type == profile.String {
+			continue
+		}
+		key := "name"
+		if p.Role != profile.RoleNone {
+			key = "role"
+		}
+		f, q := p.Field(), p.QualityField()
+		switch first, dup := keys[f]; {
+		case f == profile.OKField || f == profile.SeqField:
+			if r.path != "" {
+				s.add(joinPath(r.path, key), "point %q would write InfluxDB field %q, which every poll line has", p.Name, f)
+			}
+		case dup && first.quality:
+			if r.path != "" {
+				s.add(joinPath(r.path, key), "point %q would write InfluxDB field %q, the quality field of point %q (%s)", p.Name, f, first.r.pt.Name, where(first.r))
+			}
+		case dup && first.r.pt.Name != p.Name && first.r.pt.Role != p.Role:
+			if r.path != "" {
+				s.add(joinPath(r.path, key), "point %q would write InfluxDB field %q, as point %q does (%s)", p.Name, f, first.r.pt.Name, where(first.r))
+			}
+		}
+		if first, dup := keys[q]; dup && !first.quality && r.path != "" {
+			s.add(joinPath(r.path, key), "point %q would write InfluxDB field %q when not good, the field of point %q (%s)", p.Name, q, first.r.pt.Name, where(first.r))
+		}
+		if _, dup := keys[f]; !dup {
+			keys[f] = owner{r: r}
+		}
+		if _, dup := keys[q]; !dup {
+			keys[q] = owner{r: r, quality: true}
+		}
 	}
 }
 

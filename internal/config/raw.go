@@ -43,7 +43,9 @@ import "time"
 //	  queue_size: 200000           # lines held while InfluxDB is slow or down;
 //	                               # >= batch_size. Default 200000.
 //	  timeout: 10s                 # per write; > 0. Default 10s.
-//	  measurement: feeder_point    # [A-Za-z0-9_.-]+. Default feeder_point.
+//	  measurement: feeder_point    # of the line of each device poll (see
+//	                               # InfluxDB schema); [A-Za-z0-9_.-]+.
+//	                               # Default feeder_point.
 //
 //	# feederd's own HTTP server: metrics, health, API, pages.
 //	http:
@@ -197,6 +199,29 @@ import "time"
 //	                               # profile's. A point needing more registers
 //	                               # than quirks.max_registers is an error.
 //
+//	# Feeders: the customers behind each device and the ties between
+//	# feeders, for outages, customer impact and IEEE 1366 indices. Optional:
+//	# a feeder that devices name and this list does not has no customers.
+//	feeders:
+//	  - id: F101                   # required; a feeder that devices name; once.
+//	    sections:                  # the load served through one device
+//	      - id: F101-S2            # required, unique among all sections,
+//	                               # [A-Za-z0-9_.-]+
+//	        fed_by: F101-REC       # required; a device of this feeder: the
+//	                               # section is out while that device is
+//	                               # de-energized or open.
+//	        customers: 600         # customers served; >= 0.
+//	        critical:              # customers among them who need priority
+//	                               # restoration; at most `customers`.
+//	          - name: St Mary's Hospital  # required; in one section only.
+//	            kind: hospital     # hospital | life_support | water |
+//	                               # emergency | other
+//	    ties:                      # normally open switches from other feeders
+//	      - device: TIE-12         # required; a device of another feeder.
+//	        to: F101-SW            # required; the device of this feeder whose
+//	                               # input the tie feeds when it is closed and
+//	                               # energized. Tied feeders share a shard.
+//
 // At most 65535 points per device (profile and own together).
 type rawConfig struct {
 	Profiles []string    `yaml:"profiles"`
@@ -208,6 +233,30 @@ type rawConfig struct {
 	Alerting *rawAlerts  `yaml:"alerting"`
 	Links    []rawLink   `yaml:"links"`
 	Devices  []rawDevice `yaml:"devices"`
+	Feeders  []rawFeeder `yaml:"feeders"`
+}
+
+type rawFeeder struct {
+	ID       string       `yaml:"id"`
+	Sections []rawSection `yaml:"sections"`
+	Ties     []rawTie     `yaml:"ties"`
+}
+
+type rawSection struct {
+	ID        string        `yaml:"id"`
+	FedBy     string        `yaml:"fed_by"`
+	Customers *int          `yaml:"customers"`
+	Critical  []rawCritical `yaml:"critical"`
+}
+
+type rawCritical struct {
+	Name string `yaml:"name"`
+	Kind string `yaml:"kind"`
+}
+
+type rawTie struct {
+	Device string `yaml:"device"`
+	To     string `yaml:"to"`
 }
 
 type rawPoll struct {
@@ -371,6 +420,10 @@ type rawQuirks struct {
 //	                       # reactive_power, power_factor, frequency, energy,
 //	                       # breaker_closed, lockout, shot_count, trip_count.
 //	                       # Not on string points.
+//	                       # In InfluxDB a point is the field named by its
+//	                       # role, else by its name, and <field>_q when not
+//	                       # good: a name that is another point's field or
+//	                       # <field>_q, or ok or seq, is an error.
 //
 // Points of one table may not share registers, except bit points, which may
 // share a register with each other (different bits) and with integer points.

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"hash/fnv"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -101,11 +102,46 @@ func (m *Model) Shard(s Shard) *Model {
 			sub.Links = append(sub.Links, lc)
 		}
 	}
+	// Feeders keep their sections and ties, pointing at the sub-model's
+	// copies of their devices; tied feeders share a shard (shardKeys).
+	copyOf := map[*Device]*Device{}
+	j := 0
+	for i, d := range m.Devices {
+		if s.owns(keys[i]) {
+			copyOf[d] = sub.Devices[j]
+			j++
+		}
+	}
+	sub.Feeders = nil
+	for _, f := range m.Feeders {
+		fc := &Feeder{ID: f.ID}
+		for _, sec := range f.Sections {
+			sc := *sec
+			sc.FedBy = copyOf[sec.FedBy]
+			if sc.FedBy == nil {
+				fc = nil
+				break
+			}
+			fc.Sections = append(fc.Sections, &sc)
+		}
+		if fc == nil {
+			continue
+		}
+		for _, t := range f.Ties {
+			if tc := (Tie{Device: copyOf[t.Device], To: copyOf[t.To]}); tc.Device != nil && tc.To != nil {
+				fc.Ties = append(fc.Ties, tc)
+			}
+		}
+		if len(f.Sections) == 0 && !slices.ContainsFunc(sub.Devices, func(d *Device) bool { return d.Feeder == f.ID }) {
+			continue
+		}
+		sub.Feeders = append(sub.Feeders, fc)
+	}
 	return &sub
 }
 
-// Feeders returns the number of distinct feeders of m's devices.
-func (m *Model) Feeders() int {
+// FeederCount returns the number of distinct feeders of m's devices.
+func (m *Model) FeederCount() int {
 	seen := map[string]bool{}
 	for _, d := range m.Devices {
 		seen[d.Feeder] = true
@@ -139,13 +175,24 @@ func shardKeys(m *Model) []string {
 			parent[feeder(d)] = feeder(d)
 		}
 	}
+	union := func(x, y string) {
+		a, b := find(x), find(y)
+		if b < a {
+			a, b = b, a
+		}
+		parent[b] = a
+	}
 	for _, l := range m.Links {
 		for _, d := range l.Devices {
-			a, b := find(feeder(l.Devices[0])), find(feeder(d))
-			if b < a {
-				a, b = b, a
+			union(feeder(l.Devices[0]), feeder(d))
+		}
+	}
+	// A tie joins two feeders: outage logic needs both.
+	for _, f := range m.Feeders {
+		for _, t := range f.Ties {
+			if _, ok := parent[f.ID]; ok && t.Device != nil {
+				union(f.ID, feeder(t.Device))
 			}
-			parent[b] = a
 		}
 	}
 	keys := make([]string, len(m.Devices))

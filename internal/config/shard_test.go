@@ -215,8 +215,28 @@ func TestModelShardKnowsEveryField(t *testing.T) {
 	for f := range reflect.TypeFor[Model]().Fields() {
 		got = append(got, f.Name)
 	}
-	want := []string{"Source", "Poll", "Influx", "HTTP", "Detect", "Pipeline", "Alerting", "Profiles", "Links", "Devices"}
+	want := []string{"Source", "Poll", "Influx", "HTTP", "Detect", "Pipeline", "Alerting", "Profiles", "Links", "Devices", "Feeders"}
 	if !slices.Equal(got, want) {
 		t.Errorf("Model's fields are %v; Shard was written for %v: check that it filters whatever refers to devices or links, then update this list", got, want)
+	}
+}
+
+// TestShardKeepsTiedFeedersTogether: the demo's TIE-12 joins F101 and F102,
+// so whatever n, one instance has both.
+func TestShardKeepsTiedFeedersTogether(t *testing.T) {
+	m, err := Load("../../configs/demo.yaml", LoadOptions{Getenv: noEnv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for n := 2; n <= 5; n++ {
+		for i := range n {
+			sub := m.Shard(Shard{Index: i, Count: n})
+			if c := sub.FeederCount(); c != 0 && c != 2 {
+				t.Errorf("shard %d/%d has %d of the 2 tied feeders", i, n, c)
+			}
+			if c := sub.FeederCount(); c == 2 && (len(sub.Feeders) != 2 || len(sub.Feeders[0].Ties) != 1 || sub.Feeders[0].Ties[0].Device != sub.Devices[6]) {
+				t.Errorf("shard %d/%d: feeders block not carried over: %+v", i, n, sub.Feeders)
+			}
+		}
 	}
 }

@@ -132,11 +132,11 @@ func TestSnapshot(t *testing.T) {
 		{
 			Index: 0, ID: "D0", Feeder: "F1", Comm: CommOK, LastGood: at(s),
 			Voltage: [3]float64{1, 0.5, 1}, VoltageTime: [3]int64{at(s), at(s), at(s)}, Phases: PhaseA | PhaseB | PhaseC,
-			Sag: true, Energy: EnergyEnergized, Breaker: BreakerOpen, SequenceShots: 1,
+			Sag: true, Energy: EnergyEnergized, Breaker: BreakerOpen, Open: true, SequenceShots: 1,
 		},
 		{
 			Index: 1, ID: "D1", Feeder: "F1", Comm: CommLost, FailedPolls: 3, Phases: PhaseA,
-			Energy: EnergyDeEnergized, Cause: CauseUpstreamOpen, CauseDevice: 0,
+			Energy: EnergyDeEnergized, Cause: CauseUpstreamOpen, CauseDevice: 0, DeadSince: at(s),
 		},
 	}
 	for i := range want {

@@ -196,6 +196,11 @@ type device struct {
 	lastT int64
 	// swT is the time of the previous breaker reading.
 	swT int64
+	// dirty: listed in Detector.changed.
+	dirty bool
+	// ties are the tie switches (local indexes) that can feed this
+	// device's input; tieTo the devices this tie switch can feed.
+	ties, tieTo []int32
 }
 
 // isOpen reports whether the device interrupts the feeder below it.
@@ -226,6 +231,8 @@ type Detector struct {
 	stats Stats
 	// lastTick is the latest time given to Tick.
 	lastTick int64
+	// changed lists the devices DrainChanged reports next.
+	changed []int32
 }
 
 // maxSpan bounds the index range a Detector's devices may span, since the
@@ -314,6 +321,12 @@ func New(params Params, devices []DeviceInfo, emit func(*Event)) (*Detector, err
 	for k := range d.devs {
 		if p := d.devs[k].parent; p >= 0 {
 			d.devs[p].children = append(d.devs[p].children, int32(k))
+		}
+		for _, t := range d.devs[k].info.Ties {
+			if j := d.local(t); j >= 0 {
+				d.devs[k].ties = append(d.devs[k].ties, j)
+				d.devs[j].tieTo = append(d.devs[j].tieTo, int32(k))
+			}
 		}
 	}
 	return d, nil
@@ -517,36 +530,64 @@ func (d *Detector) evalComm(dev *device, now int64) {
 func (d *Detector) Snapshot() []DeviceState {
 	out := make([]DeviceState, len(d.devs))
 	for k := range d.devs {
-		dev := &d.devs[k]
-		st := &out[k]
-		st.Index, st.ID, st.Feeder = dev.info.Index, dev.info.ID, dev.info.Feeder
-		switch {
-		case dev.comm.open:
-			st.Comm = CommLost
-		case dev.heard:
-			st.Comm = CommOK
-		}
-		st.FailedPolls, st.LastGood = dev.failures, dev.lastGood
-		st.Voltage, st.VoltageTime, st.Phases = dev.pu, dev.puT, dev.phases
-		for p := range dev.band {
-			switch {
-			case dev.band[p][1].open:
-				st.Band[p] = BandOutsideB
-			case dev.band[p][0].open:
-				st.Band[p] = BandOutsideA
-			}
-		}
-		st.Sag, st.Swell, st.Interruption = dev.sag.open, dev.swell.open, dev.intr.open
-		st.Energy = dev.en.state
-		if st.Energy == EnergyDeEnergized {
-			st.Cause, st.CauseDevice = dev.en.cause, d.index(dev.en.causeDev)
-		}
-		st.Breaker, st.Lockout = dev.breaker, dev.lockout.open
-		if dev.seq.open {
-			st.SequenceShots = dev.seq.ev.Shots
-		}
+		d.fill(&d.devs[k], &out[k])
 	}
 	return out
+}
+
+// State returns the state of the device with model index idx, and false
+// when the Detector does not own it. It does not allocate.
+func (d *Detector) State(idx uint32) (DeviceState, bool) {
+	var st DeviceState
+	k := d.local(int(idx))
+	if k < 0 {
+		return st, false
+	}
+	d.fill(&d.devs[k], &st)
+	return st, true
+}
+
+func (d *Detector) fill(dev *device, st *DeviceState) {
+	st.Index, st.ID, st.Feeder = dev.info.Index, dev.info.ID, dev.info.Feeder
+	switch {
+	case dev.comm.open:
+		st.Comm = CommLost
+	case dev.heard:
+		st.Comm = CommOK
+	}
+	st.FailedPolls, st.LastGood = dev.failures, dev.lastGood
+	st.Voltage, st.VoltageTime, st.Phases = dev.pu, dev.puT, dev.phases
+	for p := range dev.band {
+		switch {
+		case dev.band[p][1].open:
+			st.Band[p] = BandOutsideB
+		case dev.band[p][0].open:
+			st.Band[p] = BandOutsideA
+		}
+	}
+	st.Sag, st.Swell, st.Interruption = dev.sag.open, dev.swell.open, dev.intr.open
+	st.Energy = dev.en.state
+	if st.Energy == EnergyDeEnergized {
+		st.Cause, st.CauseDevice = dev.en.cause, d.index(dev.en.causeDev)
+		st.DeadSince = dev.dead.ev.Start
+	}
+	st.Breaker, st.Lockout = dev.breaker, dev.lockout.open
+	st.Open = d.effectivelyOpen(dev)
+	if dev.seq.open {
+		st.SequenceShots = dev.seq.ev.Shots
+	}
+}
+
+// DrainChanged calls fn with the model index and latest sample time of
+// every device whose energization, cause or switching state changed since
+// the last call, once each.
+func (d *Detector) DrainChanged(fn func(idx uint32, t int64)) {
+	for _, k := range d.changed {
+		dev := &d.devs[k]
+		dev.dirty = false
+		fn(dev.info.Index, max(dev.lastT, d.lastTick))
+	}
+	d.changed = d.changed[:0]
 }
 
 // OpenEvents returns a copy of every event in progress (Stage StageStart,

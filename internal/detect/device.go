@@ -25,6 +25,10 @@ type DeviceInfo struct {
 	Interval time.Duration
 	// PointRoles is the role of each point index of the device's samples.
 	PointRoles []profile.Role
+	// Ties are the Indexes of normally open tie switches (on other feeders,
+	// in the same Detector) that feed this device's input when they are
+	// closed and energized.
+	Ties []int
 }
 
 // CommState of a device.
@@ -115,8 +119,14 @@ type DeviceState struct {
 	// Cause.Upstream().
 	Cause       Cause
 	CauseDevice uint32
-	Breaker     BreakerState
-	Lockout     bool
+	// DeadSince is the start of the de_energized event in progress.
+	DeadSince int64
+	Breaker   BreakerState
+	Lockout   bool
+	// Open: the device cuts the feeder below it (open or locked out, as
+	// last seen), unless it is comm_lost and a live device below proves it
+	// closed.
+	Open bool
 	// SequenceShots is the trip count of the recloser sequence in
 	// progress, 0 when none is.
 	SequenceShots int

@@ -32,6 +32,20 @@ func (d *Detector) evidence(dev *device) EnergyState {
 // breaker does not de-energize the device itself: where its PTs sit is
 // unknown), live when it is energized and not open, and unknown otherwise.
 func (d *Detector) feed(dev *device) energy {
+	fd := d.radialFeed(dev)
+	if fd.state != EnergyEnergized {
+		// A closed, energized tie switch back-feeds the device.
+		for _, t := range dev.ties {
+			if tie := &d.devs[t]; tie.breaker == BreakerClosed && !tie.lockout.open && tie.en.state == EnergyEnergized {
+				return energy{state: EnergyEnergized, causeDev: -1}
+			}
+		}
+	}
+	return fd
+}
+
+// radialFeed is feed from the device's own feeder, without ties.
+func (d *Detector) radialFeed(dev *device) energy {
 	p := dev.parent
 	if p < 0 {
 		return energy{state: EnergyEnergized, causeDev: -1}
@@ -40,7 +54,7 @@ func (d *Detector) feed(dev *device) energy {
 	switch {
 	case up.en.state == EnergyDeEnergized && up.en.cause.Upstream():
 		return energy{state: EnergyDeEnergized, cause: up.en.cause, causeDev: up.en.causeDev}
-	case up.isOpen():
+	case d.effectivelyOpen(up):
 		return energy{state: EnergyDeEnergized, cause: CauseUpstreamOpen, causeDev: p}
 	case up.en.state == EnergyDeEnergized:
 		return energy{state: EnergyDeEnergized, cause: CauseUpstreamDeEnergized, causeDev: p}
@@ -61,6 +75,12 @@ func (d *Detector) feed(dev *device) energy {
 // only on evidence that it is over. A comm_lost device is never inferred
 // energized.
 func (d *Detector) energize(k int32, t int64, force bool) {
+	d.energizeFrom(k, t, force, true)
+}
+
+// energizeFrom is energize; up says whether a change also re-decides the
+// devices above.
+func (d *Detector) energizeFrom(k int32, t int64, force, up bool) {
 	dev := &d.devs[k]
 	prev := dev.en
 	fd := d.feed(dev)
@@ -88,6 +108,10 @@ func (d *Detector) energize(k int32, t int64, force bool) {
 			next = fd
 		case fd.state == EnergyEnergized && dev.phases == 0 && !dev.comm.open:
 			next = fd
+		case !dev.comm.open && d.liveBelow(dev):
+			// A device below reads voltage through closed switches: the
+			// path up to here is live, whatever was last seen above.
+			next = energy{state: EnergyEnergized, causeDev: -1}
 		case prev.state == EnergyDeEnergized:
 			// Ends only on evidence.
 		default:
@@ -99,9 +123,46 @@ func (d *Detector) energize(k int32, t int64, force bool) {
 	if next == prev && !force {
 		return
 	}
-	for _, c := range dev.children {
-		d.energize(c, t, false)
+	if !dev.dirty {
+		dev.dirty = true
+		d.changed = append(d.changed, k)
 	}
+	for _, c := range dev.children {
+		d.energizeFrom(c, t, false, false)
+	}
+	for _, c := range dev.tieTo {
+		d.energizeFrom(c, t, false, false)
+	}
+	if !up {
+		return
+	}
+	// Evidence travels up too: a device above with nothing of its own to
+	// go by may be proven live (or no longer) by this one.
+	for a := dev.parent; a >= 0 && d.evidence(&d.devs[a]) == EnergyUnknown; a = d.devs[a].parent {
+		d.energizeFrom(a, t, true, false)
+	}
+}
+
+// effectivelyOpen reports whether dev cuts the feeder below it: its last
+// known state is open, and it is not a comm_lost device that a live device
+// below it proves closed.
+func (d *Detector) effectivelyOpen(dev *device) bool {
+	return dev.isOpen() && !(dev.comm.open && d.liveBelow(dev))
+}
+
+// liveBelow reports whether a device below dev, through devices that are
+// not open, reads voltage of its own.
+func (d *Detector) liveBelow(dev *device) bool {
+	for _, c := range dev.children {
+		cd := &d.devs[c]
+		if d.evidence(cd) == EnergyEnergized {
+			return true
+		}
+		if !cd.isOpen() && d.liveBelow(cd) {
+			return true
+		}
+	}
+	return false
 }
 
 // energyEvent opens, revises or closes the device's de_energized event to

@@ -1,17 +1,28 @@
 // Package influx turns samples into InfluxDB line protocol and delivers them
 // in batches, through outages, without ever blocking the pollers.
 //
-// Schema (write precision ms):
+// Schema (write precision ms): one line per device poll, so that a fleet of
+// 10,000 devices polled every second writes 10,000 lines a second, not one
+// per point.
 //
-//	<measurement>,device=<id>,feeder=<id>,point=<name>[,role=<role>][,unit=<unit>][,<label>=<value>...]
-//	    value=<float>,quality="good" <ms>       a good sample
-//	    quality="<quality>" <ms>                any other quality: no value field
-//	feeder_poll,device=<id>,feeder=<id>[,<label>=<value>...] ok=1i|0i,seq=<n>i <ms>
-//	                                            the result of one device poll
+//	<measurement>,device=<id>,feeder=<id>[,<label>=<value>...] <field>=<float>,...,<field>_q=<code>i,...,ok=1i|0i,seq=<n>i <ms>
 //
-// The measurement defaults to "feeder_point". Tags are sorted by key; a tag
-// whose value is empty is left out; a label named like a built-in tag is
-// ignored. ok is an integer so that mean(ok) is the poll success ratio.
+// The measurement defaults to "feeder_point". Tags are the device, its
+// feeder and its labels, sorted by key; a tag whose value is empty is left
+// out; a label named device or feeder is ignored. A point's field is named
+// by its role, else by its name (profile.Point.Field), so that one query
+// reads phase-A voltage (voltage_a) on every device model; the config
+// rejects a device whose field names would clash. A good value is a float
+// field. A point that is not good in that poll has no number at all:
+// instead <field>_q carries its quality code (1 exception, 2 timeout,
+// 3 stale, 4 invalid, the sample.Quality values). A good NaN or infinity is
+// written as invalid, since InfluxDB rejects such numbers. Text points are
+// not written. ok is 1 when the device answered the poll (an integer, so
+// that mean(ok) is the poll success ratio) and seq is the poll's schedule
+// slot (a gap means missed polls). The time is that of the poll's last
+// sample, the device-status sample: when the poll ended.
+//
+// Events (feeder_event) have a line each; see EventEncoder.
 package influx
 
 import (
@@ -25,75 +36,70 @@ import (
 	"github.com/feederd/feederd/internal/sample"
 )
 
-const (
-	// DefaultMeasurement holds point samples when the config names none.
-	DefaultMeasurement = "feeder_point"
-	// PollMeasurement holds device-status samples.
-	PollMeasurement = "feeder_poll"
-)
+// DefaultMeasurement holds the poll lines when the config names none.
+const DefaultMeasurement = "feeder_point"
 
-// Encoder appends samples as line protocol. Everything that depends only on
-// the configuration (escaped measurement and tags) is built once by
-// NewEncoder, so Append copies a prefix and formats two numbers. An Encoder
-// is immutable and safe for concurrent use.
+// Encoder turns the samples of device polls into one line per poll.
+// Everything that depends only on the configuration (escaped measurement,
+// tags and field keys) is built once by NewEncoder, so encoding copies
+// prefixes and formats numbers. An Encoder is immutable and safe for
+// concurrent use; the line being built belongs to a PollState that each
+// caller owns.
 type Encoder struct {
-	// points[device][point] is the line prefix up to and including the
-	// space before the fields, or nil for a point that has no line (text).
-	points [][]pointPrefix
-	// polls[device] is the feeder_poll prefix.
-	polls [][]byte
-	// qualities[q] is `quality="<name>"`; the last one is "unknown".
-	qualities [][]byte
+	devices []deviceKeys
 }
 
-type pointPrefix struct {
+type deviceKeys struct {
+	// prefix is the line up to and including the space before the fields.
 	prefix []byte
+	// points[point] are the point's field keys; value is nil for a point
+	// that is not written (text).
+	points []fieldKeys
+}
+
+type fieldKeys struct {
+	value   []byte // ",<field>="
+	quality []byte // ",<field>_q="
 	// bits is 32 for unscaled float32 points: their shortest float32 form
 	// ("230.1", not "230.10000610351562") reads back as the same value.
 	bits int
 }
 
-// NewEncoder builds the prefixes of every point of every device of m.
+const (
+	okField  = "," + profile.OKField + "="
+	seqField = "," + profile.SeqField + "="
+)
+
+// NewEncoder builds the prefixes and field keys of every device of m.
 func NewEncoder(m *config.Model) *Encoder {
 	meas := m.Influx.Measurement
 	if meas == "" {
 		meas = DefaultMeasurement
 	}
-	e := &Encoder{
-		points: make([][]pointPrefix, len(m.Devices)),
-		polls:  make([][]byte, len(m.Devices)),
-	}
-	for q := sample.Good; q <= sample.Invalid+1; q++ {
-		e.qualities = append(e.qualities, AppendStringField(nil, "quality", q.String()))
-	}
+	e := &Encoder{devices: make([]deviceKeys, len(m.Devices))}
 	for di, d := range m.Devices {
-		labels := make([]tag, 0, len(d.Labels))
+		tags := []tag{{"device", d.ID}, {"feeder", d.Feeder}}
 		for k, v := range d.Labels {
-			switch k {
-			case "device", "feeder", "point", "role", "unit":
+			if k == "device" || k == "feeder" {
 				continue
 			}
-			labels = append(labels, tag{k, v})
+			tags = append(tags, tag{k, v})
 		}
-		poll := append([]tag{{"device", d.ID}, {"feeder", d.Feeder}}, labels...)
-		e.polls[di] = appendPrefix(nil, PollMeasurement, poll)
-
-		e.points[di] = make([]pointPrefix, len(d.Points))
+		dk := deviceKeys{prefix: appendPrefix(nil, meas, tags), points: make([]fieldKeys, len(d.Points))}
 		for pi := range d.Points {
 			p := &d.Points[pi]
 			if p.Type == profile.String {
 				continue
 			}
-			tags := append([]tag{
-				{"device", d.ID}, {"feeder", d.Feeder}, {"point", p.Name},
-				{"role", string(p.Role)}, {"unit", p.Unit},
-			}, labels...)
-			pp := pointPrefix{prefix: appendPrefix(nil, meas, tags), bits: 64}
+			fk := fieldKeys{bits: 64}
+			fk.value = append(AppendTag(append(fk.value, ','), p.Field()), '=')
+			fk.quality = append(AppendTag(append(fk.quality, ','), p.QualityField()), '=')
 			if p.Type == profile.Float32 && (p.Scale == 0 || p.Scale == 1) && p.Offset == 0 {
-				pp.bits = 32
+				fk.bits = 32
 			}
-			e.points[di][pi] = pp
+			dk.points[pi] = fk
 		}
+		e.devices[di] = dk
 	}
 	return e
 }
@@ -119,46 +125,91 @@ func appendPrefix(dst []byte, meas string, tags []tag) []byte {
 	return append(dst, ' ')
 }
 
-// Append appends the line of s, ending in '\n', to dst. A sample whose device
-// or point is not in the model, or whose point is text, appends nothing. A
-// good sample whose value is NaN or infinite is written as quality
-// "invalid": InfluxDB rejects such numbers.
-func (e *Encoder) Append(dst []byte, s *sample.Sample) []byte {
-	if int(s.Device) >= len(e.points) {
-		return dst
-	}
-	if s.Flags&sample.DeviceStatus != 0 {
-		dst = append(dst, e.polls[s.Device]...)
-		if s.Value != 0 {
-			dst = append(dst, "ok=1i,seq="...)
-		} else {
-			dst = append(dst, "ok=0i,seq="...)
+// PollState holds the line of the device poll being encoded, between the
+// samples of that poll. Its zero value is ready to use. One goroutine owns
+// it; once the line has grown to the size of a device's poll, encoding
+// allocates nothing.
+type PollState struct {
+	open bool
+	dev  uint32
+	seq  uint32
+	time int64
+	// fields are the fields so far, each with a leading comma.
+	fields []byte
+}
+
+// Append encodes samples and appends to dst each line that they complete,
+// ending in '\n'. It returns dst and the number of lines appended.
+//
+// It relies on the samples of one device poll coming in a row, as the
+// poller hands a poll over (poll.Sink) and the pipeline puts it into its
+// shard's ring (one ring.PutBatch per poll). A poll may be split across
+// calls: st carries the line, and dst gets it only once the poll's last
+// sample (flagged sample.EndOfPoll) has been encoded. A sample of another
+// poll (another device or Seq) before that completes the open line without
+// it: a full ring dropped the rest of the poll, or put another producer's
+// samples inside it. Then the part that came is written as it is (with no
+// ok field when the device-status sample was lost), and any later part of
+// that poll makes a line of its own. Samples of devices not in the model
+// are skipped.
+func (e *Encoder) Append(dst []byte, st *PollState, samples []sample.Sample) ([]byte, int) {
+	n := 0
+	for i := range samples {
+		s := &samples[i]
+		if int(s.Device) >= len(e.devices) {
+			continue
 		}
-		dst = strconv.AppendUint(dst, uint64(s.Seq), 10)
-		dst = append(dst, 'i', ' ')
-		return appendTime(dst, s.Time)
+		if st.open && (s.Device != st.dev || s.Seq != st.seq) {
+			dst = e.complete(dst, st)
+			n++
+		}
+		if !st.open {
+			st.open, st.dev, st.seq = true, s.Device, s.Seq
+			st.fields = st.fields[:0]
+		}
+		st.time = s.Time
+		d := &e.devices[s.Device]
+		switch {
+		case s.Flags&sample.DeviceStatus != 0 || s.Point == sample.NoPoint:
+			st.fields = append(st.fields, okField...)
+			if s.Value != 0 {
+				st.fields = append(st.fields, '1', 'i')
+			} else {
+				st.fields = append(st.fields, '0', 'i')
+			}
+		case int(s.Point) < len(d.points) && d.points[s.Point].value != nil:
+			fk := &d.points[s.Point]
+			q := s.Quality
+			if q == sample.Good && (math.IsNaN(s.Value) || math.IsInf(s.Value, 0)) {
+				q = sample.Invalid
+			}
+			if q == sample.Good {
+				st.fields = append(st.fields, fk.value...)
+				st.fields = strconv.AppendFloat(st.fields, s.Value, 'g', -1, fk.bits)
+			} else {
+				st.fields = append(st.fields, fk.quality...)
+				st.fields = strconv.AppendUint(st.fields, uint64(q), 10)
+				st.fields = append(st.fields, 'i')
+			}
+		}
+		if s.Flags&sample.EndOfPoll != 0 {
+			dst = e.complete(dst, st)
+			n++
+		}
 	}
-	pts := e.points[s.Device]
-	if int(s.Point) >= len(pts) || pts[s.Point].prefix == nil {
-		return dst
-	}
-	p := &pts[s.Point]
-	dst = append(dst, p.prefix...)
-	q := s.Quality
-	if q == sample.Good && (math.IsNaN(s.Value) || math.IsInf(s.Value, 0)) {
-		q = sample.Invalid
-	}
-	if q == sample.Good {
-		dst = append(dst, "value="...)
-		dst = strconv.AppendFloat(dst, s.Value, 'g', -1, p.bits)
-		dst = append(dst, ',')
-	}
-	if int(q) >= len(e.qualities) {
-		q = sample.Quality(len(e.qualities) - 1) // "unknown"
-	}
-	dst = append(dst, e.qualities[q]...)
+	return dst, n
+}
+
+// complete appends the open line of st, with its seq field, and closes it.
+func (e *Encoder) complete(dst []byte, st *PollState) []byte {
+	st.fields = append(st.fields, seqField...)
+	st.fields = strconv.AppendUint(st.fields, uint64(st.seq), 10)
+	st.fields = append(st.fields, 'i')
+	dst = append(dst, e.devices[st.dev].prefix...)
+	dst = append(dst, st.fields[1:]...) // without the first field's comma
 	dst = append(dst, ' ')
-	return appendTime(dst, s.Time)
+	st.open = false
+	return appendTime(dst, st.time)
 }
 
 // appendTime appends a Unix-nanosecond time in milliseconds and the newline.

@@ -115,6 +115,7 @@ type Sink struct {
 	wake chan struct{}
 
 	mu    sync.Mutex
+	poll  PollState // the line Put is building
 	cur   *batch
 	queue batchQueue // sealed batches, oldest first
 	lines int        // in cur, queue and the batch being written
@@ -250,20 +251,23 @@ func orDefault(d, def time.Duration) time.Duration {
 	return d
 }
 
-// Put encodes samples into the current batch. It never waits for the
-// network; it only holds a mutex while encoding. Safe for concurrent use.
+// Put encodes samples into the current batch, one line per device poll
+// (see Encoder.Append). It never waits for the network; it only holds a
+// mutex while encoding. Safe for concurrent use, as poll.Sink requires:
+// each call must hold whole polls, since a poll split across calls could
+// have another caller's poll put inside it.
 func (s *Sink) Put(samples []sample.Sample) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	added := 0
 	for i := range samples {
-		n := len(s.cur.buf)
-		s.cur.buf = s.enc.Append(s.cur.buf, &samples[i])
-		if len(s.cur.buf) == n {
+		var n int
+		s.cur.buf, n = s.enc.Append(s.cur.buf, &s.poll, samples[i:i+1])
+		if n == 0 {
 			continue
 		}
-		s.cur.n++
-		added++
+		s.cur.n += n
+		added += n
 		if s.cur.n >= s.cfg.BatchSize {
 			s.lines += added
 			added = 0

@@ -161,12 +161,14 @@ func (p *pingRecorder) setPing(err error) {
 	p.mu.Unlock()
 }
 
-// seqSamples returns n good samples of device 0, point Ia, at times from
-// first to first+n-1 ms.
+// seqSamples returns n polls of device 0 that read only point Ia, good,
+// each one sample flagged EndOfPoll, so one line each: Seq and Value from
+// first to first+n-1, at times from first to first+n-1 ms.
 func seqSamples(first, n int) []sample.Sample {
 	out := make([]sample.Sample, n)
 	for i := range out {
-		out[i] = sample.Sample{Time: int64(first+i) * 1e6, Value: float64(first + i), Device: 0, Point: 1}
+		out[i] = sample.Sample{Time: int64(first+i) * 1e6, Value: float64(first + i), Device: 0, Point: 1,
+			Seq: uint32(first + i), Flags: sample.EndOfPoll}
 	}
 	return out
 }
@@ -438,7 +440,7 @@ func TestSinkRetriesUntilDelivered(t *testing.T) {
 }
 
 func TestSinkDropsRejectedBatches(t *testing.T) {
-	const firstLine = `feeder_point,area=n,device=F101-R1,feeder=F101,point=Ia,role=current_a,substation=North\ Yard,unit=A value=0,quality="good" 0`
+	const firstLine = `feeder_point,area=n,device=F101-R1,feeder=F101,substation=North\ Yard current_a=0,seq=0i 0`
 	tests := []struct {
 		name string
 		err  error
@@ -446,7 +448,7 @@ func TestSinkDropsRejectedBatches(t *testing.T) {
 	}{
 		{"bad line protocol", &StatusError{StatusCode: 400, Message: "unable to parse 'x': missing fields"},
 			"influxdb rejected batch"},
-		{"partial write", &StatusError{StatusCode: 400, Message: `partial write: field type conflict: input field "value" on measurement "feeder_point" is type string, already exists as type float dropped=1`},
+		{"partial write", &StatusError{StatusCode: 400, Message: `partial write: field type conflict: input field "current_a" on measurement "feeder_point" is type string, already exists as type float dropped=1`},
 			"influxdb rejected part of batch, the rest was written"},
 		{"client error type", &influxhttp.Error{StatusCode: 400, Code: "400 Bad Request", Message: "partial write: points beyond retention policy dropped=5"},
 			"influxdb rejected part of batch, the rest was written"},

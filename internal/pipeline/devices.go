@@ -36,5 +36,10 @@ func DevicesFromModel(m *config.Model) []detect.DeviceInfo {
 			PointRoles: roles,
 		})
 	}
+	for _, f := range m.Feeders {
+		for _, t := range f.Ties {
+			out[t.To.Index].Ties = append(out[t.To.Index].Ties, int(t.Device.Index))
+		}
+	}
 	return out
 }

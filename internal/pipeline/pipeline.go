@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/feederd/feederd/internal/config"
 	"github.com/feederd/feederd/internal/detect"
+	"github.com/feederd/feederd/internal/grid"
 	"github.com/feederd/feederd/internal/influx"
 	"github.com/feederd/feederd/internal/ring"
 	"github.com/feederd/feederd/internal/sample"
@@ -51,6 +53,13 @@ type Options struct {
 	// StatePath is the file that carries detection's events in progress
 	// across a restart: read by New, written when Run returns. Empty: none.
 	StatePath string
+	// Outages keeps each feeder's outages and reliability sums across
+	// restarts; nil keeps nothing.
+	Outages grid.Store
+	// OnOutage receives every outage change, on a shard worker's goroutine:
+	// it must not block (the alert dispatcher queues). The *Change is only
+	// valid during the call.
+	OnOutage func(*grid.Change)
 	// Encoder encodes samples; nil builds one from Model. Pass the one the
 	// InfluxDB sink uses to keep a single copy of the line prefixes.
 	Encoder *influx.Encoder
@@ -78,12 +87,18 @@ type shard struct {
 	enc   *influx.Encoder
 	evEnc *influx.EventEncoder
 	snap  atomic.Pointer[[]detect.DeviceState]
+	// out is the shard's outage logic; outSnap what readers see of it.
+	out     *grid.Engine
+	outSnap atomic.Pointer[outageSnapshot]
 	// Owned by the worker goroutine:
-	lines   []byte
-	nLines  int
-	samples prometheus.Counter
-	events  *[detect.NumKinds][3]prometheus.Counter
-	p       *Pipeline
+	lines  []byte
+	nLines int
+	poll   influx.PollState // the line of a poll not yet complete
+	// outChanged: an outage changed since outSnap was published.
+	outChanged bool
+	samples    prometheus.Counter
+	events     *[detect.NumKinds][3]prometheus.Counter
+	p          *Pipeline
 }
 
 // New builds the shards and assigns each feeder to one, round robin in the
@@ -115,12 +130,7 @@ func New(opts Options) (*Pipeline, error) {
 	p.metrics = newMetrics(opts.Registerer)
 	p.stream = newStream(p.metrics.streamDrops)
 
-	feederShard := map[string]int{}
-	for _, d := range m.Devices {
-		if _, ok := feederShard[d.Feeder]; !ok {
-			feederShard[d.Feeder] = len(feederShard) % opts.Shards
-		}
-	}
+	feederShard := assignShards(m, opts.Shards)
 	// Fewer feeders than shards: idle shards would only cost memory.
 	n := min(opts.Shards, max(len(feederShard), 1))
 	infos := DevicesFromModel(m)
@@ -145,6 +155,18 @@ func New(opts Options) (*Pipeline, error) {
 		if err != nil {
 			return nil, fmt.Errorf("pipeline: shard %d detection: %w", i, err)
 		}
+		var feeders []string
+		for f, s := range feederShard {
+			if s == i {
+				feeders = append(feeders, f)
+			}
+		}
+		slices.Sort(feeders)
+		sh.out, err = grid.NewEngine(m, feeders, grid.Params{SustainedAfter: m.Detect.SustainedAfter}, opts.Outages, sh.emitOutage)
+		if err != nil {
+			return nil, fmt.Errorf("pipeline: shard %d outages: %w", i, err)
+		}
+		sh.publishOutages()
 		label := strconv.Itoa(i)
 		sh.samples = p.metrics.samples.WithLabelValues(label)
 		sh.events = &p.metrics.events
@@ -165,6 +187,9 @@ func New(opts Options) (*Pipeline, error) {
 	}
 	if err := opts.Registerer.Register(newStateCollector(p)); err != nil {
 		return nil, fmt.Errorf("pipeline: register device state metrics: %w", err)
+	}
+	if err := opts.Registerer.Register(newOutageCollector(p)); err != nil {
+		return nil, fmt.Errorf("pipeline: register outage metrics: %w", err)
 	}
 	return p, nil
 }
@@ -289,17 +314,18 @@ func (sh *shard) run(ctx context.Context) {
 }
 
 // process is the hot path: detection and encoding of every sample, with no
-// allocation once the line buffer has grown to its batch size.
+// allocation once the line buffer has grown to its batch size. Put hands a
+// device poll to the ring with one PutBatch, so its samples come in a row
+// unless the ring was full; a poll may still straddle two batches, and
+// sh.poll carries its line from one to the next (see influx.Encoder.Append).
 func (sh *shard) process(batch []sample.Sample) {
 	for i := range batch {
-		s := &batch[i]
-		sh.det.Process(s)
-		before := len(sh.lines)
-		sh.lines = sh.enc.Append(sh.lines, s)
-		if len(sh.lines) != before {
-			sh.nLines++
-		}
+		sh.det.Process(&batch[i])
 	}
+	sh.outages()
+	var n int
+	sh.lines, n = sh.enc.Append(sh.lines, &sh.poll, batch)
+	sh.nLines += n
 	sh.samples.Add(float64(len(batch)))
 	if sh.nLines >= sh.p.opts.BatchLines {
 		sh.flush()
@@ -316,14 +342,55 @@ func (sh *shard) emit(ev *detect.Event) {
 		}
 	}
 	sh.p.stream.publish(ev)
+	if ev.Kind == detect.KindRecloserSequence && ev.Stage == detect.StageEnd {
+		if err := sh.out.Observe(ev); err != nil {
+			sh.p.log.Error("outage state not saved", "err", err)
+		}
+	}
+}
+
+// outages hands detection's changes of energization and switching to the
+// outage logic.
+func (sh *shard) outages() {
+	sh.det.DrainChanged(sh.out.Mark)
+	if err := sh.out.Flush(sh.state); err != nil {
+		sh.p.log.Error("outage state not saved", "err", err)
+	}
+}
+
+func (sh *shard) state(idx uint32) detect.DeviceState {
+	st, _ := sh.det.State(idx)
+	return st
+}
+
+// emitOutage is the outage logic's callback, on the worker goroutine.
+func (sh *shard) emitOutage(c *grid.Change) {
+	if c.Kind != grid.IndicesUpdated {
+		sh.lines = influx.AppendOutage(sh.lines, &c.Outage)
+		sh.nLines++
+	}
+	sh.lines = influx.AppendReliability(sh.lines, c.Feeder, c.Indices, c.Time)
+	sh.nLines++
+	if sh.p.opts.OnOutage != nil {
+		sh.p.opts.OnOutage(c)
+	}
+	sh.outChanged = true
 }
 
 func (sh *shard) tick() {
 	if !sh.p.quiet.Load() {
-		sh.det.Tick(sh.p.opts.Now())
+		now := sh.p.opts.Now()
+		sh.det.Tick(now)
+		sh.outages()
+		if err := sh.out.Tick(now); err != nil {
+			sh.p.log.Error("outage state not saved", "err", err)
+		}
 	}
 	st := sh.det.Snapshot()
 	sh.snap.Store(&st)
+	if sh.outChanged {
+		sh.publishOutages()
+	}
 	sh.flush()
 }
 

@@ -116,7 +116,7 @@ func TestFeedersStayInOneShard(t *testing.T) {
 
 // TestSagEndToEnd: a sag on one phase of one device goes through the ring
 // and detection to one event on the stream and one feeder_event line per
-// stage, while every sample is encoded as a measurement line.
+// stage, while every poll is encoded as one measurement line.
 func TestSagEndToEnd(t *testing.T) {
 	m := model(3, 2)
 	var lines lineCollector
@@ -158,9 +158,14 @@ func TestSagEndToEnd(t *testing.T) {
 		t.Errorf("end = worst %v phases %v duration %v device %d", end.Worst, end.Phases, end.Duration(), end.Device)
 	}
 	text, n := lines.text()
-	// 6 polls × (4 points + 1 poll status) + 2 event lines.
-	if n != 32 || strings.Count(text, "\n") != 32 {
-		t.Errorf("lines = %d (%d newlines), want 32", n, strings.Count(text, "\n"))
+	// One line per poll (6) + 2 event lines.
+	if n != 8 || strings.Count(text, "\n") != 8 {
+		t.Errorf("lines = %d (%d newlines), want 8", n, strings.Count(text, "\n"))
+	}
+	wantPoll := fmt.Sprintf("feeder_point,device=F1-D1,feeder=F1 voltage_a=120,voltage_b=96,voltage_c=120,current_a=200,ok=1i,seq=3i %d\n",
+		t0.Add(2*time.Second).UnixNano()/1e6)
+	if !strings.Contains(text, wantPoll) {
+		t.Errorf("no line\n%s\nin\n%s", wantPoll, text)
 	}
 	ms := t0.Add(2*time.Second).UnixNano() / 1e6
 	wantEnd := fmt.Sprintf("feeder_event,device=F1-D1,feeder=F1,kind=sag,severity=warning id=%di,stage=\"end\",category=\"momentary_sag\",start=%di,end=%di,duration_s=2,precision_s=1,phases=\"B\",worst_pu=0.8,worst_v=96 %d\n",
@@ -180,6 +185,29 @@ func TestSagEndToEnd(t *testing.T) {
 	}
 }
 
+// TestPollSplitAcrossBatches: the ring's batch boundary may fall inside a
+// poll; the poll still makes one line, handed on only once complete.
+func TestPollSplitAcrossBatches(t *testing.T) {
+	m := model(1, 1)
+	var lines lineCollector
+	p := newPipeline(t, m, 1, &lines, prometheus.NewRegistry())
+	sh := p.shards[0]
+	t0 := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
+	pl := poll(0, t0, 9, 120, 121.5, 119)
+	sh.process(pl[:2])
+	sh.process(pl[2:4])
+	sh.flush()
+	if text, n := lines.text(); n != 0 || text != "" || len(sh.lines) != 0 {
+		t.Fatalf("before the end of the poll: %d lines %q, %d bytes pending", n, text, len(sh.lines))
+	}
+	sh.process(pl[4:])
+	sh.flush()
+	want := fmt.Sprintf("feeder_point,device=F0-D0,feeder=F0 voltage_a=120,voltage_b=121.5,voltage_c=119,current_a=200,ok=1i,seq=9i %d\n", t0.UnixNano()/1e6)
+	if text, n := lines.text(); n != 1 || text != want {
+		t.Errorf("lines = %d:\n%s\nwant 1:\n%s", n, text, want)
+	}
+}
+
 // TestDrainOnStop: samples put before Run's context ends are all processed
 // and handed on.
 func TestDrainOnStop(t *testing.T) {
@@ -195,8 +223,8 @@ func TestDrainOnStop(t *testing.T) {
 	if err := p.Run(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if _, n := lines.text(); n != 500 {
-		t.Errorf("lines = %d, want 500", n)
+	if _, n := lines.text(); n != 100 {
+		t.Errorf("lines = %d, want 100 (one per poll)", n)
 	}
 }
 

@@ -155,6 +155,32 @@ type Point struct {
 	Role    Role
 }
 
+// Field keys of the InfluxDB line of a device poll (internal/influx writes
+// the line; internal/config rejects a device whose keys would clash).
+const (
+	// OKField is 1 when the device answered the poll, 0 when it did not.
+	OKField = "ok"
+	// SeqField is the poll's schedule slot.
+	SeqField = "seq"
+	// QualitySuffix turns a point's Field into the key of its quality
+	// code, written instead of the value when the value is not good.
+	QualitySuffix = "_q"
+)
+
+// Field is the key of the point's value in the line of its device's poll:
+// its role when it has one, so that one query finds phase-A voltage on
+// every device model, else its name.
+func (p *Point) Field() string {
+	if p.Role != RoleNone {
+		return string(p.Role)
+	}
+	return p.Name
+}
+
+// QualityField is the key of the point's quality code in the line of a
+// poll where its value is not good.
+func (p *Point) QualityField() string { return p.Field() + QualitySuffix }
+
 // Profile is the register map of one device model.
 type Profile struct {
 	Name   string // the key devices use
