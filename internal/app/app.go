@@ -164,6 +164,19 @@ func Run(ctx context.Context, opts Options) error {
 		lines = influxSink
 		checks["influx"] = influxSink.Ready
 	}
+	// alerts is where everything that raises alerts sends them (Set and
+	// Resolve never block, so shard workers may call them): the
+	// dispatcher, or Discard when no receiver is configured.
+	var alerts alert.Sink = alert.Discard{}
+	var dispatcher *alert.Dispatcher
+	if model.Alerting.Enabled() {
+		dispatcher, err = alert.New(alertOptions(model.Alerting, log.With("component", "alert"), reg, opts.ShutdownTimeout))
+		if err != nil {
+			return err
+		}
+		checks["alert"] = dispatcher.Ready
+		alerts = dispatcher
+	}
 	policy := ring.DropOldest
 	if model.Pipeline.DropPolicy == config.DropNewest {
 		policy = ring.DropNewest
@@ -187,19 +200,8 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	checks["pipeline"] = pipe.Ready
-
-	// alerts is where everything that raises alerts sends them: the
-	// dispatcher, or Discard when no receiver is configured.
-	var alerts alert.Sink = alert.Discard{}
-	var dispatcher *alert.Dispatcher
 	var comms *commsAlerts
-	if model.Alerting.Enabled() {
-		dispatcher, err = alert.New(alertOptions(model.Alerting, log.With("component", "alert"), reg, opts.ShutdownTimeout))
-		if err != nil {
-			return err
-		}
-		checks["alert"] = dispatcher.Ready
-		alerts = dispatcher
+	if dispatcher != nil {
 		// Subscribed before the pipeline runs, so no event is missed.
 		comms = newCommsAlerts(model, pipe.Events().Subscribe(commsAlertsBuffer), alerts)
 	}
