@@ -194,7 +194,7 @@ func Run(ctx context.Context, opts Options) error {
 		Now:        clock.Now,
 		StatePath:  statePath,
 		Outages:    outageStore,
-		OnOutage:   logOutage(log.With("component", "outages")),
+		OnOutage:   outageAlerts(alerts, log.With("component", "outages")),
 	})
 	if err != nil {
 		return err
@@ -332,18 +332,5 @@ func syncClock(ctx context.Context, c *sample.Clock, log *slog.Logger) error {
 				"offset", off)
 		}
 		last = off
-	}
-}
-
-// logOutage logs each outage as it starts, changes and ends.
-func logOutage(log *slog.Logger) func(*grid.Change) {
-	return func(c *grid.Change) {
-		if c.Kind == grid.IndicesUpdated {
-			return
-		}
-		o := &c.Outage
-		log.Info("outage "+c.Kind.String(), "outage_id", o.ID, "feeder", o.Feeder, "device", o.Device,
-			"status", o.Status, "customers_out", o.CustomersOut, "customers_affected", o.CustomersAffected,
-			"critical_out", len(o.Critical), "start", time.Unix(0, o.Start).UTC())
 	}
 }

@@ -13,7 +13,7 @@ import (
 // outageFleet is two feeders joined by a normally open tie switch, as in
 // the demo: F1's recloser recloses twice, 300 ms apart, faster than feederd
 // polls (500 ms).
-func outageFleet(t *testing.T, influx *testenv.Influx, scenario string) (*daemon, *testenv.Influx) {
+func outageFleet(t *testing.T, influx *testenv.Influx, scenario, alertmanager string) (*daemon, *testenv.Influx) {
 	t.Helper()
 	prof := profilesDir(t)
 	ports := map[string]string{}
@@ -58,9 +58,14 @@ devices:
 	for _, id := range ids {
 		fmt.Fprintf(&feederdLinks, "  - {id: %s, url: %s}\n", strings.ToLower(id), urls[id])
 	}
+	alerting := ""
+	if alertmanager != "" {
+		alerting = "alerting: {alertmanagers: [{url: \"" + alertmanager + "\"}]}"
+	}
 	cfg := fmt.Sprintf(`
 profiles: [%[1]s/sel751a.yaml, %[1]s/feeder-rtu.yaml, %[1]s/pm5100.yaml]
 poll: {interval: 500ms, timeout: 400ms}
+%[5]s
 influx: {url: %[2]s, bucket: %[3]s, flush_interval: 200ms, batch_size: 500}
 links:
 %[4]sdevices:
@@ -80,7 +85,7 @@ feeders:
   - id: F2
     sections:
       - {id: F2-S1, fed_by: F2-BRK, customers: 300}
-`, prof, influx.URL, influx.Bucket, feederdLinks.String())
+`, prof, influx.URL, influx.Bucket, feederdLinks.String(), alerting)
 	return startDaemon(t, cfg), influx
 }
 
@@ -104,6 +109,7 @@ func metricValue(t *testing.T, base, series string) string {
 // interval, although the recloser stays locked out.
 func TestLockoutScenarioEndToEnd(t *testing.T) {
 	influx := testenv.StartInflux(t)
+	am := testenv.StartAlertmanager(t)
 	d, _ := outageFleet(t, influx, `
 seed: 1
 start: 2025-01-15T12:00:00Z
@@ -111,7 +117,7 @@ events:
   - {at: 3s, action: fault, target: F1-S2, permanent: true}
   - {at: 8s, action: open, target: F1-SW}
   - {at: 9s, action: close, target: TIE-12}
-`)
+`, am.URL)
 	var seq string
 	eventually(t, 30*time.Second, "the recloser's operations in InfluxDB", func() error {
 		// The lockout starts at its last trip, so order by time, then by
@@ -189,6 +195,26 @@ events:
 		}
 		return nil
 	})
+	// The service desk's Alertmanager has one FeederOutage, not one per
+	// dark device, and one CriticalCustomerOutage for the hospital.
+	eventually(t, 10*time.Second, "the outage alerts in Alertmanager", func() error {
+		fo := am.Alerts(t, `alertname="FeederOutage"`)
+		cc := am.Alerts(t, `alertname="CriticalCustomerOutage"`)
+		if len(fo) != 1 || len(cc) != 1 {
+			return fmt.Errorf("%d FeederOutage and %d CriticalCustomerOutage alerts, want 1 and 1", len(fo), len(cc))
+		}
+		a := fo[0]
+		got := fmt.Sprint(a.Labels["feeder"], " ", a.Labels["device"], " ", a.Labels["severity"], " ",
+			a.Annotations["customers_affected"], " ", a.Annotations["customers_out"], " ", a.Annotations["customers_restored"], " ",
+			a.Annotations["critical_customers"], " ", a.Labels["outage_id"] == cc[0].Labels["outage_id"] && a.Labels["outage_id"] != "")
+		if want := "F1 F1-REC critical 350 250 100 Mercy Hospital (hospital) true"; got != want {
+			return fmt.Errorf("FeederOutage %q, want %q (summary %q)", got, want, a.Annotations["summary"])
+		}
+		if !strings.HasPrefix(a.Annotations["summary"], "FeederOutage F1 at F1-REC: 250 customers out, 1 critical (Mercy Hospital), 100 restored, since ") {
+			return fmt.Errorf("summary %q", a.Annotations["summary"])
+		}
+		return nil
+	})
 	if v := metricValue(t, d.base, `feederd_customers_out{feeder="F1"}`); v != "250" {
 		t.Fatalf("feederd_customers_out of F1 = %q, want 250", v)
 	}
@@ -213,7 +239,7 @@ events:
   - {at: 2s, action: open, target: F1-REC}
   - {at: 4s, action: comms_loss, target: F1-REC, mode: silent}
   - {at: 8s, action: close, target: F1-REC}
-`)
+`, "")
 	eventually(t, 30*time.Second, "the meter's outage ends while the recloser is silent", func() error {
 		lost := influx.Query(t, `SELECT stage FROM feeder_event WHERE device='F1-REC' AND kind='comm_lost'`)
 		if len(lost) != 1 || len(lost[0].Values) != 1 || lost[0].Values[0][1] != "start" {
