@@ -167,6 +167,13 @@ func New(opts Options) (*Pipeline, error) {
 			return nil, fmt.Errorf("pipeline: shard %d outages: %w", i, err)
 		}
 		sh.publishOutages()
+		if opts.OnOutage != nil {
+			// Outages carried over a restart are announced again, so that
+			// their alerts are live from the first moment.
+			for _, o := range sh.outSnap.Load().active {
+				opts.OnOutage(&grid.Change{Kind: grid.OutageUpdated, Outage: o, Feeder: o.Feeder, Time: opts.Now()})
+			}
+		}
 		label := strconv.Itoa(i)
 		sh.samples = p.metrics.samples.WithLabelValues(label)
 		sh.events = &p.metrics.events

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/feederd/feederd/internal/detect"
+	"github.com/feederd/feederd/internal/grid"
 	"github.com/feederd/feederd/internal/ring"
 	"github.com/feederd/feederd/internal/sample"
 )
@@ -280,5 +281,30 @@ func TestClockStep(t *testing.T) {
 	// The sag lasted 30 polls: 30 s give or take the slew.
 	if strings.Join(got, ",") != "sag start 0s,sag end 30s" {
 		t.Fatalf("events %v, want one 30 s sag", got)
+	}
+}
+
+// TestOutagesAnnouncedAfterARestart: an outage carried over a restart by
+// the store is handed to OnOutage when the pipeline is built, so its alert
+// is live again at once.
+func TestOutagesAnnouncedAfterARestart(t *testing.T) {
+	dir := t.TempDir()
+	store := grid.FileStore{Dir: dir}
+	m := model(1, 2)
+	if err := store.Save(grid.State{Feeder: "F0", Active: []grid.Outage{{ID: "F0/F0-D0/1", Feeder: "F0", Device: "F0-D0",
+		Status: grid.StatusPredicted, Start: 1e15, CustomersOut: 0, Devices: []string{"F0-D0"}}}}); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	_, err := New(Options{
+		Model: m, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Registerer: prometheus.NewRegistry(),
+		Shards: 1, RingSize: 1024, Outages: store,
+		OnOutage: func(c *grid.Change) { got = append(got, c.Kind.String()+" "+c.Outage.ID) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(got, ",") != "updated F0/F0-D0/1" {
+		t.Fatalf("OnOutage at start: %v", got)
 	}
 }
