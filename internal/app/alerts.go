@@ -126,6 +126,13 @@ func outageAlerts(sink alert.Sink, log *slog.Logger) func(*grid.Change) {
 		start := time.Unix(0, o.Start)
 		feeder := labels("FeederOutage", "critical")
 		critical := labels("CriticalCustomerOutage", "critical")
+		if c.Kind == grid.OutageMerged {
+			// Placed under another outage by later evidence: that one's
+			// alert carries its customers now.
+			sink.Resolve(feeder, time.Unix(0, o.End))
+			sink.Resolve(critical, time.Unix(0, o.End))
+			return
+		}
 		if c.Kind == grid.OutageRestored {
 			if !o.Sustained {
 				sink.Set(alert.Alert{Labels: labels("MomentaryInterruption", "info"), StartsAt: start,

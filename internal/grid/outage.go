@@ -22,6 +22,10 @@ const (
 	StatusConfirmed Status = "confirmed"
 	// StatusRestored: every customer and device of the outage is back.
 	StatusRestored Status = "restored"
+	// StatusMerged: a predicted outage that later evidence placed under
+	// another (its devices' cause now names a device upstream): it ended
+	// without a restoration, its customers went on in the other outage.
+	StatusMerged Status = "merged"
 )
 
 // Step is one partial (or the final) restoration of an outage.
@@ -80,9 +84,11 @@ const (
 	// IndicesUpdated: only the feeder's reliability sums changed (a reclose
 	// sequence counted as momentary interruptions); Outage is empty.
 	IndicesUpdated
+	// OutageMerged: the outage went into another one (StatusMerged).
+	OutageMerged
 )
 
-var changeNames = [...]string{"started", "updated", "restored", "indices_updated"}
+var changeNames = [...]string{"started", "updated", "restored", "indices_updated", "merged"}
 
 func (k ChangeKind) String() string { return changeNames[k] }
 
@@ -342,7 +348,7 @@ func (fe *feederEngine) update(t int64, p Params, state func(uint32) detect.Devi
 	}
 
 	touched := map[*Outage]bool{}
-	var started []*Outage
+	var started, merged []*Outage
 	join := func(key int) *Outage {
 		for _, o := range fe.active {
 			if o.Device == fe.ids[key] {
@@ -353,6 +359,36 @@ func (fe *feederEngine) update(t int64, p Params, state func(uint32) detect.Devi
 		fe.active = append(fe.active, o)
 		started = append(started, o)
 		return o
+	}
+	// A predicted outage whose device is now explained from upstream (the
+	// meter read 0 V before the recloser's trip was seen) goes into the
+	// outage of that upstream device: poll order must not split an outage.
+	for _, o := range slices.Clone(fe.active) {
+		k := slices.Index(fe.ids, o.Device)
+		if o.Status != StatusPredicted || k < 0 || !fe.dead[k] || fe.key[k] == k {
+			continue
+		}
+		target := join(fe.key[k])
+		if target == o {
+			continue
+		}
+		for s, in := range fe.secIn {
+			if in == o {
+				fe.secIn[s] = target
+			}
+		}
+		for d, in := range fe.devIn {
+			if in == o {
+				fe.devIn[d] = target
+			}
+		}
+		target.Start = min(target.Start, o.Start)
+		target.CustomersAffected += o.CustomersAffected
+		target.Steps = append(target.Steps, o.Steps...)
+		touched[target] = true
+		o.Status, o.End = StatusMerged, t
+		fe.active = slices.DeleteFunc(fe.active, func(a *Outage) bool { return a == o })
+		merged = append(merged, o)
 	}
 	// Devices: a dark device joins the outage of its key, unless it is in
 	// an active outage already (an outage keeps what it holds until it is
@@ -391,6 +427,10 @@ func (fe *feederEngine) update(t int64, p Params, state func(uint32) detect.Devi
 	}
 
 	var changes []Change
+	for _, o := range merged {
+		o.Sections, o.Devices, o.CommLost, o.Critical, o.CustomersOut = nil, nil, nil, nil, 0
+		changes = append(changes, Change{Kind: OutageMerged, Outage: fe.copyOf(o)})
+	}
 	for _, o := range slices.Clone(fe.active) {
 		if !touched[o] && !slices.Contains(started, o) {
 			// Still check the sustained boundary and status below.

@@ -322,6 +322,20 @@ func TestOutageLocalisation(t *testing.T) {
 			"updated F1@REC2 confirmed out=301 affected=301 comm_lost=MTR start=11s",
 		})
 	})
+	t.Run("poll order does not split an outage", func(t *testing.T) {
+		w := feederF1(t, nil)
+		w.pollAll(0, normal)
+		// The meter reads 0 V before the recloser's trip is seen: a
+		// predicted outage at the meter, then REC2's trip places it.
+		w.poll("MTR", 10*s, "0")
+		w.drain()
+		w.pollAll(11*s, with("REC2", "open", "MTR", "0"))
+		equal(t, w.lines(), []string{
+			"started F1@MTR predicted out=1 affected=1 start=10s",
+			"merged F1@MTR merged out=0 affected=1 start=10s end=11s",
+			"started F1@REC2 confirmed out=301 affected=301 start=10s",
+		})
+	})
 	t.Run("two outages at once on one feeder", func(t *testing.T) {
 		w := feederF1(t, nil)
 		w.pollAll(0, normal)
