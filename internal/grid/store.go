@@ -8,11 +8,12 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/feederd/feederd/internal/atomicfile"
 )
 
 // FileStore keeps each feeder's State in its own JSON file in Dir,
-// replaced atomically (written to a temporary file, fsynced, renamed) on
-// every change. Outages change a few times an outage, not a few times a
+// replaced atomically (atomicfile.Write) on every change. Outages change a few times an outage, not a few times a
 // poll, and a feeder's state is small, so a whole-file rewrite costs a
 // millisecond where it happens and needs no database: a SIGKILL leaves
 // either the previous state or the new one, never half of one.
@@ -69,22 +70,7 @@ func (s FileStore) Save(st State) error {
 	if err := os.MkdirAll(s.Dir, 0o750); err != nil {
 		return fmt.Errorf("save outage state of %s: %w", st.Feeder, err)
 	}
-	tmp, err := os.CreateTemp(s.Dir, ".feeder-*")
-	if err != nil {
-		return fmt.Errorf("save outage state of %s: %w", st.Feeder, err)
-	}
-	_, err = tmp.Write(b)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), s.path(st.Feeder))
-	}
-	if err != nil {
-		_ = os.Remove(tmp.Name()) // best effort; the error says what failed
+	if err := atomicfile.Write(s.path(st.Feeder), b, 0o600); err != nil {
 		return fmt.Errorf("save outage state of %s: %w", st.Feeder, err)
 	}
 	return nil

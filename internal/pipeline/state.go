@@ -7,9 +7,9 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"time"
 
+	"github.com/feederd/feederd/internal/atomicfile"
 	"github.com/feederd/feederd/internal/detect"
 )
 
@@ -86,23 +86,8 @@ func (p *Pipeline) saveState(path string) error {
 	if err != nil {
 		return fmt.Errorf("save detection state: %w", err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".state-*")
-	if err != nil {
+	if err := atomicfile.Write(path, append(b, '\n'), 0o600); err != nil {
 		return fmt.Errorf("save detection state: %w", err)
-	}
-	_, err = tmp.Write(append(b, '\n'))
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		_ = os.Remove(tmp.Name()) // best effort: the error below says what failed
-		return fmt.Errorf("save detection state to %s: %w", path, err)
 	}
 	return nil
 }
