@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"math"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/simonvetter/modbus"
@@ -112,9 +111,42 @@ const (
 	unreachable
 )
 
-// isException reports whether err is the library's error for a Modbus
-// exception other than a gateway's: the device answered, the link is fine.
+// ExceptionError is a Modbus exception response whose code the library has
+// no error constant for: 0x07 (negative acknowledge in older
+// specifications) and vendor codes. The device answered; the link is fine.
+type ExceptionError struct {
+	Code byte
+}
+
+func (e *ExceptionError) Error() string {
+	return fmt.Sprintf("exception code 0x%02X", e.Code)
+}
+
+// libraryError turns the library's error for an exception code it does
+// not know, a plain fmt error, into an *ExceptionError. It is the one place
+// that reads the library's error text, and it reads the error as the
+// library returned it, before anything wraps it.
+func libraryError(err error) error {
+	var code int
+	if err == nil {
+		return nil
+	}
+	if _, ok := err.(modbus.Error); ok {
+		return err
+	}
+	if n, serr := fmt.Sscanf(err.Error(), "unknown exception code (%d)", &code); serr == nil && n == 1 && code > 0 && code <= 0xFF {
+		return &ExceptionError{Code: byte(code)}
+	}
+	return err
+}
+
+// isException reports whether err is a Modbus exception other than a
+// gateway's: the device answered, the link is fine.
 func isException(err error) bool {
+	var ee *ExceptionError
+	if errors.As(err, &ee) {
+		return true
+	}
 	var e modbus.Error
 	if !errors.As(err, &e) {
 		return false
@@ -128,8 +160,9 @@ func isException(err error) bool {
 	return false
 }
 
-// classify sorts a read error. Anything not known to leave the link in a
-// good state counts as a link failure, so unknown errors lead to a reconnect.
+// classify sorts a read error by its type, wrapped or not. Anything not
+// known to leave the link in a good state counts as a link failure, so
+// unknown errors lead to a reconnect.
 func classify(err error) outcome {
 	if err == nil {
 		return answered
@@ -138,11 +171,6 @@ func classify(err error) outcome {
 		return unreachable
 	}
 	if isException(err) {
-		return refused
-	}
-	// The library reports exception codes it has no constant for with a
-	// plain fmt error; the device did answer.
-	if strings.HasPrefix(err.Error(), "unknown exception code") {
 		return refused
 	}
 	if errors.Is(err, modbus.ErrUnexpectedParameters) || errors.Is(err, modbus.ErrConfigurationError) {
@@ -188,6 +216,11 @@ func quality(err error) sample.Quality {
 // read runs one request. Bits come back as registers holding 0 or 1, so
 // that all tables decode alike; buf is reused for them.
 func read(c *modbus.ModbusClient, r *Request, buf []uint16) ([]uint16, []uint16, error) {
+	words, buf, err := readRaw(c, r, buf)
+	return words, buf, libraryError(err)
+}
+
+func readRaw(c *modbus.ModbusClient, r *Request, buf []uint16) ([]uint16, []uint16, error) {
 	var bits []bool
 	var err error
 	switch r.Table {

@@ -17,8 +17,11 @@ import (
 
 // What a link does when a request fails:
 //
-//   - A Modbus exception marks the request's points Exception; the poll goes
-//     on with the device's next request and the link stays open.
+//   - A Modbus exception, whatever its code (those the library has no
+//     constant for, 0x07 and vendor codes, included: they are told by type,
+//     see libraryError), marks the request's points Exception; the poll goes
+//     on with the device's next request and the link stays open. A device
+//     that answers only with exceptions is up: its poll is partial.
 //   - A gateway exception, 0x0A (path unavailable) or 0x0B (target device
 //     failed to respond), means the gateway works but cannot reach the
 //     unit: the request's points and those of the device's remaining
@@ -29,22 +32,24 @@ import (
 //     open, and the gateway's answer counts as heard (below).
 //   - A request the library rejects before sending it marks its points
 //     Invalid; the link stays open.
-//   - A timeout marks the points of the request and of the device's
-//     remaining requests in this poll Timeout (they are not sent), so a dead
-//     unit costs one timeout per poll. Then the link is closed and reopened
-//     with backoff, unless a unit other than the device's own has answered
-//     (with data or an exception) on this connection since it was opened or
-//     since the link's previous timeout, whichever came later: then only the
-//     device's poll fails and the connection stays open. Every timeout starts
-//     a new window. So one dead unit among live ones on a serial bus or a
-//     gateway never closes the link; a single-device link reconnects on every
-//     timeout; two consecutive timeouts with no answer between them (a dead
-//     connection, or two dead units polled back to back) close the link.
-//   - Any other error (connection reset, EOF, bad CRC, short frame, protocol
-//     error, a response from the wrong unit) closes and reopens the link
-//     with backoff, on every scheme. For rtu:// that reopens the serial port,
-//     which is harmless; the library has already drained the line after a
-//     bad CRC, short frame or protocol error.
+//   - A timeout, or on an RTU link (rtu://, rtuovertcp://) a bad CRC, a
+//     short frame or a protocol error (a framing error: see unitFault),
+//     marks the points of the request and of the device's remaining
+//     requests in this poll Timeout (they are not sent), so a dead or
+//     garbling unit costs one failed request per poll. Then the link is
+//     closed and reopened with backoff, unless a unit other than the
+//     device's own has answered (with data or an exception) on this
+//     connection since it was opened or since the link's previous such
+//     failure, whichever came later: then only the device's poll fails and
+//     the connection stays open. Every such failure starts a new window. So
+//     one dead or garbling unit among live ones on a serial bus or a gateway
+//     never closes the link and never fails its neighbours' polls; a
+//     single-device link reconnects on every one; two consecutive failures
+//     with no answer between them (a dead connection, or two bad units
+//     polled back to back) close the link.
+//   - Any other error (connection reset, EOF, a response from the wrong
+//     unit, a framing error on a Modbus TCP link, whose stream is then out
+//     of step) closes and reopens the link with backoff, on every scheme.
 //
 // A point that gets no value in a poll (its request timed out, failed with
 // a link or gateway error, or was not sent after one, or the link was down)
@@ -232,7 +237,8 @@ func (l *link) poll(ctx context.Context, i int) bool {
 	}
 
 	var firstErr error
-	answeredN := 0
+	answeredN := 0 // requests answered with data
+	refusedN := 0  // requests answered with an exception
 	sent := l.open // a poll while the link is down fails at once and is not timed
 	if !sent {
 		firstErr = fmt.Errorf("poll %s: %w", d.cfg.ID, l.downErr)
@@ -277,6 +283,7 @@ func (l *link) poll(ctx context.Context, i int) bool {
 			}
 			switch classify(err) {
 			case refused:
+				refusedN++
 				l.backoff.reset()
 				l.heard.add(d.cfg.Unit)
 				l.log.Debug("modbus exception", "device", d.cfg.ID, "err", err)
@@ -295,9 +302,9 @@ func (l *link) poll(ctx context.Context, i int) bool {
 			}
 			// The device's remaining requests are not sent and keep
 			// Timeout quality.
-			if errors.Is(err, modbus.ErrRequestTimedOut) && l.heard.other(d.cfg.Unit) {
+			if l.unitFault(err) && l.heard.other(d.cfg.Unit) {
 				l.heard = heard{}
-				l.log.Debug("device timed out, link kept: another unit answered since the last timeout",
+				l.log.Debug("device failed, link kept: another unit answered since the last timeout or framing error",
 					"device", d.cfg.ID, "err", err)
 			} else {
 				l.fail(err)
@@ -311,7 +318,9 @@ func (l *link) poll(ctx context.Context, i int) bool {
 	switch {
 	case l.open && answeredN == len(d.plan):
 		result = pollSuccess
-	case answeredN > 0:
+	case answeredN > 0 || refusedN > 0:
+		// The device answered: its comms are up even when every answer
+		// was an exception.
 		result = pollPartial
 	}
 	status := &d.samples[len(d.samples)-1]
@@ -352,6 +361,23 @@ func (d *device) settle(k, at, staleAfter int64) {
 			}
 		}
 	}
+}
+
+// unitFault reports whether err may be one unit's fault on a working
+// connection: a timeout on any link, or on an RTU link (serial or RTU over
+// TCP) a frame with a bad CRC, cut short or malformed. After such a frame
+// the library has waited one maximal frame (256 character times at the
+// link's baud) and discarded whatever arrived meanwhile, so the line is
+// silent and in step again for the next unit.
+func (l *link) unitFault(err error) bool {
+	if errors.Is(err, modbus.ErrRequestTimedOut) {
+		return true
+	}
+	switch l.cfg.Scheme {
+	case config.SchemeRTU, config.SchemeRTUOverTCP:
+		return errors.Is(err, modbus.ErrBadCRC) || errors.Is(err, modbus.ErrShortFrame) || errors.Is(err, modbus.ErrProtocolError)
+	}
+	return false
 }
 
 // heard records which units answered on a connection during a window: none,
