@@ -1,6 +1,7 @@
 package poll
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -8,6 +9,7 @@ import (
 	"log/slog"
 	"math"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/simonvetter/modbus"
@@ -33,8 +35,10 @@ func clientTimeout(l *config.Link, devs ...*config.Device) time.Duration {
 
 // newClient builds the library client of a link; it neither dials nor opens
 // the serial port. The library logs through logger at debug level, never to
-// stdout.
-func newClient(l *config.Link, timeout time.Duration, logger *slog.Logger) (*modbus.ModbusClient, error) {
+// stdout. For tcp+tls:// links it also returns the TLS configuration the
+// library will use, for preflight.
+func newClient(l *config.Link, timeout time.Duration, logger *slog.Logger) (*modbus.ModbusClient, *tls.Config, error) {
+	var tlsConf *tls.Config
 	conf := &modbus.ClientConfiguration{
 		URL:     l.URL,
 		Timeout: timeout,
@@ -44,7 +48,7 @@ func newClient(l *config.Link, timeout time.Duration, logger *slog.Logger) (*mod
 	case config.SchemeRTU, config.SchemeRTUOverTCP:
 		if l.Serial == nil {
 			if l.Scheme == config.SchemeRTU {
-				return nil, fmt.Errorf("link %s: rtu link without serial settings", l.ID)
+				return nil, nil, fmt.Errorf("link %s: rtu link without serial settings", l.ID)
 			}
 			break // rtuovertcp: the library's 19200 baud drives inter-frame timing
 		}
@@ -60,36 +64,62 @@ func newClient(l *config.Link, timeout time.Duration, logger *slog.Logger) (*mod
 			case "O":
 				conf.Parity = modbus.PARITY_ODD
 			default:
-				return nil, fmt.Errorf("link %s: parity %q is not N, E or O", l.ID, l.Serial.Parity)
+				return nil, nil, fmt.Errorf("link %s: parity %q is not N, E or O", l.ID, l.Serial.Parity)
 			}
 		}
 	case config.SchemeTLS:
 		if l.TLS == nil {
-			return nil, fmt.Errorf("link %s: tcp+tls link without certificates", l.ID)
+			return nil, nil, fmt.Errorf("link %s: tcp+tls link without certificates", l.ID)
 		}
 		cert, err := tls.LoadX509KeyPair(l.TLS.CertFile, l.TLS.KeyFile)
 		if err != nil {
-			return nil, fmt.Errorf("link %s: load client certificate %s: %w", l.ID, l.TLS.CertFile, err)
+			return nil, nil, fmt.Errorf("link %s: load client certificate %s: %w", l.ID, l.TLS.CertFile, err)
 		}
 		pem, err := os.ReadFile(l.TLS.CAFile)
 		if err != nil {
-			return nil, fmt.Errorf("link %s: read CA file: %w", l.ID, err)
+			return nil, nil, fmt.Errorf("link %s: read CA file: %w", l.ID, err)
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("link %s: CA file %s holds no PEM certificate", l.ID, l.TLS.CAFile)
+			return nil, nil, fmt.Errorf("link %s: CA file %s holds no PEM certificate", l.ID, l.TLS.CAFile)
 		}
 		conf.TLSClientCert = &cert
 		conf.TLSRootCAs = pool
+		tlsConf = &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: pool, MinVersion: tls.VersionTLS12}
 	case config.SchemeTCP:
 	default:
-		return nil, fmt.Errorf("link %s: unsupported scheme %q", l.ID, l.Scheme)
+		return nil, nil, fmt.Errorf("link %s: unsupported scheme %q", l.ID, l.Scheme)
 	}
 	c, err := modbus.NewClient(conf)
 	if err != nil {
-		return nil, fmt.Errorf("link %s: create client for %s: %w", l.ID, l.URL, err)
+		return nil, nil, fmt.Errorf("link %s: create client for %s: %w", l.ID, l.URL, err)
 	}
-	return c, nil
+	return c, tlsConf, nil
+}
+
+// preflight does, within timeout, the part of opening a tcp+tls:// link
+// that can hang: the TCP connect and the TLS handshake. The library's own
+// Open gives both 15 s whatever the configured timeout, so a silent peer
+// would hold the link (and shutdown) that long; it is called only after
+// preflight succeeded, when the peer has just shown that it answers.
+// Plain tcp:// and rtuovertcp:// connects keep the library's 5 s dial
+// timeout: a refused or reset connect fails at once, only a peer that
+// drops packets takes that long.
+func preflight(ctx context.Context, url string, conf *tls.Config, timeout time.Duration) error {
+	if conf == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	addr := strings.TrimPrefix(url, string(config.SchemeTLS)+"://")
+	c, err := (&tls.Dialer{Config: conf}).DialContext(ctx, "tcp", addr)
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			return fmt.Errorf("tls connect to %s: no handshake within %s", addr, timeout)
+		}
+		return fmt.Errorf("tls connect to %s: %w", addr, err)
+	}
+	return c.Close()
 }
 
 // outcome sorts the result of one request.

@@ -2,6 +2,7 @@ package poll
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -82,10 +83,14 @@ import (
 type link struct {
 	cfg    *config.Link
 	client *modbus.ModbusClient
-	sink   Sink
-	log    *slog.Logger
-	devs   []*device
-	sched  *schedule
+	// tlsConf is the client's TLS configuration on tcp+tls:// links, for
+	// preflight; timeout is the client's.
+	tlsConf *tls.Config
+	timeout time.Duration
+	sink    Sink
+	log     *slog.Logger
+	devs    []*device
+	sched   *schedule
 	// staleAfter is Model.Poll.StaleAfter, in slots.
 	staleAfter int64
 	// now stamps samples; scheduling runs on time.Now's monotonic reading.
@@ -183,7 +188,14 @@ func (l *link) connect(ctx context.Context) bool {
 		l.reconnect.Inc()
 	}
 	l.attempts++
-	if err := l.client.Open(); err != nil {
+	err := preflight(ctx, l.cfg.URL, l.tlsConf, l.timeout)
+	if err == nil {
+		err = l.client.Open()
+	}
+	if err != nil && ctx.Err() != nil {
+		return false // shutting down: not a failure of the link
+	}
+	if err != nil {
 		l.downErr = fmt.Errorf("open link %s (%s): %w", l.cfg.ID, l.cfg.URL, err)
 		delay := l.backoff.next()
 		l.reconnectAt = time.Now().Add(delay)

@@ -172,13 +172,16 @@ func New(opts Options) (*Poller, error) {
 	byConfig := map[*config.Device]*device{}
 	for _, lc := range opts.Model.Links {
 		log := opts.Logger.With("link", lc.ID)
-		client, err := newClient(lc, clientTimeout(lc, lc.Devices...), log)
+		timeout := clientTimeout(lc, lc.Devices...)
+		client, tlsConf, err := newClient(lc, timeout, log)
 		if err != nil {
 			return nil, err
 		}
 		l := &link{
 			cfg:        lc,
 			client:     client,
+			tlsConf:    tlsConf,
+			timeout:    timeout,
 			sink:       opts.Sink,
 			log:        log,
 			backoff:    newBackoff(lc.BackoffInitial, lc.BackoffMax, opts.Rand),
