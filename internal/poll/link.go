@@ -298,26 +298,24 @@ func (l *link) poll(ctx context.Context, i int) bool {
 				refusedN++
 				l.backoff.reset()
 				l.heard.add(d.cfg.Unit)
-				l.log.Debug("modbus exception", "device", d.cfg.ID, "err", err)
+				d.log.Debug("modbus exception", "err", err)
 				continue
 			case rejected:
-				l.log.Warn("request rejected by the client", "device", d.cfg.ID, "err", err)
+				d.log.Warn("request rejected by the client", "err", err)
 				continue
 			case unreachable:
 				// The device's remaining requests are not sent and keep
 				// Timeout quality; the gateway answered, so the link is fine.
 				l.backoff.reset()
 				l.heard.add(d.cfg.Unit)
-				l.log.Debug("gateway cannot reach the unit, its other requests are not sent",
-					"device", d.cfg.ID, "err", err)
+				d.log.Debug("gateway cannot reach the unit, its other requests are not sent", "err", err)
 				break requests
 			}
 			// The device's remaining requests are not sent and keep
 			// Timeout quality.
 			if l.unitFault(err) && l.heard.other(d.cfg.Unit) {
 				l.heard = heard{}
-				l.log.Debug("device failed, link kept: another unit answered since the last timeout or framing error",
-					"device", d.cfg.ID, "err", err)
+				d.log.Debug("device failed, link kept: another unit answered since the last timeout or framing error", "err", err)
 			} else {
 				l.fail(err)
 			}
@@ -347,7 +345,7 @@ func (l *link) poll(ctx context.Context, i int) bool {
 		l.duration.Observe(end.Sub(startT).Seconds())
 	}
 	l.polls[result].Inc()
-	d.report(result, end, firstErr, l.log)
+	d.report(result, end, firstErr)
 	l.sink.Put(d.samples)
 	l.missed.Add(float64(l.sched.end(i, time.Now())))
 	l.polled.Store(true)
