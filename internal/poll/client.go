@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"os"
 	"strings"
 	"time"
 
@@ -71,11 +70,21 @@ func newClient(l *config.Link, timeout time.Duration, logger *slog.Logger) (*mod
 		if l.TLS == nil {
 			return nil, nil, fmt.Errorf("link %s: tcp+tls link without certificates", l.ID)
 		}
-		cert, err := tls.LoadX509KeyPair(l.TLS.CertFile, l.TLS.KeyFile)
+		// config.ReadFile: regular files of bounded size, as for every
+		// file named in the configuration.
+		certPEM, err := config.ReadFile(l.TLS.CertFile)
 		if err != nil {
 			return nil, nil, fmt.Errorf("link %s: load client certificate %s: %w", l.ID, l.TLS.CertFile, err)
 		}
-		pem, err := os.ReadFile(l.TLS.CAFile)
+		keyPEM, err := config.ReadFile(l.TLS.KeyFile)
+		if err != nil {
+			return nil, nil, fmt.Errorf("link %s: load client key %s: %w", l.ID, l.TLS.KeyFile, err)
+		}
+		cert, err := tls.X509KeyPair(certPEM, keyPEM)
+		if err != nil {
+			return nil, nil, fmt.Errorf("link %s: load client certificate %s: %w", l.ID, l.TLS.CertFile, err)
+		}
+		pem, err := config.ReadFile(l.TLS.CAFile)
 		if err != nil {
 			return nil, nil, fmt.Errorf("link %s: read CA file: %w", l.ID, err)
 		}
