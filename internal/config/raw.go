@@ -7,9 +7,9 @@ import "time"
 // Relative paths (profiles, token_file, tls files) are relative to the
 // directory of the configuration file. Defaults are listed in defaults().
 //
-//	# Every file read (this one, profiles, token and secret files) must be
-//	# a regular file of at most 16 MiB. Numbers must be finite (.nan and
-//	# .inf are errors).
+//	# Every file read (this one, profiles, token, secret and tls files)
+//	# must be a regular file of at most 16 MiB. Numbers must be finite
+//	# (.nan and .inf are errors).
 //
 //	# Profile files (register maps), relative to this file. Devices name a
 //	# profile by the `name` inside the file, not by the file name.
