@@ -94,13 +94,25 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lv}))
 
-	cfg, err := sim.LoadConfig(*cfgPath, config.LoadProfile)
+	// config.ReadFile, as for feederd's files: a device or a FIFO given as
+	// a file is an error at once, not a read that never ends.
+	data, err := config.ReadFile(*cfgPath)
+	if err != nil {
+		fmt.Fprintln(stderr, "read sim config:", err)
+		return exitUsage
+	}
+	cfg, err := sim.ParseConfig(*cfgPath, data, config.LoadProfile)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return exitUsage
 	}
 	if *scenario != "" {
-		sc, err := sim.LoadScenario(*scenario)
+		data, err := config.ReadFile(*scenario)
+		if err != nil {
+			fmt.Fprintln(stderr, "read scenario:", err)
+			return exitUsage
+		}
+		sc, err := sim.ParseScenario(*scenario, data)
 		if err != nil {
 			fmt.Fprintln(stderr, err)
 			return exitUsage
