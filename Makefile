@@ -9,7 +9,7 @@ LDFLAGS := -X main.version=$(VERSION)
 # Fuzz targets run briefly in make test; longer with FUZZTIME=5m make fuzz.
 FUZZTIME ?= 10s
 
-.PHONY: all build run test check fmt-check vet unit fuzz bench fleet-bench tools clean
+.PHONY: all build run test check fmt-check vet unit fuzz bench bench-all fleet-bench telegraf tools clean
 
 all: build
 
@@ -64,11 +64,24 @@ test: fmt-check vet unit fuzz
 
 check: test
 
-bench:
-	set -o pipefail; $(GO) test -run '^$$' -bench . -benchmem -count 3 ./... | tee bench.out
+# One table: micro-benchmarks, a bare-poller floor and the fleet at 1,000,
+# 5,000 and 10,000 devices (and Telegraf when bin/telegraf exists); about
+# 15 minutes. FLEET="1000" DUR=20 for a quick look.
+bench: build $(BIN)/influxd
+	bash scripts/bench.sh
+
+# Every Go benchmark of the tree, raw.
+bench-all:
+	set -o pipefail; $(GO) test -run '^$$' -bench . -benchmem -count 3 ./... | tee bench-all.out
+
+# Telegraf's modbus input, for the side-by-side figures of make bench only
+# (never a dependency; several minutes once).
+telegraf: $(BIN)/telegraf
+$(BIN)/telegraf:
+	GOBIN=$(BIN) $(GO) install -tags "custom,inputs.modbus,outputs.influxdb_v2" github.com/influxdata/telegraf/cmd/telegraf@v1.37.2
 
 fleet-bench: build
 	bash scripts/fleet-bench.sh
 
 clean:
-	rm -rf $(BIN)/feederd $(BIN)/rtusim var bench.out
+	rm -rf $(BIN)/feederd $(BIN)/rtusim $(BIN)/benchfloor var bench.out bench.log bench-all.out

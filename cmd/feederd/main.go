@@ -142,6 +142,7 @@ func runDaemon(args []string, stderr io.Writer) int {
 		}
 	}()
 
+	tuneGC(os.Getenv, logger)
 	opts := app.DefaultOptions()
 	opts.ConfigPath = *cfg
 	opts.Getenv = os.Getenv

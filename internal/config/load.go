@@ -249,6 +249,9 @@ func (l *loader) poll(r *rawPoll) PollDefaults {
 			p.MaxGap = uint16(g)
 		}
 	}
+	if r.SlotTime != nil {
+		p.SlotTime = *r.SlotTime
+	}
 	if r.StaleAfter != nil {
 		p.StaleAfter = *r.StaleAfter
 		if p.StaleAfter < 1 {

@@ -27,6 +27,13 @@ import "time"
 //	                        # requests into one; 0..124, 0 = never read a gap.
 //	                        # Default 10.
 //	  stale_after: 3        # intervals after which a value is stale; >= 1. Default 3.
+//	  slot_time: false      # stamp a poll's samples with its schedule slot
+//	                        # instead of the read time; slots are then fixed
+//	                        # to the wall clock (Unix time multiple of the
+//	                        # interval, plus the device's offset on its
+//	                        # link), so two instances polling the same
+//	                        # devices (an HA pair) write the same series and
+//	                        # times and InfluxDB keeps one point. Default false.
 //
 //	# InfluxDB sink (InfluxDB 1.8 through its v2 API, or 2.x/3.x). Omit the
 //	# whole block to disable the sink.
@@ -272,6 +279,7 @@ type rawPoll struct {
 	BackoffMax     *time.Duration `yaml:"backoff_max"`
 	MaxGap         *int           `yaml:"max_gap"`
 	StaleAfter     *int           `yaml:"stale_after"`
+	SlotTime       *bool          `yaml:"slot_time"`
 }
 
 type rawInflux struct {

@@ -47,6 +47,10 @@ type Options struct {
 	// TickEvery is how often a worker runs time-based detection, publishes
 	// its snapshot and hands partial batches on (default 1s).
 	TickEvery time.Duration
+	// Linger is how long a worker woken by a poll waits for the polls that
+	// finish right after it, so that it wakes once for all of them; detection
+	// runs up to Linger later. 0: no wait.
+	Linger time.Duration
 	// Now is the time base of time-based detection, in Unix ns: the one
 	// that stamps the samples (default: a sample.Clock of its own).
 	Now func() int64
@@ -286,6 +290,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 
 func (sh *shard) run(ctx context.Context) {
 	buf := make([]sample.Sample, 1024)
+	linger := sh.p.opts.Linger
 	every := sh.p.opts.TickEvery
 	timer := time.NewTimer(every)
 	defer timer.Stop()
@@ -296,6 +301,12 @@ func (sh *shard) run(ctx context.Context) {
 			// Idle: park until samples arrive, the next tick is due or ctx
 			// ends; the timer is reused, so waiting allocates nothing.
 			n, _ = sh.ring.GetBatchWaitC(ctx.Done(), timer.C, buf)
+			if n > 0 && n < len(buf)/2 && linger > 0 {
+				// Woken by a poll: the polls finishing just after it join
+				// it in one batch, instead of waking this worker each.
+				time.Sleep(linger)
+				n += sh.ring.GetBatch(buf[n:])
+			}
 		}
 		if n > 0 {
 			sh.process(buf[:n])

@@ -95,6 +95,9 @@ type link struct {
 	staleAfter int64
 	// now stamps samples; scheduling runs on time.Now's monotonic reading.
 	now func() int64
+	// slotTime (poll.slot_time) stamps every sample of a poll with its
+	// slot's deadline instead, on a schedule aligned to the wall clock.
+	slotTime bool
 
 	// open is true between a successful Open and the next Close. The
 	// library panics on a read before its first successful Open.
@@ -136,7 +139,7 @@ func (l *link) run(ctx context.Context, start time.Time) {
 	for i, d := range l.devs {
 		intervals[i] = d.cfg.Interval
 	}
-	l.sched = newSchedule(start, intervals)
+	l.sched = newSchedule(start, intervals, l.slotTime)
 	l.timer = time.NewTimer(time.Hour)
 	l.timer.Stop()
 	l.reconnectAt = start
@@ -267,7 +270,7 @@ func (l *link) poll(ctx context.Context, i int) bool {
 			r := &d.plan[j]
 			words, buf, err := read(l.client, r, l.buf)
 			l.buf = buf
-			at := l.now()
+			at := l.stamp(i, k)
 			l.requests[r.Table][resultIndex(err)].Inc()
 			q := quality(err)
 			for _, ref := range r.Points {
@@ -334,7 +337,7 @@ func (l *link) poll(ctx context.Context, i int) bool {
 		result = pollPartial
 	}
 	status := &d.samples[len(d.samples)-1]
-	status.Time = l.now()
+	status.Time = l.stamp(i, k)
 	status.Quality = sample.Good
 	status.Flags = sample.DeviceStatus | sample.EndOfPoll
 	if result != pollFailure {
@@ -350,6 +353,15 @@ func (l *link) poll(ctx context.Context, i int) bool {
 	l.missed.Add(float64(l.sched.end(i, time.Now())))
 	l.polled.Store(true)
 	return true
+}
+
+// stamp is the time of a sample of device i's poll for slot k: now, or the
+// slot's deadline with poll.slot_time.
+func (l *link) stamp(i int, k int64) int64 {
+	if l.slotTime {
+		return l.sched.slots[i].deadline(k).UnixNano()
+	}
+	return l.now()
 }
 
 // settle finishes the point samples of device d's poll for slot k: a

@@ -187,6 +187,7 @@ func New(opts Options) (*Poller, error) {
 			backoff:    newBackoff(lc.BackoffInitial, lc.BackoffMax, opts.Rand),
 			staleAfter: int64(opts.Model.Poll.StaleAfter),
 			now:        opts.Now,
+			slotTime:   opts.Model.Poll.SlotTime,
 			requests:   reqs,
 			reconnect:  p.m.reconnects.WithLabelValues(lc.ID),
 			connected:  p.m.linkConnected.WithLabelValues(lc.ID),
