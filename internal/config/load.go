@@ -20,7 +20,6 @@ import (
 	"unsafe"
 
 	"github.com/feederd/feederd/internal/profile"
-	"github.com/feederd/feederd/internal/ring"
 	"github.com/feederd/feederd/internal/sample"
 )
 
@@ -115,7 +114,7 @@ func (l *loader) memory(m *Model) {
 		l.s.add("influx.queue_size", "queue_size %d is more than %d lines", m.Influx.QueueSize, MaxQueueSize)
 	}
 	p := m.Pipeline
-	if p.RingSize < minRingSize || p.RingSize > maxRingSize || p.Shards < 0 || p.Shards > maxShards {
+	if p.RingSize < minRingSize || p.RingSize > MaxRingSize || p.Shards < 0 || p.Shards > maxShards {
 		return // reported by pipeline
 	}
 	feeders := map[string]bool{}
@@ -343,8 +342,8 @@ func (l *loader) pipeline(r *rawPipeline) Pipeline {
 	if r.RingSize != nil {
 		p.RingSize = *r.RingSize
 		switch n := p.RingSize; {
-		case n < minRingSize || n > maxRingSize:
-			l.s.add("pipeline.ring_size", "ring_size %d out of range %d..%d", n, minRingSize, maxRingSize)
+		case n < minRingSize || n > MaxRingSize:
+			l.s.add("pipeline.ring_size", "ring_size %d out of range %d..%d", n, minRingSize, MaxRingSize)
 		case n&(n-1) != 0:
 			up := minRingSize
 			for up < n {
@@ -365,8 +364,9 @@ func (l *loader) pipeline(r *rawPipeline) Pipeline {
 const (
 	maxShards   = 1024
 	minRingSize = 1 << 10
-	// maxRingSize is the largest ring the pipeline can make.
-	maxRingSize = ring.MaxCapacity
+	// MaxRingSize is the largest pipeline.ring_size accepted: the largest
+	// ring internal/ring makes (a pipeline test checks that they agree).
+	MaxRingSize = 1 << 22
 )
 
 func (l *loader) links(raws []rawLink, m *Model) map[string]*Link {

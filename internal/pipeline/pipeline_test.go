@@ -416,3 +416,11 @@ feederd_pipeline_samples_lost_total{reason="unknown_device"} 5
 		t.Errorf("New with a 4-sample ring: %v, want %q", err, want)
 	}
 }
+
+// TestRingSizeBoundsAgree: every ring_size the configuration accepts is one
+// the ring can make (config does not import internal/ring for the bound).
+func TestRingSizeBoundsAgree(t *testing.T) {
+	if config.MaxRingSize != ring.MaxCapacity {
+		t.Errorf("config.MaxRingSize = %d, ring.MaxCapacity = %d", config.MaxRingSize, ring.MaxCapacity)
+	}
+}
