@@ -155,3 +155,124 @@ events:
 		t.Fatal(err)
 	}
 }
+
+// TestEventAlertsLiveAfterRestart: an RTUCommsLost and a VoltageExcursion
+// still open when feederd stops lapse in Alertmanager while it is down
+// (endsAt = last send + active_for, 3 s here); the next feederd, resuming
+// detection from the same data directory, fires them again at once with
+// the same labels (event_id) and start, keeps them alive, and resolves the
+// excursion with endsAt − startsAt = the whole 20 s sag, counted from its
+// start before the restart.
+func TestEventAlertsLiveAfterRestart(t *testing.T) {
+	am := testenv.StartAlertmanager(t)
+	urls, control := excursionSim(t, "")
+	cfg := excursionConfig(t, urls, am.URL)
+	dataDir := t.TempDir()
+	withData := func(o *Options) { o.DataDir = dataDir }
+	ready := func(d *daemon) {
+		eventually(t, 20*time.Second, "readyz", func() error {
+			if code, body := get(t, d.base+"/readyz"); code != 200 || !strings.Contains(body, "alert: ok") {
+				return fmt.Errorf("%d %s", code, body)
+			}
+			return nil
+		})
+	}
+	first := startDaemon(t, cfg, withData)
+	ready(first)
+
+	simEvent(t, control, `{"action":"comms_loss","target":"F1-REC","mode":"silent"}`)
+	var lost testenv.AMAlert
+	eventually(t, 15*time.Second, "RTUCommsLost", func() error {
+		got := am.Alerts(t, `alertname="RTUCommsLost"`)
+		if len(got) != 1 {
+			return fmt.Errorf("%d RTUCommsLost alerts", len(got))
+		}
+		lost = got[0]
+		return nil
+	})
+	simEvent(t, control, `{"action":"sag","target":"F1","magnitude":0.93,"duration":"20s","phases":"B"}`)
+	var exc testenv.AMAlert
+	eventually(t, 15*time.Second, "VoltageExcursion", func() error {
+		got := am.Alerts(t, `alertname="VoltageExcursion"`)
+		if len(got) != 1 {
+			return fmt.Errorf("%d VoltageExcursion alerts: %+v", len(got), got)
+		}
+		exc = got[0]
+		return nil
+	})
+	if exc.Labels["device"] != "F1-BRK" || exc.Labels["phase"] != "B" || exc.Labels["severity"] != "warning" {
+		t.Fatalf("VoltageExcursion labels %v", exc.Labels)
+	}
+	if err := first.stop(); err != nil {
+		t.Fatal(err)
+	}
+	// With nobody re-sending them, Alertmanager lets both lapse at their
+	// endsAt.
+	eventually(t, 10*time.Second, "both alerts lapse while feederd is down", func() error {
+		if n := len(am.Alerts(t, `alertname=~"RTUCommsLost|VoltageExcursion"`)); n != 0 {
+			return fmt.Errorf("%d still active", n)
+		}
+		return nil
+	})
+
+	restarted := time.Now()
+	second := startDaemon(t, cfg, withData)
+	ready(second)
+	same := func(a testenv.AMAlert, want testenv.AMAlert) error {
+		if !mapsEqual(a.Labels, want.Labels) || !a.StartsAt.Equal(want.StartsAt) {
+			return fmt.Errorf("alert %v from %v, want %v from %v", a.Labels, a.StartsAt, want.Labels, want.StartsAt)
+		}
+		return nil
+	}
+	both := func() error {
+		got := am.Alerts(t, `alertname=~"RTUCommsLost|VoltageExcursion"`)
+		if len(got) != 2 {
+			return fmt.Errorf("%d alerts active, want 2: %+v", len(got), got)
+		}
+		for _, a := range got {
+			want := exc
+			if a.Labels["alertname"] == "RTUCommsLost" {
+				want = lost
+			}
+			if err := same(a, want); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	eventually(t, 10*time.Second, "both alerts live again after the restart", both)
+	// Re-sent by the new process: still there after another active_for.
+	time.Sleep(4 * time.Second)
+	if err := both(); err != nil {
+		t.Fatalf("4 s after the restart: %v", err)
+	}
+
+	var ends time.Time
+	eventually(t, 30*time.Second, "the excursion's resolved notification", func() error {
+		for _, n := range am.Notifications() {
+			for _, a := range n.Alerts {
+				// Alertmanager also notified the lapse while feederd was
+				// down: that one ended before the restart.
+				if a.Labels["event_id"] == exc.Labels["event_id"] && a.Labels["alertname"] == "VoltageExcursion" &&
+					a.Status == "resolved" && a.EndsAt.After(restarted) {
+					ends = a.EndsAt
+					return nil
+				}
+			}
+		}
+		return fmt.Errorf("not yet")
+	})
+	if d := ends.Sub(exc.StartsAt); d < 20*time.Second-250*time.Millisecond || d > 20*time.Second+250*time.Millisecond {
+		t.Errorf("VoltageExcursion resolved %v after its start, want the sag's 20 s ± 250 ms", d)
+	}
+	simEvent(t, control, `{"action":"comms_restore","target":"F1-REC"}`)
+	eventually(t, 15*time.Second, "RTUCommsLost resolved", func() error {
+		if got := am.Alerts(t, `alertname="RTUCommsLost"`); len(got) != 0 {
+			return fmt.Errorf("still active: %+v", got)
+		}
+		return nil
+	})
+	if err := second.stop(); err != nil {
+		t.Fatal(err)
+	}
+}
