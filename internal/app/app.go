@@ -208,10 +208,10 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	checks["pipeline"] = pipe.Ready
-	var comms *commsAlerts
+	var events *eventAlerts
 	if dispatcher != nil {
 		// Subscribed before the pipeline runs, so no event is missed.
-		comms = newCommsAlerts(model, pipe.Events().Subscribe(commsAlertsBuffer), alerts)
+		events = newEventAlerts(model, pipe.Events().Subscribe(eventAlertsBuffer), alerts)
 	}
 	poller, err := poll.New(poll.Options{
 		Model:      model,
@@ -274,11 +274,11 @@ func Run(ctx context.Context, opts Options) error {
 	if dispatcher != nil {
 		go func() { done <- result{"alert", dispatcher.Run(alertCtx)} }()
 		// It ends when the pipeline closes its event stream.
-		go func() { done <- result{"comms-alerts", comms.run()} }()
+		go func() { done <- result{"event-alerts", events.run(pipe.Resumed())} }()
 	}
 	go func() { done <- result{"http", srv.Run(httpCtx)} }()
 	running := map[string]bool{"poll": true, "pipeline": true, "http": true, "influx": influxSink != nil, "clock": true,
-		"alert": dispatcher != nil, "comms-alerts": dispatcher != nil}
+		"alert": dispatcher != nil, "event-alerts": dispatcher != nil}
 
 	var firstErr error
 	wait := func(name string) {
@@ -309,7 +309,7 @@ func Run(ctx context.Context, opts Options) error {
 	wait("poll")
 	stopPipe()
 	wait("pipeline")
-	wait("comms-alerts")
+	wait("event-alerts")
 	stopSink()
 	stopAlert()
 	wait("influx")

@@ -82,6 +82,8 @@ type Pipeline struct {
 	running atomic.Bool
 	// quiet is set by Quiesce: the producers are stopping.
 	quiet atomic.Bool
+	// resumed: the events in progress New continued from the state file.
+	resumed []detect.Event
 }
 
 type shard struct {
@@ -220,6 +222,13 @@ func (p *Pipeline) Shards() int { return len(p.shards) }
 
 // Events is the in-process event stream (see Stream).
 func (p *Pipeline) Events() *Stream { return p.stream }
+
+// Resumed returns the events in progress that New continued from the state
+// file of the last run (Stage StageStart, FlagGap set), in shard order. They
+// are not published on the stream again; their ends are, like any other
+// event's. Subscribers that keep something live per open event (alerts)
+// take these at start.
+func (p *Pipeline) Resumed() []detect.Event { return slices.Clone(p.resumed) }
 
 // Put routes samples to their shard, each run of samples of one shard (a
 // device poll is one) with a single PutBatch. It never blocks: a full ring
