@@ -128,7 +128,7 @@ func (l *loader) memory(m *Model) {
 	rings := int64(min(max(len(feeders), 1), shards))
 	if need := rings * int64(p.RingSize) * ringSlotBytes; need > MaxRingBytes {
 		path := "pipeline.ring_size"
-		if _, set := l.s.lines[path]; !set {
+		if !l.s.Has(path) {
 			path = "pipeline.shards"
 		}
 		l.s.add(path, "%d rings of %d samples need %d MiB, more than the %d MiB allowed: lower ring_size or shards",
@@ -172,7 +172,7 @@ func (l *loader) loadProfiles(paths []string, m *Model) map[string]bool {
 			continue
 		}
 		p, ps := parseProfile(data, file, l.d)
-		if len(ps.errs) > 0 {
+		if ps.Len() > 0 {
 			l.profileSinks = append(l.profileSinks, ps)
 			if p != nil && p.Name != "" {
 				broken[p.Name] = true
