@@ -9,7 +9,7 @@ LDFLAGS := -X main.version=$(VERSION)
 # Fuzz targets run briefly in make test; longer with FUZZTIME=5m make fuzz.
 FUZZTIME ?= 10s
 
-.PHONY: all build run test check fmt-check vet unit fuzz bench fleet-bench tools clean
+.PHONY: all build run test check fmt-check vet unit fuzz bench fleet-bench tools clean dist
 
 all: build
 
@@ -63,8 +63,14 @@ check: test
 bench:
 	set -o pipefail; $(GO) test -run '^$$' -bench . -benchmem -count 3 ./... | tee bench.out
 
+# Release tarballs for linux/amd64 and linux/arm64 (industrial gateways are
+# often ARM): dist/feederd-$(VERSION)-linux-<arch>.tar.gz, laid out as they
+# install (README, "Running as a service").
+dist:
+	bash scripts/dist.sh $(VERSION) dist amd64 arm64
+
 fleet-bench: build
 	bash scripts/fleet-bench.sh
 
 clean:
-	rm -rf $(BIN)/feederd $(BIN)/rtusim var bench.out
+	rm -rf $(BIN)/feederd $(BIN)/rtusim var bench.out dist
