@@ -37,7 +37,7 @@ for arch in "$@"; do
   cp deploy/systemd/feederd.service "$root/lib/systemd/system/"
   cp deploy/systemd/feederd.sysusers "$root/lib/sysusers.d/feederd.conf"
   cp README.md BENCHMARKS.md configs/alertmanager.yml "$root/share/doc/feederd/"
-  # Reproducible: fixed owner, order and times.
+  # Fixed owner, order and times: the archive depends only on its files.
   tar -C "$stage" --sort=name --owner=0 --group=0 --numeric-owner \
     --mtime="${SOURCE_DATE_EPOCH:+@$SOURCE_DATE_EPOCH}${SOURCE_DATE_EPOCH:-2026-01-01 00:00:00Z}" \
     -czf "$out/$name.tar.gz" "$name"
