@@ -37,6 +37,9 @@ tools: $(BIN)/influxd $(BIN)/alertmanager $(BIN)/amtool
 	@command -v socat >/dev/null && command -v mbpoll >/dev/null || { \
 	  echo "installing socat and mbpoll (Debian packages)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq socat mbpoll; }
+	@command -v systemd-analyze >/dev/null && command -v curl >/dev/null || { \
+	  echo "installing systemd (systemd-analyze checks the unit) and curl (the demo test)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq systemd curl; }
 
 # The demo: InfluxDB, Alertmanager, rtusim with the demo fleet, feederd;
 # Ctrl-C stops all.
