@@ -9,7 +9,7 @@ LDFLAGS := -X main.version=$(VERSION)
 # Fuzz targets run briefly in make test; longer with FUZZTIME=5m make fuzz.
 FUZZTIME ?= 10s
 
-.PHONY: all build run test check fmt-check vet unit fuzz bench fleet-bench tools clean dist
+.PHONY: all build run test check fmt-check vet unit fuzz bench bench-all fleet-bench telegraf tools clean dist
 
 all: build
 
@@ -56,15 +56,32 @@ vet:
 unit: tools
 	FEEDERD_INFLUXD=$(BIN)/influxd FEEDERD_ALERTMANAGER=$(BIN)/alertmanager FEEDERD_AMTOOL=$(BIN)/amtool $(GO) test -race -count=1 -timeout 12m ./...
 
+# One go test per target: -fuzz takes a single target.
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParseRTURequest$$' -fuzztime $(FUZZTIME) ./internal/sim
+	$(GO) test -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME) ./internal/config
+	$(GO) test -run '^$$' -fuzz '^FuzzParseProfile$$' -fuzztime $(FUZZTIME) ./internal/config
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./internal/profile
 
 test: fmt-check vet unit fuzz
 
 check: test
 
-bench:
-	set -o pipefail; $(GO) test -run '^$$' -bench . -benchmem -count 3 ./... | tee bench.out
+# One table: micro-benchmarks, a bare-poller floor and the fleet at 1,000,
+# 5,000 and 10,000 devices (and Telegraf when bin/telegraf exists); about
+# 15 minutes. FLEET="1000" DUR=20 for a quick look.
+bench: build $(BIN)/influxd
+	bash scripts/bench.sh
+
+# Every Go benchmark of the tree, raw.
+bench-all:
+	set -o pipefail; $(GO) test -run '^$$' -bench . -benchmem -count 3 ./... | tee bench-all.out
+
+# Telegraf's modbus input, for the side-by-side figures of make bench only
+# (never a dependency; several minutes once).
+telegraf: $(BIN)/telegraf
+$(BIN)/telegraf:
+	GOBIN=$(BIN) $(GO) install -tags "custom,inputs.modbus,outputs.influxdb_v2" github.com/influxdata/telegraf/cmd/telegraf@v1.37.2
 
 # Release tarballs for linux/amd64 and linux/arm64 (industrial gateways are
 # often ARM): dist/feederd-$(VERSION)-linux-<arch>.tar.gz, laid out as they
@@ -76,4 +93,4 @@ fleet-bench: build
 	bash scripts/fleet-bench.sh
 
 clean:
-	rm -rf $(BIN)/feederd $(BIN)/rtusim var bench.out dist
+	rm -rf $(BIN)/feederd $(BIN)/rtusim $(BIN)/benchfloor var bench.out bench.log bench-all.out dist

@@ -167,7 +167,7 @@ feederd is polling the demo fleet.
                 --data-urlencode "q=SELECT last(voltage_a), last(ok) FROM feeder_point WHERE time > now() - 1m GROUP BY device"
   alerts:     bin/amtool --alertmanager.url=http://127.0.0.1:$AM_PORT alert query
               (or curl -s http://127.0.0.1:$AM_PORT/api/v2/alerts; web UI: http://127.0.0.1:$AM_PORT)
-  an alert:   curl -X POST -d '{"action":"comms_loss","target":"F101-MTR"}' http://$SIM_HTTP/api/events
+  an alert:   curl -X POST -H 'Content-Type: application/json' -d '{"action":"comms_loss","target":"F101-MTR"}' http://$SIM_HTTP/api/events
               (RTUCommsLost within a few seconds; "comms_restore" resolves it)
 Ctrl-C stops everything.
 

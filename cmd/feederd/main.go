@@ -180,6 +180,7 @@ func runDaemon(args []string, stdout, stderr io.Writer) int {
 		}
 	}()
 
+	tuneGC(os.Getenv, logger)
 	opts := app.DefaultOptions()
 	opts.ConfigPath = *cfg
 	opts.Getenv = os.Getenv

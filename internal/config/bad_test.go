@@ -89,6 +89,16 @@ testdata/config/bad/field_clash.yaml:15: devices[0].points[2].name: point "seq" 
 		{"influx_bad_scheme.yaml", `testdata/config/bad/influx_bad_scheme.yaml:4: influx.url: unsupported scheme "udp" (want http or https)`},
 		{"influx_credentials_in_url.yaml", "testdata/config/bad/influx_credentials_in_url.yaml:4: influx.url: credentials in the url: secrets must come from token_env or token_file"},
 		{"interval_below_poll_timeout.yaml", "testdata/config/bad/interval_below_poll_timeout.yaml:12: devices[0].interval: interval 500ms is shorter than poll.timeout 1s: set a shorter timeout for the device"},
+		{"interval_1ns.yaml", `testdata/config/bad/interval_1ns.yaml:4: poll.interval: must be at least 10ms, got 1ns
+testdata/config/bad/interval_1ns.yaml:6: poll.backoff_initial: must be at least 10ms, got 1ns
+testdata/config/bad/interval_1ns.yaml:11: links[0].backoff_initial: must be at least 10ms, got 1µs
+testdata/config/bad/interval_1ns.yaml:19: devices[0].interval: must be at least 10ms, got 5ms`},
+		{"influx_queue_size_huge.yaml", "testdata/config/bad/influx_queue_size_huge.yaml:6: influx.queue_size: queue_size 9200000000000000000 is more than 5000000 lines"},
+		{"not_finite.yaml", `testdata/config/bad/not_finite.yaml:12: devices[0].nominal_voltage: must be a finite number, got +Inf
+testdata/config/bad/not_finite.yaml:13: devices[0].pt_ratio: must be a finite number, got NaN
+testdata/config/bad/not_finite.yaml:15: devices[0].points[0].scale: must be a finite number, got NaN
+testdata/config/bad/not_finite.yaml:16: devices[0].points[1].offset: must be a finite number, got -Inf`},
+		{"pipeline_memory.yaml", "testdata/config/bad/pipeline_memory.yaml:5: pipeline.ring_size: 7 rings of 4194304 samples need 1120 MiB, more than the 1024 MiB allowed: lower ring_size or shards"},
 		{"interval_zero.yaml", "testdata/config/bad/interval_zero.yaml:4: poll.interval: must be > 0, got 0s"},
 		{"label_shadow.yaml", `testdata/config/bad/label_shadow.yaml:12: devices[0].labels.feeder: label "feeder" is reserved (feederd sets feeder, device, point, unit and role)`},
 		{"many_errors.yaml", `testdata/config/bad/many_errors.yaml:4: poll.interval: must be > 0, got -1s

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"reflect"
 	"slices"
 	"strconv"
@@ -118,9 +119,15 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 	}
 	switch v.Kind() {
 	case reflect.Pointer:
+		// A value that did not decode stays absent, so that the checks
+		// after decoding do not also report the zero value left in its
+		// place.
 		nv := reflect.New(v.Type().Elem())
+		before := len(d.s.errs)
 		d.decode(n, nv.Elem(), path)
-		v.Set(nv)
+		if len(d.s.errs) == before {
+			v.Set(nv)
+		}
 	case reflect.Struct:
 		d.mapping(n, v, path)
 	case reflect.Slice:
@@ -153,9 +160,17 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 		}
 	case reflect.Float64:
 		var f float64
-		if d.typed(n, path, &f, "a number", "!!int", "!!float") {
-			v.SetFloat(f)
+		if !d.typed(n, path, &f, "a number", "!!int", "!!float") {
+			return
 		}
+		// No value in the schema means anything when it is not a number
+		// (.nan) or infinite (.inf): such a value would reach the poll
+		// arithmetic and the detectors as NaN.
+		if math.IsNaN(f) || math.IsInf(f, 0) {
+			d.s.add(path, "must be a finite number, got %v", f)
+			return
+		}
+		v.SetFloat(f)
 	default:
 		// Only reachable through a raw struct field of an unsupported type,
 		// which the tests would catch; report it rather than panic.

@@ -3,7 +3,6 @@ package config
 import (
 	"cmp"
 	"fmt"
-	"os"
 	"slices"
 	"strconv"
 
@@ -12,7 +11,7 @@ import (
 
 // LoadProfile reads and validates one profile file.
 func LoadProfile(path string) (*profile.Profile, error) {
-	data, err := os.ReadFile(path)
+	data, err := ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("load profile: %w", err)
 	}

@@ -212,6 +212,11 @@ func LoadConfig(path string, loadProfile func(path string) (*profile.Profile, er
 	if err != nil {
 		return nil, fmt.Errorf("read sim config: %w", err)
 	}
+	return ParseConfig(path, data, loadProfile)
+}
+
+// ParseConfig validates a simulator configuration read from path.
+func ParseConfig(path string, data []byte, loadProfile func(path string) (*profile.Profile, error)) (*Config, error) {
 	var f fileConfig
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
