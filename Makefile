@@ -9,7 +9,7 @@ LDFLAGS := -X main.version=$(VERSION)
 # Fuzz targets run briefly in make test; longer with FUZZTIME=5m make fuzz.
 FUZZTIME ?= 10s
 
-.PHONY: all build run test check fmt-check vet unit fuzz bench bench-all fleet-bench telegraf tools clean
+.PHONY: all build run test check fmt-check vet unit fuzz bench bench-all fleet-bench telegraf tools clean dist
 
 all: build
 
@@ -37,6 +37,9 @@ tools: $(BIN)/influxd $(BIN)/alertmanager $(BIN)/amtool
 	@command -v socat >/dev/null && command -v mbpoll >/dev/null || { \
 	  echo "installing socat and mbpoll (Debian packages)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq socat mbpoll; }
+	@command -v systemd-analyze >/dev/null && command -v curl >/dev/null || { \
+	  echo "installing systemd (systemd-analyze checks the unit) and curl (the demo test)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq systemd curl; }
 
 # The demo: InfluxDB, Alertmanager, rtusim with the demo fleet, feederd;
 # Ctrl-C stops all.
@@ -80,8 +83,14 @@ telegraf: $(BIN)/telegraf
 $(BIN)/telegraf:
 	GOBIN=$(BIN) $(GO) install -tags "custom,inputs.modbus,outputs.influxdb_v2" github.com/influxdata/telegraf/cmd/telegraf@v1.37.2
 
+# Release tarballs for linux/amd64 and linux/arm64 (industrial gateways are
+# often ARM): dist/feederd-$(VERSION)-linux-<arch>.tar.gz, laid out as they
+# install (README, "Running as a service").
+dist:
+	bash scripts/dist.sh $(VERSION) dist amd64 arm64
+
 fleet-bench: build
 	bash scripts/fleet-bench.sh
 
 clean:
-	rm -rf $(BIN)/feederd $(BIN)/rtusim $(BIN)/benchfloor var bench.out bench.log bench-all.out
+	rm -rf $(BIN)/feederd $(BIN)/rtusim $(BIN)/benchfloor var bench.out bench.log bench-all.out dist

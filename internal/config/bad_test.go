@@ -127,6 +127,7 @@ testdata/config/bad/rtu_serial_incomplete.yaml:6: links[0].serial.stop_bits: req
 		{"rtuovertcp_no_baud.yaml", "testdata/config/bad/rtuovertcp_no_baud.yaml:6: links[0].serial.baud: required for rtuovertcp:// links"},
 		{"serial_on_tcp.yaml", "testdata/config/bad/serial_on_tcp.yaml:6: links[0].serial: only for rtu:// and rtuovertcp:// links"},
 		{"string_no_length.yaml", "testdata/config/bad/string_no_length.yaml:13: devices[0].points[0].length: required for type string (registers)"},
+		{"poll_timeout_over_interval.yaml", "testdata/config/bad/poll_timeout_over_interval.yaml:5: poll.timeout: timeout 2s must not exceed interval 1s"},
 		{"syntax_error.yaml", "testdata/config/bad/syntax_error.yaml:3: did not find expected ',' or ']'"},
 		{"timeout_ge_interval.yaml", "testdata/config/bad/timeout_ge_interval.yaml:13: devices[0].timeout: timeout 1s must be shorter than interval 1s"},
 		{"tls_missing.yaml", "testdata/config/bad/tls_missing.yaml:4: links[0].tls: required for tcp+tls:// links (cert, key, ca)"},

@@ -654,7 +654,9 @@ func (l *loader) devices(raws []rawDevice, m *Model, links map[string]*Link, bro
 		case dv.Interval <= 0 || dv.Timeout <= 0:
 		case r.Timeout != nil && dv.Timeout >= dv.Interval:
 			l.s.add(key("timeout"), "timeout %s must be shorter than interval %s", dv.Timeout, dv.Interval)
-		case r.Timeout == nil && dv.Timeout > dv.Interval:
+		case r.Timeout == nil && r.Interval != nil && dv.Timeout > dv.Interval:
+			// With neither key of its own, the device only inherits a
+			// conflict of the poll block, reported there once.
 			l.s.add(key("interval"), "interval %s is shorter than poll.timeout %s: set a shorter timeout for the device", dv.Interval, dv.Timeout)
 		}
 

@@ -58,7 +58,7 @@ import "time"
 //	                               # InfluxDB schema); [A-Za-z0-9_.-]+.
 //	                               # Default feeder_point.
 //
-//	# feederd's own HTTP server: metrics, health, API, pages.
+//	# feederd's own HTTP server: /metrics, /healthz, /readyz (README, "HTTP endpoints").
 //	http:
 //	  listen: 127.0.0.1:9108       # host:port. Default 127.0.0.1:9108.
 //
