@@ -14,6 +14,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/feederd/feederd/internal/detect"
 	"github.com/feederd/feederd/internal/testenv"
 )
 
@@ -49,6 +50,17 @@ type grafanaDashboard struct {
 }
 
 type grafanaPanel struct {
+	FieldConfig struct {
+		Defaults struct {
+			Unit       string `json:"unit"`
+			Thresholds struct {
+				Steps []struct {
+					Color string   `json:"color"`
+					Value *float64 `json:"value"`
+				} `json:"steps"`
+			} `json:"thresholds"`
+		} `json:"defaults"`
+	} `json:"fieldConfig"`
 	ID            int            `json:"id"`
 	Type          string         `json:"type"`
 	Title         string         `json:"title"`
@@ -245,6 +257,35 @@ func checkHasData(t *testing.T, series []testenv.Series) {
 	}
 }
 
+// checkVoltageBands requires every per-unit panel (a title with "(pu)")
+// to draw detection's default ANSI C84.1 ranges: red below Range B,
+// orange in Range B below Range A, green in Range A, orange above it, red
+// above Range B.
+func checkVoltageBands(t *testing.T, file string, panels []grafanaPanel) int {
+	t.Helper()
+	p := detect.DefaultParams()
+	want := fmt.Sprint("red:- orange:", p.RangeB.Low, " green:", p.RangeA.Low, " orange:", p.RangeA.High, " red:", p.RangeB.High)
+	n := 0
+	for _, pn := range panels {
+		if !strings.Contains(pn.Title, "(pu)") {
+			continue
+		}
+		n++
+		var got []string
+		for _, st := range pn.FieldConfig.Defaults.Thresholds.Steps {
+			v := "-"
+			if st.Value != nil {
+				v = fmt.Sprint(*st.Value)
+			}
+			got = append(got, st.Color+":"+v)
+		}
+		if g := strings.Join(got, " "); g != want {
+			t.Errorf("%s: panel %q thresholds %q, want the C84.1 ranges %q", file, pn.Title, g, want)
+		}
+	}
+	return n
+}
+
 // dashboardFleet is the outage fleet of outage_test.go (two feeders joined
 // by a tie switch) with a scenario that makes every measurement the
 // dashboards read: a comms loss (ok=0, <field>_q, comm_lost events), a
@@ -413,7 +454,7 @@ func TestDashboardQueries(t *testing.T) {
 		return nil
 	})
 
-	queries := 0
+	queries, bandPanels := 0, 0
 	uids := map[string]string{}
 	for _, f := range files {
 		raw, err := os.ReadFile(f)
@@ -472,6 +513,7 @@ func TestDashboardQueries(t *testing.T) {
 			panels = append(panels, p)
 			panels = append(panels, p.Panels...)
 		}
+		bandPanels += checkVoltageBands(t, f, panels)
 		ids := map[int]bool{}
 		for _, p := range panels {
 			if ids[p.ID] {
@@ -536,6 +578,9 @@ func TestDashboardQueries(t *testing.T) {
 				}
 			})
 		}
+	}
+	if bandPanels != 2 {
+		t.Errorf("%d per-unit voltage panels, want 2 (the overview's)", bandPanels)
 	}
 	// Four dashboards: 7 variable queries, 25 panel queries, 3 annotations.
 	if queries != 35 {
