@@ -36,6 +36,9 @@ func TestREADMECertificates(t *testing.T) {
 	if !strings.Contains(block, "IP:10.1.2.3") {
 		t.Fatal("README.md's certificate block no longer has subjectAltName IP:10.1.2.3")
 	}
+	if _, err := exec.LookPath("openssl"); err != nil {
+		t.Fatalf("openssl not found (apt-get install openssl; .ci/run installs it): %v", err)
+	}
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
