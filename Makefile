@@ -4,6 +4,7 @@ GO ?= go
 BIN := $(CURDIR)/bin
 INFLUXD_VERSION := v1.8.10
 ALERTMANAGER_VERSION := v0.28.1
+PROMTOOL_VERSION := v0.316.0
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 # Fuzz targets run briefly in make test; longer with FUZZTIME=5m make fuzz.
@@ -33,7 +34,13 @@ $(BIN)/alertmanager:
 $(BIN)/amtool: $(BIN)/alertmanager
 	GOBIN=$(BIN) $(GO) install github.com/prometheus/alertmanager/cmd/amtool@$(ALERTMANAGER_VERSION)
 
-tools: $(BIN)/influxd $(BIN)/alertmanager $(BIN)/amtool
+# Prometheus's promtool (about 3 minutes once): checks and unit-tests the
+# rules under deploy/prometheus and lints a live /metrics in the tests.
+$(BIN)/promtool:
+	@echo "building promtool $(PROMTOOL_VERSION) into $(BIN) (once)"
+	GOBIN=$(BIN) $(GO) install github.com/prometheus/prometheus/cmd/promtool@$(PROMTOOL_VERSION)
+
+tools: $(BIN)/influxd $(BIN)/alertmanager $(BIN)/amtool $(BIN)/promtool
 	@command -v socat >/dev/null && command -v mbpoll >/dev/null || { \
 	  echo "installing socat and mbpoll (Debian packages)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq socat mbpoll; }
@@ -54,7 +61,7 @@ vet:
 	$(GO) vet ./...
 
 unit: tools
-	FEEDERD_INFLUXD=$(BIN)/influxd FEEDERD_ALERTMANAGER=$(BIN)/alertmanager FEEDERD_AMTOOL=$(BIN)/amtool $(GO) test -race -count=1 -timeout 12m ./...
+	FEEDERD_INFLUXD=$(BIN)/influxd FEEDERD_ALERTMANAGER=$(BIN)/alertmanager FEEDERD_AMTOOL=$(BIN)/amtool FEEDERD_PROMTOOL=$(BIN)/promtool $(GO) test -race -count=1 -timeout 12m ./...
 
 # One go test per target: -fuzz takes a single target.
 fuzz:
