@@ -282,7 +282,12 @@ func TestRunDemoDoubleSignal(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(200 * time.Millisecond)
-	if err := syscall.Kill(-pgid, syscall.SIGINT); err != nil {
+	switch err := syscall.Kill(-pgid, syscall.SIGINT); {
+	case errors.Is(err, syscall.ESRCH):
+		// The first stop took under 0.2 s: nothing was left to signal.
+		// What follows still checks that nothing survived.
+		t.Log("the demo had stopped before the second SIGINT")
+	case err != nil:
 		t.Fatal(err)
 	}
 	// make itself dies of the SIGINT (exit -1 here) once its child has
