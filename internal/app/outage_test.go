@@ -12,8 +12,8 @@ import (
 
 // outageFleet is two feeders joined by a normally open tie switch, as in
 // the demo: F1's recloser recloses twice, 300 ms apart, faster than feederd
-// polls (500 ms).
-func outageFleet(t *testing.T, influx *testenv.Influx, scenario, alertmanager string) (*daemon, *testenv.Influx) {
+// polls (500 ms). extra lines go into feederd's configuration.
+func outageFleet(t *testing.T, influx *testenv.Influx, scenario, alertmanager string, extra ...string) (*daemon, *testenv.Influx) {
 	t.Helper()
 	prof := profilesDir(t)
 	ports := map[string]string{}
@@ -62,6 +62,7 @@ devices:
 	if alertmanager != "" {
 		alerting = "alerting: {alertmanagers: [{url: \"" + alertmanager + "\"}]}"
 	}
+	alerting += "\n" + strings.Join(extra, "\n")
 	cfg := fmt.Sprintf(`
 profiles: [%[1]s/sel751a.yaml, %[1]s/feeder-rtu.yaml, %[1]s/pm5100.yaml]
 poll: {interval: 500ms, timeout: 400ms}
