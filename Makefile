@@ -34,9 +34,9 @@ $(BIN)/amtool: $(BIN)/alertmanager
 	GOBIN=$(BIN) $(GO) install github.com/prometheus/alertmanager/cmd/amtool@$(ALERTMANAGER_VERSION)
 
 tools: $(BIN)/influxd $(BIN)/alertmanager $(BIN)/amtool
-	@command -v socat >/dev/null && command -v mbpoll >/dev/null || { \
-	  echo "installing socat and mbpoll (Debian packages)"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq socat mbpoll; }
+	@command -v socat >/dev/null && command -v mbpoll >/dev/null && command -v chromium >/dev/null || { \
+	  echo "installing socat, mbpoll and chromium (Debian packages)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq socat mbpoll chromium; }
 
 # The demo: InfluxDB, Alertmanager, rtusim with the demo fleet, feederd;
 # Ctrl-C stops all.
