@@ -54,7 +54,14 @@ devices:
       - {id: F2-S1, kind: section, upstream: F2-BRK, section: {load_kw: 800, customers: 300}}
       - {id: TIE-12, kind: switch, device: TIE-12, upstream: F2-S1, normally_open: true, tie: F1-S3}
 `, prof, simDevs.String())
-	urls := startSim(t, simCfg, scenario)
+	// Without a scenario, events come through rtusim's control API (d.sim).
+	var urls map[string]string
+	control := ""
+	if scenario == "" {
+		urls, control = startSimControl(t, simCfg)
+	} else {
+		urls = startSim(t, simCfg, scenario)
+	}
 	for _, id := range ids {
 		fmt.Fprintf(&feederdLinks, "  - {id: %s, url: %s}\n", strings.ToLower(id), urls[id])
 	}
@@ -87,7 +94,9 @@ feeders:
     sections:
       - {id: F2-S1, fed_by: F2-BRK, customers: 300}
 `, prof, influx.URL, influx.Bucket, feederdLinks.String(), alerting)
-	return startDaemon(t, cfg), influx
+	d := startDaemon(t, cfg)
+	d.sim = control
+	return d, influx
 }
 
 // metricValue returns the value of one series of /metrics, "" if absent.
