@@ -100,7 +100,7 @@ func New(opts Options) (*Server, error) {
 	if tlsCfg != nil {
 		ln = tls.NewListener(ln, tlsCfg)
 	}
-	s := &Server{opts: opts, ln: ln, readsNeedToken: !loopback(opts.Listen)}
+	s := &Server{opts: opts, ln: ln, readsNeedToken: !config.LoopbackListen(opts.Listen)}
 	s.shutdown, s.stopStreams = context.WithCancel(context.Background())
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(opts.Gatherer, promhttp.HandlerOpts{

@@ -5,9 +5,10 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"strings"
+
+	"github.com/feederd/feederd/internal/config"
 )
 
 // The desk's security rules, enforced here and nowhere else:
@@ -31,23 +32,10 @@ func checkSecurity(o *Options) error {
 	if (o.TLSCert == "") != (o.TLSKey == "") {
 		return errors.New("http server: TLS needs both a certificate and a key file")
 	}
-	if !loopback(o.Listen) && o.Token.Reveal() == "" {
+	if !config.LoopbackListen(o.Listen) && o.Token.Reveal() == "" {
 		return fmt.Errorf("http server: listen address %s is not loopback: set a token (http.token_file or http.token_env) to serve the desk there", o.Listen)
 	}
 	return nil
-}
-
-// loopback reports whether host:port listens on a loopback address only.
-func loopback(listen string) bool {
-	host, _, err := net.SplitHostPort(listen)
-	if err != nil {
-		return false
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // authBy says how a request proved it holds the token: "" (it did not),

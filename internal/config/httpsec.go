@@ -28,17 +28,19 @@ func (l *loader) httpSecurity(r *rawHTTP, h *HTTP) {
 		}
 		h.TLSCert, h.TLSKey = l.resolve(r.TLSCert), l.resolve(r.TLSKey)
 	}
-	if r.TokenEnv == "" && r.TokenFile == "" && r.Token == nil && !loopbackListen(h.Listen) {
+	_, _, err := net.SplitHostPort(h.Listen)
+	if err == nil && r.TokenEnv == "" && r.TokenFile == "" && r.Token == nil && !LoopbackListen(h.Listen) {
 		l.s.add("http.listen", "%s is not a loopback address: the service desk there needs a token (token_env or token_file)", h.Listen)
 	}
 }
 
-// loopbackListen reports whether host:port is on a loopback address only
-// (an empty host listens on every address).
-func loopbackListen(listen string) bool {
+// LoopbackListen reports whether host:port listens on a loopback address
+// only (an empty host listens on every address); the api package applies
+// the same rule to -listen.
+func LoopbackListen(listen string) bool {
 	host, _, err := net.SplitHostPort(listen)
 	if err != nil {
-		return true // reported as an invalid address already
+		return false
 	}
 	if host == "localhost" {
 		return true
