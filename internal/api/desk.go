@@ -67,7 +67,6 @@ func (s *Server) mountDesk(mux *http.ServeMux) error {
 			s.pathOnly.Handle(rt.path, http.NotFoundHandler())
 		}
 	}
-	mux.Handle("/login", http.NotFoundHandler()) // 405 from the mux for other methods
 	mux.HandleFunc("/api/", s.notFound)
 	return nil
 }

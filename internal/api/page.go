@@ -67,8 +67,7 @@ func (s *Server) board() boardData {
 	for _, f := range s.feederList() {
 		d.Feeders = append(d.Feeders, feederPanel{FeederView: f, Diagram: layoutDiagram(&f), Chart: layoutChart(s.voltageView(f.ID), s.now())})
 	}
-	var polls = s.devicesNow()
-	d.Devices = polls
+	d.Devices = s.devicesNow()
 	d.Reliability = reliabilityView(s.opts.Source.Reliability(), s.now(), "")
 	return d
 }
