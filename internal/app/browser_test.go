@@ -82,19 +82,6 @@ func pageEventually(t *testing.T, ctx context.Context, within time.Duration, wha
 	}
 }
 
-// browserScenario is lockoutScenario, later: the page is open before the
-// fault.
-const browserScenario = `
-seed: 1
-start: 2025-01-15T12:00:00Z
-events:
-  - {at: 8s, action: fault, target: F1-S2, permanent: true}
-  - {at: 13s, action: open, target: F1-SW}
-  - {at: 14s, action: close, target: TIE-12}
-  - {at: 20s, action: clear_fault, target: F1-S2}
-  - {at: 21s, action: close, target: F1-REC}
-`
-
 // TestDeskPageInBrowser: headless Chromium shows the desk page while
 // rtusim locks F1's recloser out. Without a reload the outage row appears
 // with 350 customers out and the hospital's badge, the diagram hatches the
@@ -105,7 +92,8 @@ func TestDeskPageInBrowser(t *testing.T) {
 	ctx := browser(t)
 	influx := testenv.StartInflux(t)
 	am := testenv.StartAlertmanager(t)
-	d, _ := outageFleet(t, influx, browserScenario, am.URL, deskToken(t, "desk-s3cr3t"))
+	d, _ := outageFleet(t, influx, lockoutScenario(8), am.URL, // the page is open before the fault
+		deskToken(t, "desk-s3cr3t"))
 
 	nav, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()

@@ -15,20 +15,22 @@ import (
 	"github.com/feederd/feederd/internal/testenv"
 )
 
-// lockoutScenario: a permanent fault below F1's recloser locks it out at
-// about 3 s (350 customers out, Mercy Hospital among them); the crew
+// lockoutScenario: a permanent fault below F1's recloser at `at` seconds
+// locks it out (350 customers out, Mercy Hospital among them); the crew
 // opens the sectionalizing switch and closes the tie (100 back), then
 // clears the fault and closes the recloser: everyone is back.
-const lockoutScenario = `
+func lockoutScenario(at int) string {
+	return fmt.Sprintf(`
 seed: 1
 start: 2025-01-15T12:00:00Z
 events:
-  - {at: 3s, action: fault, target: F1-S2, permanent: true}
-  - {at: 8s, action: open, target: F1-SW}
-  - {at: 9s, action: close, target: TIE-12}
-  - {at: 14s, action: clear_fault, target: F1-S2}
-  - {at: 15s, action: close, target: F1-REC}
-`
+  - {at: %ds, action: fault, target: F1-S2, permanent: true}
+  - {at: %ds, action: open, target: F1-SW}
+  - {at: %ds, action: close, target: TIE-12}
+  - {at: %ds, action: clear_fault, target: F1-S2}
+  - {at: %ds, action: close, target: F1-REC}
+`, at, at+5, at+6, at+11, at+12)
+}
 
 // deskToken writes a token file and returns the http block that uses it.
 func deskToken(t *testing.T, token string) string {
@@ -78,7 +80,7 @@ func post(t *testing.T, url, token, body string) (int, string) {
 func TestDeskETRInOutageAlert(t *testing.T) {
 	influx := testenv.StartInflux(t)
 	am := testenv.StartAlertmanager(t)
-	d, _ := outageFleet(t, influx, lockoutScenario, am.URL, deskToken(t, "desk-s3cr3t"))
+	d, _ := outageFleet(t, influx, lockoutScenario(3), am.URL, deskToken(t, "desk-s3cr3t"))
 	var id string
 	eventually(t, 30*time.Second, "the lockout outage on the desk", func() error {
 		active, _ := deskBoard(t, d.base)
@@ -111,10 +113,14 @@ func TestDeskETRInOutageAlert(t *testing.T) {
 	})
 	eventually(t, 30*time.Second, "the outage moves to recent", func() error {
 		active, recent := deskBoard(t, d.base)
-		if len(active) != 0 || len(recent) != 1 || recent[0].ID != id || recent[0].Status != "restored" || recent[0].ETR != "2025-01-15T14:30:00Z" {
-			return fmt.Errorf("active %+v recent %+v", active, recent)
+		// A predicted outage at the meter merged into the recloser's (when
+		// the meter's 0 V was polled before the trip) is in recent too.
+		for _, o := range recent {
+			if o.ID == id && len(active) == 0 && o.Status == "restored" && o.ETR == "2025-01-15T14:30:00Z" {
+				return nil
+			}
 		}
-		return nil
+		return fmt.Errorf("active %+v recent %+v", active, recent)
 	})
 	if err := d.stop(); err != nil {
 		t.Fatal(err)
