@@ -4,7 +4,8 @@
 // feederd and test rigs can run without hardware.
 //
 //	rtusim [-config configs/sim/demo.yaml] [-scenario testdata/scenarios/lockout.yaml]
-//	       [-http 127.0.0.1:9201] [-seed 7] [-time-scale 10] [-log-level info]
+//	       [-http 127.0.0.1:9201] [-token-file F] [-allow-host name,...]
+//	       [-seed 7] [-time-scale 10] [-log-level info]
 //
 // It prints one line per device once its endpoint listens, e.g.
 // "serving F101-BRK unit 1 on tcp://127.0.0.1:5020", and "serving http on
@@ -23,6 +24,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/feederd/feederd/internal/config"
@@ -47,6 +49,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	seed := fs.String("seed", "", "noise seed (overrides the scenario's and the configuration's)")
 	scale := fs.Float64("time-scale", 0, "simulated seconds per wall second (overrides the scenario's; default 1)")
 	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	tokenFile := fs.String("token-file", "", "file holding the bearer token the HTTP API requires (default: $RTUSIM_TOKEN; neither: no token)")
+	allowHosts := fs.String("allow-host", "", "comma-separated host names the HTTP API answers to besides IP addresses and localhost")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
@@ -73,15 +77,42 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	opts.TimeScale = *scale
+	opts.Control.Token = os.Getenv("RTUSIM_TOKEN")
+	if *tokenFile != "" {
+		b, err := config.ReadFile(*tokenFile)
+		if err != nil {
+			fmt.Fprintln(stderr, "rtusim: -token-file:", err)
+			return exitUsage
+		}
+		if opts.Control.Token = strings.TrimSpace(string(b)); opts.Control.Token == "" {
+			fmt.Fprintf(stderr, "rtusim: -token-file %s is empty\n", *tokenFile)
+			return exitUsage
+		}
+	}
+	if *allowHosts != "" {
+		opts.Control.Hosts = strings.Split(*allowHosts, ",")
+	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lv}))
 
-	cfg, err := sim.LoadConfig(*cfgPath, config.LoadProfile)
+	// config.ReadFile, as for feederd's files: a device or a FIFO given as
+	// a file is an error at once, not a read that never ends.
+	data, err := config.ReadFile(*cfgPath)
+	if err != nil {
+		fmt.Fprintln(stderr, "read sim config:", err)
+		return exitUsage
+	}
+	cfg, err := sim.ParseConfig(*cfgPath, data, config.LoadProfile)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return exitUsage
 	}
 	if *scenario != "" {
-		sc, err := sim.LoadScenario(*scenario)
+		data, err := config.ReadFile(*scenario)
+		if err != nil {
+			fmt.Fprintln(stderr, "read scenario:", err)
+			return exitUsage
+		}
+		sc, err := sim.ParseScenario(*scenario, data)
 		if err != nil {
 			fmt.Fprintln(stderr, err)
 			return exitUsage

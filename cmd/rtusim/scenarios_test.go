@@ -3,9 +3,11 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -65,8 +67,8 @@ func recloser(v func(string, string) float64, id string) [4]float64 {
 // demo fleet and checks that it does what its comment says.
 func TestShippedScenarios(t *testing.T) {
 	files, err := filepath.Glob("../../testdata/scenarios/*.yaml")
-	if err != nil || len(files) != 4 {
-		t.Fatalf("scenario files %v (%v), want 4", files, err)
+	if err != nil || len(files) != 5 {
+		t.Fatalf("scenario files %v (%v), want 5", files, err)
 	}
 	t.Run("lockout.yaml", func(t *testing.T) {
 		play(t, "lockout.yaml", 300, func(k int, v func(string, string) float64, _ *sim.Sim) {
@@ -112,6 +114,29 @@ func TestShippedScenarios(t *testing.T) {
 			}
 			if m := v("F102-MTR", "vbn"); on && (m >= 0.7*120 || m < 0.65*120) {
 				t.Errorf("%ds: F102-MTR vbn = %v, want a little under 84", k, m)
+			}
+		})
+	})
+	t.Run("excursion.yaml", func(t *testing.T) {
+		play(t, "excursion.yaml", 240, func(k int, v func(string, string) float64, _ *sim.Sim) {
+			sag, swell := k >= 20 && k < 110, k >= 120 && k < 210
+			if vbn := v("F101-BRK", "vbn"); sag && vbn != 6696 || !sag && (vbn < 0.95*7200 || vbn > 1.05*7200) {
+				t.Errorf("%ds: F101-BRK vbn = %v, want %s", k, vbn, map[bool]string{true: "6696", false: "inside Range A"}[sag])
+			}
+			if vcn := v("F102-BRK", "vcn"); swell && vcn != 7704 || !swell && (vcn < 0.95*7200 || vcn > 1.05*7200) {
+				t.Errorf("%ds: F102-BRK vcn = %v, want %s", k, vcn, map[bool]string{true: "7704", false: "inside Range A"}[swell])
+			}
+			for _, p := range [][3]string{{"F101-REC", "vb", "7200"}, {"F101-MTR", "vbn", "120"}} {
+				dev := p[0]
+				nom, _ := strconv.ParseFloat(p[2], 64)
+				if pu := v(dev, p[1]) / nom; sag && (pu >= 0.93 || pu < 0.9) || !sag && (pu < 0.95 || pu > 1.05) {
+					t.Errorf("%ds: %s vbn = %v pu, want %s", k, dev, pu, map[bool]string{true: "in 0.9..0.93", false: "inside Range A"}[sag])
+				}
+			}
+			for _, p := range [][2]string{{"F101-BRK", "van"}, {"F101-BRK", "vcn"}, {"F102-BRK", "van"}, {"F102-BRK", "vbn"}} {
+				if x := v(p[0], p[1]); x < 0.95*7200 || x > 1.05*7200 {
+					t.Errorf("%ds: %s %s = %v, want inside Range A", k, p[0], p[1], x)
+				}
 			}
 		})
 	})
@@ -255,4 +280,30 @@ func TestRunScenario(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// TestOpenTiePowerFactor: an open switch or a dead device carries no
+// current, so its power factor is undefined: NaN on a float32 point (the
+// feeder RTU's, the PM5100's; feederd writes it as invalid); once the tie
+// closes and carries F101-MTR's load, the load's.
+func TestOpenTiePowerFactor(t *testing.T) {
+	play(t, "lockout.yaml", 245, func(k int, v func(string, string) float64, _ *sim.Sim) {
+		switch k {
+		case 10:
+			if ia, pf := v("TIE-12", "ia"), v("TIE-12", "pf"); ia != 0 || !math.IsNaN(pf) {
+				t.Errorf("%ds: open TIE-12 ia %v, pf %v; want 0, NaN", k, ia, pf)
+			}
+			if pf := v("F101-MTR", "pf"); pf < 0.9 || pf > 1 {
+				t.Errorf("%ds: F101-MTR pf %v, want the load's, about 0.95", k, pf)
+			}
+		case 60:
+			if pf := v("F101-MTR", "pf"); !math.IsNaN(pf) {
+				t.Errorf("%ds: F101-MTR behind the locked-out recloser pf %v, want NaN", k, pf)
+			}
+		case 245:
+			if ia, pf := v("TIE-12", "ia"), v("TIE-12", "pf"); ia <= 0 || pf < 0.9 || pf > 1 {
+				t.Errorf("%ds: closed TIE-12 ia %v, pf %v; want > 0, about 0.95", k, ia, pf)
+			}
+		}
+	})
 }

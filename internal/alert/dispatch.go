@@ -360,19 +360,36 @@ loop:
 
 // runReceiver is the one goroutine that sends to r.
 func (d *Dispatcher) runReceiver(ctx context.Context, r *receiver) {
+	// Requests run under sendCtx, which ends FlushTimeout after ctx: a
+	// request in flight when ctx ends is not cut off, since the receiver
+	// may have taken it already and the flush would send its changes a
+	// second time. The flush runs under it too, so FlushTimeout bounds
+	// everything after ctx ends.
+	sendCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	stop := context.AfterFunc(ctx, func() {
+		t := time.NewTimer(d.opts.FlushTimeout)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			cancel()
+		case <-sendCtx.Done():
+		}
+	})
+	defer stop()
 	delay := d.opts.BackoffInitial
 	for {
 		j := d.take(r, false)
 		if j == nil {
 			select {
 			case <-ctx.Done():
-				d.flush(r)
+				d.flush(sendCtx, r)
 				return
 			case <-r.wake:
 				continue
 			}
 		}
-		err := d.deliver(ctx, r, j)
+		err := d.deliver(sendCtx, r, j)
 		var rej *rejectedError
 		switch {
 		case err == nil:
@@ -385,7 +402,7 @@ func (d *Dispatcher) runReceiver(ctx context.Context, r *receiver) {
 			d.finish(r, err)
 			continue
 		case ctx.Err() != nil:
-			d.flush(r)
+			d.flush(sendCtx, r)
 			return
 		}
 		// The first failure is a warning; the retries that follow are
@@ -398,7 +415,7 @@ func (d *Dispatcher) runReceiver(ctx context.Context, r *receiver) {
 			"alerts", len(j.changes), "retry_in", delay, "err", err)
 		select {
 		case <-ctx.Done():
-			d.flush(r)
+			d.flush(sendCtx, r)
 			return
 		case <-time.After(jitter(delay)):
 		}
@@ -406,10 +423,8 @@ func (d *Dispatcher) runReceiver(ctx context.Context, r *receiver) {
 	}
 }
 
-// flush sends what r has queued, once, within FlushTimeout.
-func (d *Dispatcher) flush(r *receiver) {
-	ctx, cancel := context.WithTimeout(context.Background(), d.opts.FlushTimeout)
-	defer cancel()
+// flush sends what r has queued, one attempt per request, until ctx ends.
+func (d *Dispatcher) flush(ctx context.Context, r *receiver) {
 	for {
 		j := d.take(r, true)
 		if j == nil {

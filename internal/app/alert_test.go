@@ -17,6 +17,7 @@ import (
 	"github.com/feederd/feederd/internal/alert"
 	"github.com/feederd/feederd/internal/config"
 	"github.com/feederd/feederd/internal/detect"
+	"github.com/feederd/feederd/internal/pipeline"
 	"github.com/feederd/feederd/internal/sim"
 	"github.com/feederd/feederd/internal/testenv"
 )
@@ -238,7 +239,7 @@ func TestCommsAlertsMapping(t *testing.T) {
 		Devices: []*config.Device{{ID: "F9-BRK", Feeder: "F9"}, {ID: "F9-REC", Feeder: "F9", Link: &config.Link{ID: "radio"}}},
 	}
 	sink := &recordingSink{}
-	c := newCommsAlerts(m, nil, sink)
+	c := newEventAlerts(m, nil, sink)
 	start := time.Date(2025, 1, 15, 14, 2, 3, 4e8, time.UTC)
 	end := start.Add(95 * time.Second)
 	id := uint64(1)<<32 | 7
@@ -265,5 +266,84 @@ func TestCommsAlertsMapping(t *testing.T) {
 	}
 	if !mapsEqual(sink.resolved[0], labels) || !sink.at[0].Equal(end) {
 		t.Errorf("Resolve(%v, %v), want the labels and %v", sink.resolved[0], sink.at[0], end)
+	}
+}
+
+// TestVoltageExcursionAlerts: a band event fires VoltageExcursion at its
+// start, warning for Range A and critical for Range B, one alert per event
+// and phase; its end resolves it at the event's end with the same labels.
+// Events continued over a restart fire again before the stream is read, so
+// the alert is live again with its first start; other kinds raise nothing.
+func TestVoltageExcursionAlerts(t *testing.T) {
+	p := detect.DefaultParams()
+	m := &config.Model{Detect: p, Devices: []*config.Device{{ID: "F9-BRK", Feeder: "F9"}, {ID: "F9-MTR", Feeder: "F9"}}}
+	start := time.Date(2025, 1, 15, 14, 2, 3, 4e8, time.UTC)
+	end := start.Add(3 * time.Minute)
+	idA, idB, idC := uint64(1)<<32|4, uint64(1)<<32|5, uint64(1)<<32|6
+	rangeA := detect.Event{ID: idA, Device: 1, Kind: detect.KindBand, Stage: detect.StageStart, Start: start.UnixNano(),
+		Worst: 0.93, WorstVolts: 111.6, Phases: detect.PhaseB, Category: detect.CategoryRangeA, Severity: detect.SeverityWarning}
+	rangeB := detect.Event{ID: idB, Device: 1, Kind: detect.KindBand, Stage: detect.StageStart, Start: start.Add(time.Minute).UnixNano(),
+		Worst: 1.07, WorstVolts: 7704, Phases: detect.PhaseC, Category: detect.CategoryRangeB, Severity: detect.SeverityCritical}
+	resumed := detect.Event{ID: idC, Device: 0, Kind: detect.KindBand, Stage: detect.StageStart, Start: start.Add(-time.Hour).UnixNano(),
+		Worst: 1.055, WorstVolts: 7596, Phases: detect.PhaseA, Category: detect.CategoryRangeA, Severity: detect.SeverityWarning, Flags: detect.FlagGap}
+	endOf := func(ev detect.Event, at time.Time) detect.Event {
+		ev.Stage, ev.End = detect.StageEnd, at.UnixNano()
+		return ev
+	}
+	ch := make(chan detect.Event, 8)
+	for _, ev := range []detect.Event{
+		rangeA, rangeB,
+		{ID: idC + 1, Device: 1, Kind: detect.KindSag, Stage: detect.StageStart, Start: start.UnixNano(), Worst: 0.7},
+		endOf(rangeB, end.Add(-time.Minute)), endOf(rangeA, end), endOf(resumed, end),
+	} {
+		ch <- ev
+	}
+	close(ch)
+	sink := &recordingSink{}
+	if err := newEventAlerts(m, &pipeline.Subscription{C: ch}, sink).run([]detect.Event{resumed}); err != nil {
+		t.Fatal(err)
+	}
+	labels := func(dev, id, sev, phase string) map[string]string {
+		return map[string]string{"alertname": "VoltageExcursion", "severity": sev, "feeder": "F9", "device": dev, "event_id": id, "phase": phase}
+	}
+	wantSet := []struct {
+		labels map[string]string
+		start  time.Time
+		ann    map[string]string
+	}{
+		{labels("F9-BRK", "4294967302", "warning", "A"), start.Add(-time.Hour), map[string]string{
+			"summary": "VoltageExcursion F9-BRK on feeder F9: phase A above ANSI C84.1 Range A (0.95–1.05 pu) for 1m0s or more, at 1.055 pu (7,596 V), since 13:02:03 UTC",
+			"range":   "A", "worst_pu": "1.0550", "worst_volts": "7596.0", "started_at": "2025-01-15T13:02:03Z"}},
+		{labels("F9-MTR", "4294967300", "warning", "B"), start, map[string]string{
+			"summary": "VoltageExcursion F9-MTR on feeder F9: phase B below ANSI C84.1 Range A (0.95–1.05 pu) for 1m0s or more, at 0.930 pu (112 V), since 14:02:03 UTC",
+			"range":   "A", "worst_pu": "0.9300", "worst_volts": "111.6", "started_at": "2025-01-15T14:02:03Z"}},
+		{labels("F9-MTR", "4294967301", "critical", "C"), start.Add(time.Minute), map[string]string{
+			"summary": "VoltageExcursion F9-MTR on feeder F9: phase C above ANSI C84.1 Range B (0.9167–1.0583 pu) for 1m0s or more, at 1.070 pu (7,704 V), since 14:03:03 UTC",
+			"range":   "B", "worst_pu": "1.0700", "worst_volts": "7704.0", "started_at": "2025-01-15T14:03:03Z"}},
+	}
+	if len(sink.set) != len(wantSet) {
+		t.Fatalf("%d Set calls, want %d: %+v", len(sink.set), len(wantSet), sink.set)
+	}
+	for i, w := range wantSet {
+		a := sink.set[i]
+		if !mapsEqual(a.Labels, w.labels) || !a.StartsAt.Equal(w.start) || !mapsEqual(a.Annotations, w.ann) {
+			t.Errorf("Set %d:\n got %v %v %v\nwant %v %v %v", i, a.Labels, a.StartsAt, a.Annotations, w.labels, w.start, w.ann)
+		}
+	}
+	wantResolved := []struct {
+		labels map[string]string
+		at     time.Time
+	}{
+		{labels("F9-MTR", "4294967301", "critical", "C"), end.Add(-time.Minute)},
+		{labels("F9-MTR", "4294967300", "warning", "B"), end},
+		{labels("F9-BRK", "4294967302", "warning", "A"), end},
+	}
+	if len(sink.resolved) != len(wantResolved) {
+		t.Fatalf("%d Resolve calls, want %d", len(sink.resolved), len(wantResolved))
+	}
+	for i, w := range wantResolved {
+		if !mapsEqual(sink.resolved[i], w.labels) || !sink.at[i].Equal(w.at) {
+			t.Errorf("Resolve %d: %v at %v, want %v at %v", i, sink.resolved[i], sink.at[i], w.labels, w.at)
+		}
 	}
 }

@@ -3,6 +3,7 @@ package app
 import (
 	"fmt"
 	"log/slog"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -40,39 +41,69 @@ func alertOptions(a config.Alerting, log *slog.Logger, reg prometheus.Registerer
 	return o
 }
 
-// commsAlertsBuffer is the event stream buffer of the comms bridge: the
+// eventAlertsBuffer is the event stream buffer of the event bridge: the
 // events of a burst of comms losses (a whole substation's radio) while the
 // bridge, which only calls Set and Resolve, catches up.
-const commsAlertsBuffer = 4096
+const eventAlertsBuffer = 4096
 
-// commsAlerts turns detection's comm_lost events into RTUCommsLost alerts
-// (warning): a start fires one, its end resolves it at the time of the
-// device's first good sample. One alert per comms loss: event_id is a
-// label.
-type commsAlerts struct {
+// eventAlerts turns detection's events into alerts, one alert per event
+// (event_id is a label), fired at its start with the event's start and
+// resolved at its end with the event's end:
+//
+//   - comm_lost: RTUCommsLost (warning);
+//   - band: VoltageExcursion, warning for ANSI C84.1 Range A, critical for
+//     Range B, with the phase as a label (a band event is one phase and one
+//     range; a Range B excursion is nested in the Range A one).
+//
+// Events in progress carried over a restart (pipeline.Resumed) are fired
+// again at start, so their alerts are live from the first moment.
+type eventAlerts struct {
 	devices []*config.Device
 	params  detect.Params
 	sub     *pipeline.Subscription
 	sink    alert.Sink
 }
 
-func newCommsAlerts(m *config.Model, sub *pipeline.Subscription, sink alert.Sink) *commsAlerts {
-	return &commsAlerts{devices: m.Devices, params: m.Detect, sub: sub, sink: sink}
+func newEventAlerts(m *config.Model, sub *pipeline.Subscription, sink alert.Sink) *eventAlerts {
+	return &eventAlerts{devices: m.Devices, params: m.Detect, sub: sub, sink: sink}
 }
 
-// run handles events until the pipeline closes its stream.
-func (c *commsAlerts) run() error {
+// run fires the alerts of the resumed events, then handles events until the
+// pipeline closes its stream.
+func (c *eventAlerts) run(resumed []detect.Event) error {
+	for i := range resumed {
+		c.handle(&resumed[i])
+	}
 	for ev := range c.sub.C {
 		c.handle(&ev)
 	}
 	return nil
 }
 
-func (c *commsAlerts) handle(ev *detect.Event) {
-	if ev.Kind != detect.KindCommLost || int(ev.Device) >= len(c.devices) {
+func (c *eventAlerts) handle(ev *detect.Event) {
+	if int(ev.Device) >= len(c.devices) {
 		return
 	}
 	d := c.devices[ev.Device]
+	var a alert.Alert
+	switch ev.Kind {
+	case detect.KindCommLost:
+		a = c.commsLost(d, ev)
+	case detect.KindBand:
+		a = c.excursion(d, ev)
+	default:
+		return
+	}
+	switch ev.Stage {
+	case detect.StageStart:
+		c.sink.Set(a)
+	case detect.StageEnd:
+		c.sink.Resolve(a.Labels, time.Unix(0, ev.End))
+	}
+}
+
+// commsLost is the RTUCommsLost alert of a comm_lost event.
+func (c *eventAlerts) commsLost(d *config.Device, ev *detect.Event) alert.Alert {
 	labels := map[string]string{
 		"alertname": "RTUCommsLost",
 		"severity":  "warning",
@@ -80,25 +111,57 @@ func (c *commsAlerts) handle(ev *detect.Event) {
 		"device":    d.ID,
 		"event_id":  strconv.FormatUint(ev.ID, 10),
 	}
-	switch ev.Stage {
-	case detect.StageStart:
-		start := time.Unix(0, ev.Start)
-		why := fmt.Sprintf("no good answer for %s", c.params.CommLossAfter)
-		if ev.Cause == detect.CausePollFailures {
-			why = fmt.Sprintf("%d polls in a row failed", c.params.CommLossPolls)
-		}
-		ann := map[string]string{
-			"summary":    fmt.Sprintf("RTU %s on feeder %s stopped answering: %s", d.ID, d.Feeder, why),
-			"cause":      ev.Cause.String(),
-			"started_at": start.UTC().Format(time.RFC3339),
-		}
-		if d.Link != nil {
-			ann["link"] = d.Link.ID
-		}
-		c.sink.Set(alert.Alert{Labels: labels, Annotations: ann, StartsAt: start})
-	case detect.StageEnd:
-		c.sink.Resolve(labels, time.Unix(0, ev.End))
+	if ev.Stage != detect.StageStart {
+		return alert.Alert{Labels: labels}
 	}
+	start := time.Unix(0, ev.Start)
+	why := fmt.Sprintf("no good answer for %s", c.params.CommLossAfter)
+	if ev.Cause == detect.CausePollFailures {
+		why = fmt.Sprintf("%d polls in a row failed", c.params.CommLossPolls)
+	}
+	ann := map[string]string{
+		"summary":    fmt.Sprintf("RTU %s on feeder %s stopped answering: %s", d.ID, d.Feeder, why),
+		"cause":      ev.Cause.String(),
+		"started_at": start.UTC().Format(time.RFC3339),
+	}
+	if d.Link != nil {
+		ann["link"] = d.Link.ID
+	}
+	return alert.Alert{Labels: labels, Annotations: ann, StartsAt: start}
+}
+
+// excursion is the VoltageExcursion alert of a band event.
+func (c *eventAlerts) excursion(d *config.Device, ev *detect.Event) alert.Alert {
+	rng, rg := "A", c.params.RangeA
+	if ev.Category == detect.CategoryRangeB {
+		rng, rg = "B", c.params.RangeB
+	}
+	labels := map[string]string{
+		"alertname": "VoltageExcursion",
+		"severity":  ev.Severity.String(),
+		"feeder":    d.Feeder,
+		"device":    d.ID,
+		"event_id":  strconv.FormatUint(ev.ID, 10),
+		"phase":     ev.Phases.String(),
+	}
+	if ev.Stage != detect.StageStart {
+		return alert.Alert{Labels: labels}
+	}
+	start := time.Unix(0, ev.Start)
+	side := "below"
+	if ev.Worst > rg.High {
+		side = "above"
+	}
+	ann := map[string]string{
+		"summary": fmt.Sprintf("VoltageExcursion %s on feeder %s: phase %s %s ANSI C84.1 Range %s (%g–%g pu) for %s or more, at %.3f pu (%s V), since %s",
+			d.ID, d.Feeder, ev.Phases, side, rng, rg.Low, rg.High, c.params.BandPersistence, ev.Worst,
+			thousands(int(math.Round(ev.WorstVolts))), start.UTC().Format("15:04:05 MST")),
+		"range":       rng,
+		"worst_pu":    strconv.FormatFloat(ev.Worst, 'f', 4, 64),
+		"worst_volts": strconv.FormatFloat(ev.WorstVolts, 'f', 1, 64),
+		"started_at":  start.UTC().Format(time.RFC3339),
+	}
+	return alert.Alert{Labels: labels, Annotations: ann, StartsAt: start}
 }
 
 // outageAlerts turns outage changes into alerts for the service desk: one

@@ -12,24 +12,40 @@ import (
 
 // outageFleet is two feeders joined by a normally open tie switch, as in
 // the demo: F1's recloser recloses twice, 300 ms apart, faster than feederd
-// polls (500 ms). extra lines go into feederd's configuration.
+// polls (500 ms). extra lines go into feederd's configuration. Without a
+// scenario, events come through rtusim's control API (d.sim).
 func outageFleet(t *testing.T, influx *testenv.Influx, scenario, alertmanager string, extra ...string) (*daemon, *testenv.Influx) {
 	t.Helper()
+	simCfg, ids := outageSimConfig(t)
+	var urls map[string]string
+	control := ""
+	if scenario == "" {
+		urls, control = startSimControl(t, simCfg)
+	} else {
+		urls = startSim(t, simCfg, scenario)
+	}
+	d := startDaemon(t, outageConfig(t, ids, urls, influx, alertmanager, strings.Join(extra, "\n")))
+	d.sim = control
+	return d, influx
+}
+
+// outageSimConfig is rtusim's configuration of the outage fleet, with the
+// IDs of its devices.
+func outageSimConfig(t *testing.T) (string, []string) {
+	t.Helper()
 	prof := profilesDir(t)
-	ports := map[string]string{}
+	var simDevs strings.Builder
 	ids := []string{"F1-BRK", "F1-REC", "F1-MTR", "F2-BRK", "TIE-12"}
-	var simDevs, feederdLinks strings.Builder
 	profileOf := map[string]string{"F1-BRK": "sel751a", "F1-REC": "feeder-rtu", "F1-MTR": "pm5100", "F2-BRK": "sel751a", "TIE-12": "feeder-rtu"}
 	nominal := map[string]string{"F1-MTR": "120"}
 	for _, id := range ids {
-		ports[id] = freePort(t)
 		nom := nominal[id]
 		if nom == "" {
 			nom = "7200"
 		}
-		fmt.Fprintf(&simDevs, "  - {id: %s, profile: %s, unit: 1, port: %s, nominal_voltage: %s}\n", id, profileOf[id], ports[id], nom)
+		fmt.Fprintf(&simDevs, "  - {id: %s, profile: %s, unit: 1, port: %s, nominal_voltage: %s}\n", id, profileOf[id], freePort(t), nom)
 	}
-	simCfg := fmt.Sprintf(`
+	return fmt.Sprintf(`
 seed: 1
 tick: 50ms
 listen: 127.0.0.1
@@ -53,15 +69,15 @@ devices:
       - {id: F2-BRK, kind: breaker, device: F2-BRK}
       - {id: F2-S1, kind: section, upstream: F2-BRK, section: {load_kw: 800, customers: 300}}
       - {id: TIE-12, kind: switch, device: TIE-12, upstream: F2-S1, normally_open: true, tie: F1-S3}
-`, prof, simDevs.String())
-	// Without a scenario, events come through rtusim's control API (d.sim).
-	var urls map[string]string
-	control := ""
-	if scenario == "" {
-		urls, control = startSimControl(t, simCfg)
-	} else {
-		urls = startSim(t, simCfg, scenario)
-	}
+`, prof, simDevs.String()), ids
+}
+
+// outageConfig is feederd's configuration of the outage fleet (F1: 650
+// customers, the hospital in F1-S2), polling every 500 ms; alertmanager
+// and extra (more top-level YAML) are optional.
+func outageConfig(t *testing.T, ids []string, urls map[string]string, influx *testenv.Influx, alertmanager, extra string) string {
+	t.Helper()
+	var feederdLinks strings.Builder
 	for _, id := range ids {
 		fmt.Fprintf(&feederdLinks, "  - {id: %s, url: %s}\n", strings.ToLower(id), urls[id])
 	}
@@ -69,11 +85,11 @@ devices:
 	if alertmanager != "" {
 		alerting = "alerting: {alertmanagers: [{url: \"" + alertmanager + "\"}]}"
 	}
-	alerting += "\n" + strings.Join(extra, "\n")
-	cfg := fmt.Sprintf(`
+	return fmt.Sprintf(`
 profiles: [%[1]s/sel751a.yaml, %[1]s/feeder-rtu.yaml, %[1]s/pm5100.yaml]
 poll: {interval: 500ms, timeout: 400ms}
 %[5]s
+%[6]s
 influx: {url: %[2]s, bucket: %[3]s, flush_interval: 200ms, batch_size: 500}
 links:
 %[4]sdevices:
@@ -93,10 +109,7 @@ feeders:
   - id: F2
     sections:
       - {id: F2-S1, fed_by: F2-BRK, customers: 300}
-`, prof, influx.URL, influx.Bucket, feederdLinks.String(), alerting)
-	d := startDaemon(t, cfg)
-	d.sim = control
-	return d, influx
+`, profilesDir(t), influx.URL, influx.Bucket, feederdLinks.String(), alerting, extra)
 }
 
 // metricValue returns the value of one series of /metrics, "" if absent.

@@ -94,6 +94,16 @@ testdata/config/bad/field_clash.yaml:15: devices[0].points[2].name: point "seq" 
 		{"influx_bad_scheme.yaml", `testdata/config/bad/influx_bad_scheme.yaml:4: influx.url: unsupported scheme "udp" (want http or https)`},
 		{"influx_credentials_in_url.yaml", "testdata/config/bad/influx_credentials_in_url.yaml:4: influx.url: credentials in the url: secrets must come from token_env or token_file"},
 		{"interval_below_poll_timeout.yaml", "testdata/config/bad/interval_below_poll_timeout.yaml:12: devices[0].interval: interval 500ms is shorter than poll.timeout 1s: set a shorter timeout for the device"},
+		{"interval_1ns.yaml", `testdata/config/bad/interval_1ns.yaml:4: poll.interval: must be at least 10ms, got 1ns
+testdata/config/bad/interval_1ns.yaml:6: poll.backoff_initial: must be at least 10ms, got 1ns
+testdata/config/bad/interval_1ns.yaml:11: links[0].backoff_initial: must be at least 10ms, got 1µs
+testdata/config/bad/interval_1ns.yaml:19: devices[0].interval: must be at least 10ms, got 5ms`},
+		{"influx_queue_size_huge.yaml", "testdata/config/bad/influx_queue_size_huge.yaml:6: influx.queue_size: queue_size 9200000000000000000 is more than 5000000 lines"},
+		{"not_finite.yaml", `testdata/config/bad/not_finite.yaml:12: devices[0].nominal_voltage: must be a finite number, got +Inf
+testdata/config/bad/not_finite.yaml:13: devices[0].pt_ratio: must be a finite number, got NaN
+testdata/config/bad/not_finite.yaml:15: devices[0].points[0].scale: must be a finite number, got NaN
+testdata/config/bad/not_finite.yaml:16: devices[0].points[1].offset: must be a finite number, got -Inf`},
+		{"pipeline_memory.yaml", "testdata/config/bad/pipeline_memory.yaml:5: pipeline.ring_size: 7 rings of 4194304 samples need 1120 MiB, more than the 1024 MiB allowed: lower ring_size or shards"},
 		{"interval_zero.yaml", "testdata/config/bad/interval_zero.yaml:4: poll.interval: must be > 0, got 0s"},
 		{"label_shadow.yaml", `testdata/config/bad/label_shadow.yaml:12: devices[0].labels.feeder: label "feeder" is reserved (feederd sets feeder, device, point, unit and role)`},
 		{"many_errors.yaml", `testdata/config/bad/many_errors.yaml:4: poll.interval: must be > 0, got -1s
@@ -122,6 +132,7 @@ testdata/config/bad/rtu_serial_incomplete.yaml:6: links[0].serial.stop_bits: req
 		{"rtuovertcp_no_baud.yaml", "testdata/config/bad/rtuovertcp_no_baud.yaml:6: links[0].serial.baud: required for rtuovertcp:// links"},
 		{"serial_on_tcp.yaml", "testdata/config/bad/serial_on_tcp.yaml:6: links[0].serial: only for rtu:// and rtuovertcp:// links"},
 		{"string_no_length.yaml", "testdata/config/bad/string_no_length.yaml:13: devices[0].points[0].length: required for type string (registers)"},
+		{"poll_timeout_over_interval.yaml", "testdata/config/bad/poll_timeout_over_interval.yaml:5: poll.timeout: timeout 2s must not exceed interval 1s"},
 		{"syntax_error.yaml", "testdata/config/bad/syntax_error.yaml:3: did not find expected ',' or ']'"},
 		{"timeout_ge_interval.yaml", "testdata/config/bad/timeout_ge_interval.yaml:13: devices[0].timeout: timeout 1s must be shorter than interval 1s"},
 		{"tls_missing.yaml", "testdata/config/bad/tls_missing.yaml:4: links[0].tls: required for tcp+tls:// links (cert, key, ca)"},

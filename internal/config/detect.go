@@ -1,7 +1,6 @@
 package config
 
 import (
-	"math"
 	"strings"
 	"time"
 
@@ -14,37 +13,31 @@ import (
 // and runs Validate last as a backstop for a rule added there and not here.
 func (l *loader) detection(r *rawDetect) detect.Params {
 	p := l.d.Detect
-	before := len(l.s.errs)
+	before := l.s.Len()
 
 	const pre = "detect."
-	finite := true
-	float := func(key string, src *float64, dst *float64) {
-		if src == nil {
-			return
+	// decodeFile has rejected NaN and infinities.
+	float := func(src *float64, dst *float64) {
+		if src != nil {
+			*dst = *src
 		}
-		if math.IsNaN(*src) || math.IsInf(*src, 0) {
-			l.s.add(pre+key, "must be a finite number, got %v", *src)
-			finite = false
-			return
-		}
-		*dst = *src
 	}
 	dur := func(src *time.Duration, dst *time.Duration) {
 		if src != nil {
 			*dst = *src
 		}
 	}
-	float("range_a.low", r.RangeA.Low, &p.RangeA.Low)
-	float("range_a.high", r.RangeA.High, &p.RangeA.High)
-	float("range_b.low", r.RangeB.Low, &p.RangeB.Low)
-	float("range_b.high", r.RangeB.High, &p.RangeB.High)
-	float("band_hysteresis", r.BandHysteresis, &p.BandHysteresis)
-	float("sag_threshold", r.SagThreshold, &p.SagThreshold)
-	float("swell_threshold", r.SwellThreshold, &p.SwellThreshold)
-	float("interruption_threshold", r.InterruptionThreshold, &p.InterruptionThreshold)
-	float("hysteresis", r.Hysteresis, &p.Hysteresis)
-	float("undervoltage_min", r.UndervoltageMin, &p.UndervoltageMin)
-	float("overvoltage_max", r.OvervoltageMax, &p.OvervoltageMax)
+	float(r.RangeA.Low, &p.RangeA.Low)
+	float(r.RangeA.High, &p.RangeA.High)
+	float(r.RangeB.Low, &p.RangeB.Low)
+	float(r.RangeB.High, &p.RangeB.High)
+	float(r.BandHysteresis, &p.BandHysteresis)
+	float(r.SagThreshold, &p.SagThreshold)
+	float(r.SwellThreshold, &p.SwellThreshold)
+	float(r.InterruptionThreshold, &p.InterruptionThreshold)
+	float(r.Hysteresis, &p.Hysteresis)
+	float(r.UndervoltageMin, &p.UndervoltageMin)
+	float(r.OvervoltageMax, &p.OvervoltageMax)
 	dur(r.BandPersistence, &p.BandPersistence)
 	dur(r.InstantaneousMax, &p.InstantaneousMax)
 	dur(r.MomentaryMax, &p.MomentaryMax)
@@ -57,7 +50,11 @@ func (l *loader) detection(r *rawDetect) detect.Params {
 		p.CommLossPolls = *r.CommLossPolls
 	}
 
-	if finite {
+	// A value that did not decode (NaN, a string) would make the rules
+	// between voltages report its default instead: check them only when
+	// every detect value decoded.
+	decoded := !l.s.HasErrorUnder(strings.TrimSuffix(pre, "."))
+	if decoded {
 		l.detectVoltages(&p)
 	}
 	given, add := l.detectGiven, l.s.add
@@ -86,7 +83,7 @@ func (l *loader) detection(r *rawDetect) detect.Params {
 	l.positive(pre+"comm_loss_after", p.CommLossAfter)
 	l.positive(pre+"sustained_after", p.SustainedAfter)
 
-	if len(l.s.errs) == before {
+	if decoded && l.s.Len() == before {
 		if err := p.Validate(); err != nil {
 			l.s.addErr("detect", err, "%s", strings.ReplaceAll(err.Error(), "\n", "; "))
 		}
@@ -99,7 +96,7 @@ func (l *loader) detection(r *rawDetect) detect.Params {
 // where the file breaks it.
 func (l *loader) detectGiven(keys ...string) string {
 	for _, k := range keys {
-		if _, ok := l.s.lines["detect."+k]; ok {
+		if l.s.Has("detect." + k) {
 			return "detect." + k
 		}
 	}

@@ -11,15 +11,16 @@ import (
 	"maps"
 	"net"
 	"net/url"
-	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/feederd/feederd/internal/profile"
-	"github.com/feederd/feederd/internal/ring"
+	"github.com/feederd/feederd/internal/sample"
 )
 
 // LoadOptions are Load's dependencies.
@@ -28,7 +29,7 @@ type LoadOptions struct {
 	// empty environment: main passes os.Getenv.
 	Getenv func(string) string
 	// ReadFile reads the configuration, profile and token files. nil means
-	// os.ReadFile.
+	// ReadFile: regular files of at most MaxFileSize bytes.
 	ReadFile func(string) ([]byte, error)
 }
 
@@ -49,7 +50,7 @@ func Load(path string, opts LoadOptions) (*Model, error) {
 		l.getenv = func(string) string { return "" }
 	}
 	if l.readFile == nil {
-		l.readFile = os.ReadFile
+		l.readFile = ReadFile
 	}
 	data, err := l.readFile(path)
 	if err != nil {
@@ -92,7 +93,47 @@ func (l *loader) load(data []byte) *Model {
 	l.devices(raw.Devices, m, links, broken)
 	l.topology(m.Devices)
 	l.feeders(raw.Feeders, m)
+	l.memory(m)
 	return m
+}
+
+// Memory bounds. The pipeline makes min(shards, feeders) rings (shards 0:
+// GOMAXPROCS of the machine that loads the file), each of ring_size slots of
+// ringSlotBytes; together they may take at most MaxRingBytes. The influx
+// queue holds at most MaxQueueSize lines of one device poll each (150 to 600
+// bytes with the shipped profiles).
+const (
+	MaxRingBytes  = 1 << 30
+	ringSlotBytes = int64(unsafe.Sizeof(sample.Sample{})) + 8 // the sample and its sequence number
+	MaxQueueSize  = 5_000_000
+)
+
+// memory checks the memory the pipeline rings and the influx queue imply.
+func (l *loader) memory(m *Model) {
+	if m.Influx.QueueSize > MaxQueueSize {
+		l.s.add("influx.queue_size", "queue_size %d is more than %d lines", m.Influx.QueueSize, MaxQueueSize)
+	}
+	p := m.Pipeline
+	if p.RingSize < minRingSize || p.RingSize > MaxRingSize || p.Shards < 0 || p.Shards > maxShards {
+		return // reported by pipeline
+	}
+	feeders := map[string]bool{}
+	for _, d := range m.Devices {
+		feeders[d.Feeder] = true
+	}
+	shards := p.Shards
+	if shards == 0 {
+		shards = runtime.GOMAXPROCS(0)
+	}
+	rings := int64(min(max(len(feeders), 1), shards))
+	if need := rings * int64(p.RingSize) * ringSlotBytes; need > MaxRingBytes {
+		path := "pipeline.ring_size"
+		if !l.s.Has(path) {
+			path = "pipeline.shards"
+		}
+		l.s.add(path, "%d rings of %d samples need %d MiB, more than the %d MiB allowed: lower ring_size or shards",
+			rings, p.RingSize, need>>20, MaxRingBytes>>20)
+	}
 }
 
 // resolve makes a path from the file relative to the file's directory.
@@ -131,7 +172,7 @@ func (l *loader) loadProfiles(paths []string, m *Model) map[string]bool {
 			continue
 		}
 		p, ps := parseProfile(data, file, l.d)
-		if len(ps.errs) > 0 {
+		if ps.Len() > 0 {
 			l.profileSinks = append(l.profileSinks, ps)
 			if p != nil && p.Name != "" {
 				broken[p.Name] = true
@@ -153,6 +194,24 @@ func (l *loader) positive(path string, d time.Duration) {
 	}
 }
 
+// minInterval and minBackoff are floors on poll intervals and reconnect
+// delays: below them a link's goroutine would spin, burning a core on a
+// typo such as "1ns" while achieving nothing a device could answer.
+const (
+	minInterval = 10 * time.Millisecond
+	minBackoff  = 10 * time.Millisecond
+)
+
+// atLeast checks that d is positive and no shorter than floor.
+func (l *loader) atLeast(path string, d, floor time.Duration) {
+	switch {
+	case d <= 0:
+		l.s.add(path, "must be > 0, got %s", d)
+	case d < floor:
+		l.s.add(path, "must be at least %s, got %s", floor, d)
+	}
+}
+
 func (l *loader) nonNegative(path string, d time.Duration) {
 	if d < 0 {
 		l.s.add(path, "must be >= 0, got %s", d)
@@ -163,7 +222,7 @@ func (l *loader) poll(r *rawPoll) PollDefaults {
 	p := l.d.Poll
 	if r.Interval != nil {
 		p.Interval = *r.Interval
-		l.positive("poll.interval", p.Interval)
+		l.atLeast("poll.interval", p.Interval, minInterval)
 	}
 	if r.Timeout != nil {
 		p.Timeout = *r.Timeout
@@ -174,7 +233,7 @@ func (l *loader) poll(r *rawPoll) PollDefaults {
 	}
 	if r.BackoffInitial != nil {
 		p.BackoffInitial = *r.BackoffInitial
-		l.positive("poll.backoff_initial", p.BackoffInitial)
+		l.atLeast("poll.backoff_initial", p.BackoffInitial, minBackoff)
 	}
 	if r.BackoffMax != nil {
 		p.BackoffMax = *r.BackoffMax
@@ -188,6 +247,9 @@ func (l *loader) poll(r *rawPoll) PollDefaults {
 		} else {
 			p.MaxGap = uint16(g)
 		}
+	}
+	if r.SlotTime != nil {
+		p.SlotTime = *r.SlotTime
 	}
 	if r.StaleAfter != nil {
 		p.StaleAfter = *r.StaleAfter
@@ -281,8 +343,8 @@ func (l *loader) pipeline(r *rawPipeline) Pipeline {
 	if r.RingSize != nil {
 		p.RingSize = *r.RingSize
 		switch n := p.RingSize; {
-		case n < minRingSize || n > maxRingSize:
-			l.s.add("pipeline.ring_size", "ring_size %d out of range %d..%d", n, minRingSize, maxRingSize)
+		case n < minRingSize || n > MaxRingSize:
+			l.s.add("pipeline.ring_size", "ring_size %d out of range %d..%d", n, minRingSize, MaxRingSize)
 		case n&(n-1) != 0:
 			up := minRingSize
 			for up < n {
@@ -303,8 +365,9 @@ func (l *loader) pipeline(r *rawPipeline) Pipeline {
 const (
 	maxShards   = 1024
 	minRingSize = 1 << 10
-	// maxRingSize is the largest ring the pipeline can make.
-	maxRingSize = ring.MaxCapacity
+	// MaxRingSize is the largest pipeline.ring_size accepted: the largest
+	// ring internal/ring makes (a pipeline test checks that they agree).
+	MaxRingSize = 1 << 22
 )
 
 func (l *loader) links(raws []rawLink, m *Model) map[string]*Link {
@@ -353,7 +416,7 @@ func (l *loader) links(raws []rawLink, m *Model) map[string]*Link {
 		}
 		if r.BackoffInitial != nil {
 			lk.BackoffInitial = *r.BackoffInitial
-			l.positive(path+".backoff_initial", lk.BackoffInitial)
+			l.atLeast(path+".backoff_initial", lk.BackoffInitial, minBackoff)
 		}
 		if r.BackoffMax != nil {
 			lk.BackoffMax = *r.BackoffMax
@@ -582,7 +645,7 @@ func (l *loader) devices(raws []rawDevice, m *Model, links map[string]*Link, bro
 
 		if r.Interval != nil {
 			dv.Interval = *r.Interval
-			l.positive(key("interval"), dv.Interval)
+			l.atLeast(key("interval"), dv.Interval, minInterval)
 		}
 		if r.Timeout != nil {
 			dv.Timeout = *r.Timeout
@@ -592,7 +655,9 @@ func (l *loader) devices(raws []rawDevice, m *Model, links map[string]*Link, bro
 		case dv.Interval <= 0 || dv.Timeout <= 0:
 		case r.Timeout != nil && dv.Timeout >= dv.Interval:
 			l.s.add(key("timeout"), "timeout %s must be shorter than interval %s", dv.Timeout, dv.Interval)
-		case r.Timeout == nil && dv.Timeout > dv.Interval:
+		case r.Timeout == nil && r.Interval != nil && dv.Timeout > dv.Interval:
+			// With neither key of its own, the device only inherits a
+			// conflict of the poll block, reported there once.
 			l.s.add(key("interval"), "interval %s is shorter than poll.timeout %s: set a shorter timeout for the device", dv.Interval, dv.Timeout)
 		}
 

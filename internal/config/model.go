@@ -46,6 +46,10 @@ type PollDefaults struct {
 	// StaleAfter: a point whose last good value is older than this many
 	// intervals is reported stale (default 3).
 	StaleAfter int
+	// SlotTime stamps a poll's samples with its schedule slot, the slots
+	// aligned to the wall clock, instead of the read time: instances
+	// polling the same devices write the same series and times.
+	SlotTime bool
 }
 
 // Influx is where measurements go.

@@ -3,7 +3,6 @@ package config
 import (
 	"cmp"
 	"fmt"
-	"os"
 	"slices"
 	"strconv"
 
@@ -12,7 +11,7 @@ import (
 
 // LoadProfile reads and validates one profile file.
 func LoadProfile(path string) (*profile.Profile, error) {
-	data, err := os.ReadFile(path)
+	data, err := ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("load profile: %w", err)
 	}
@@ -23,7 +22,7 @@ func LoadProfile(path string) (*profile.Profile, error) {
 // errors (as *Errors) and becomes Profile.Source.
 func ParseProfile(data []byte, source string) (*profile.Profile, error) {
 	p, s := parseProfile(data, source, defaults())
-	if len(s.errs) > 0 {
+	if s.Len() > 0 {
 		errs := Errors(s.sorted())
 		return nil, &errs
 	}

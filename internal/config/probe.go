@@ -2,7 +2,6 @@ package config
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -66,7 +65,7 @@ func ProbeDevice(spec ProbeSpec) (*Device, error) {
 		if p == name {
 			return text, nil
 		}
-		return os.ReadFile(p)
+		return ReadFile(p)
 	}})
 	if err != nil {
 		return nil, probeErrors(err)

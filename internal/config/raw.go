@@ -7,6 +7,10 @@ import "time"
 // Relative paths (profiles, token_file, tls files) are relative to the
 // directory of the configuration file. Defaults are listed in defaults().
 //
+//	# Every file read (this one, profiles, token, secret and tls files)
+//	# must be a regular file of at most 16 MiB. Numbers must be finite
+//	# (.nan and .inf are errors).
+//
 //	# Profile files (register maps), relative to this file. Devices name a
 //	# profile by the `name` inside the file, not by the file name.
 //	profiles:
@@ -14,15 +18,22 @@ import "time"
 //
 //	# Defaults for every link and device.
 //	poll:
-//	  interval: 1s          # time between polls of a device; > 0. Default 1s.
+//	  interval: 1s          # time between polls of a device; >= 10ms. Default 1s.
 //	  timeout: 1s           # request timeout of a link and poll deadline of a
 //	                        # device; > 0 and <= interval. Default 1s.
-//	  backoff_initial: 500ms  # first reconnect delay; > 0. Default 500ms.
+//	  backoff_initial: 500ms  # first reconnect delay; >= 10ms. Default 500ms.
 //	  backoff_max: 30s      # longest reconnect delay; >= backoff_initial. Default 30s.
 //	  max_gap: 10           # registers of gap read and thrown away to merge two
 //	                        # requests into one; 0..124, 0 = never read a gap.
 //	                        # Default 10.
 //	  stale_after: 3        # intervals after which a value is stale; >= 1. Default 3.
+//	  slot_time: false      # stamp a poll's samples with its schedule slot
+//	                        # instead of the read time; slots are then fixed
+//	                        # to the wall clock (Unix time multiple of the
+//	                        # interval, plus the device's offset on its
+//	                        # link), so two instances polling the same
+//	                        # devices (an HA pair) write the same series and
+//	                        # times and InfluxDB keeps one point. Default false.
 //
 //	# InfluxDB sink (InfluxDB 1.8 through its v2 API, or 2.x/3.x). Omit the
 //	# whole block to disable the sink.
@@ -41,13 +52,13 @@ import "time"
 //	  flush_interval: 1s           # longest wait before a partial batch is
 //	                               # written; > 0. Default 1s.
 //	  queue_size: 200000           # lines held while InfluxDB is slow or down;
-//	                               # >= batch_size. Default 200000.
+//	                               # >= batch_size, <= 5000000. Default 200000.
 //	  timeout: 10s                 # per write; > 0. Default 10s.
 //	  measurement: feeder_point    # of the line of each device poll (see
 //	                               # InfluxDB schema); [A-Za-z0-9_.-]+.
 //	                               # Default feeder_point.
 //
-//	# feederd's own HTTP server: metrics, health, API, pages.
+//	# feederd's own HTTP server: /metrics, /healthz, /readyz (README, "HTTP endpoints").
 //	http:
 //	  listen: 127.0.0.1:9108       # host:port. Default 127.0.0.1:9108.
 //	  # The service desk's bearer token (README, "Service desk security"):
@@ -110,7 +121,9 @@ import "time"
 //	                               # and an ingest ring; 0..1024. Default 0:
 //	                               # one per GOMAXPROCS.
 //	  ring_size: 65536             # samples per ingest ring; a power of two,
-//	                               # 1024..4194304. Default 65536.
+//	                               # 1024..4194304. Default 65536. All rings
+//	                               # (min(shards, feeders), 40 bytes a sample)
+//	                               # may take at most 1 GiB.
 //	  drop_policy: oldest          # what a full ring loses: oldest | newest.
 //	                               # Default oldest.
 //
@@ -155,7 +168,7 @@ import "time"
 //	                               # rtuovertcp://host:port
 //	    timeout: 1s                # request timeout; > 0. Default poll.timeout.
 //	    pause_after_connect: 0s    # wait after connecting (slow gateways); >= 0.
-//	    backoff_initial: 500ms     # default poll.backoff_initial
+//	    backoff_initial: 500ms     # >= 10ms. Default poll.backoff_initial.
 //	    backoff_max: 30s           # default poll.backoff_max; >= backoff_initial
 //	    serial:                    # required for rtu:// (all four keys);
 //	      baud: 19200              # baud required for rtuovertcp:// (it sets the
@@ -188,7 +201,7 @@ import "time"
 //	                               # pt_ratio; > 0. Required when the device has
 //	                               # a voltage_a/b/c point.
 //	    pt_ratio: 1                # > 0. Default 1.
-//	    interval: 1s               # > 0. Default poll.interval.
+//	    interval: 1s               # >= 10ms. Default poll.interval.
 //	    timeout: 1s                # > 0 and < interval. Default poll.timeout
 //	                               # (which may equal the interval).
 //	    labels: {substation: north}  # extra InfluxDB tags: at most 8, keys
@@ -274,6 +287,7 @@ type rawPoll struct {
 	BackoffMax     *time.Duration `yaml:"backoff_max"`
 	MaxGap         *int           `yaml:"max_gap"`
 	StaleAfter     *int           `yaml:"stale_after"`
+	SlotTime       *bool          `yaml:"slot_time"`
 }
 
 type rawInflux struct {

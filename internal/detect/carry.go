@@ -83,6 +83,10 @@ func (d *Detector) Resume(carries []Carry) error {
 			}
 			tr.ev, tr.open = ev, true
 			switch ev.Kind {
+			case KindCommLost:
+				// Lost until a good answer, as before the restart: the
+				// new process has neither polled it nor waited for it.
+				dev.failures, dev.firstFail = max(d.p.CommLossPolls, 1), ev.Start
 			case KindDeEnergized:
 				dev.en = energy{state: EnergyDeEnergized, cause: ev.Cause, causeDev: -1}
 				if ev.Cause.Upstream() {

@@ -214,7 +214,10 @@ type Stats struct {
 	Polls   uint64
 	// Foreign counts samples of devices not in the Detector's set.
 	Foreign uint64
-	Events  uint64
+	// Late counts samples stamped before one already seen for their device;
+	// they are taken at the newer time.
+	Late   uint64
+	Events uint64
 }
 
 // Detector runs the state machines of a set of devices (a shard). It is
@@ -355,6 +358,9 @@ func (d *Detector) Process(s *sample.Sample) {
 	k := d.slot[i]
 	dev := &d.devs[k]
 	d.stats.Samples++
+	if s.Time < dev.lastT {
+		d.stats.Late++
+	}
 	t := max(s.Time, dev.lastT)
 	dev.lastT = t
 	switch {

@@ -359,6 +359,35 @@ func TestSuspendResume(t *testing.T) {
 	}
 }
 
+// A comm_lost carried over a restart stays open through the new process's
+// first ticks and failed polls (no end and no second comm_lost) and ends
+// at the device's first good answer, with its ID and start.
+func TestResumedCommLoss(t *testing.T) {
+	s := time.Second
+	infos := []DeviceInfo{devInfo(0, -1, s, rolesMeter3)}
+	r := newRig(t, DefaultParams(), infos...)
+	r.hold(0, 0, 2*s, 1, 1, 1)
+	for i := 2; i < 6; i++ {
+		r.fail(0, time.Duration(i)*s)
+	}
+	carry := r.d.Suspend()
+	r2 := newRig(t, DefaultParams(), infos...)
+	if err := r2.d.Resume(carry); err != nil {
+		t.Fatal(err)
+	}
+	r2.d.Tick(at(60 * s))
+	r2.fail(0, 60*s)
+	r2.d.Tick(at(61 * s))
+	r2.fail(0, 61*s)
+	r2.d.Tick(at(75 * s))
+	if got := r2.lines(); len(got) != 0 {
+		t.Fatalf("before the first good answer: %v", got)
+	}
+	r2.poll(0, 76*s, 1, 1, 1)
+	equalLines(t, r.lines(), []string{"d0#1 comm_lost start @2s warning cause=poll_failures prec=1s"})
+	equalLines(t, r2.lines(), []string{"d0#1 comm_lost end @2s..1m16s warning cause=poll_failures prec=1s flags=gap"})
+}
+
 // A recloser whose PTs are on its load side reads 0 V once it opens: its
 // own outage and the one below it are blamed on its opening, not on "no
 // voltage".

@@ -165,8 +165,8 @@ type feederEngine struct {
 	dirtyT int64
 
 	// scratch, reused by update
-	dead, open, lost []bool
-	key              []int
+	dead, open, lost, unheard []bool
+	key                       []int
 }
 
 // NewEngine builds the outage logic of the given feeders of m (IDs of the
@@ -222,7 +222,7 @@ func NewEngine(m *config.Model, feeders []string, p Params, store Store, emit fu
 		fe.secIn = make([]*Outage, len(fe.sections))
 		fe.devIn = make([]*Outage, n)
 		fe.lastEnd = make([]int64, n)
-		fe.dead, fe.open, fe.lost, fe.key = make([]bool, n), make([]bool, n), make([]bool, n), make([]int, n)
+		fe.dead, fe.open, fe.lost, fe.unheard, fe.key = make([]bool, n), make([]bool, n), make([]bool, n), make([]bool, n), make([]int, n)
 		fe.acc.NT = fe.nt
 		e.feeders = append(e.feeders, fe)
 		for _, idx := range fe.devs {
@@ -331,6 +331,14 @@ func (fe *feederEngine) update(t int64, p Params, state func(uint32) detect.Devi
 		fe.open[k] = st.Open
 		fe.lost[k] = st.Comm == detect.CommLost
 		fe.key[k] = k
+		// Not heard from since this process started (after a restart,
+		// before its first poll): no evidence, so the device and the
+		// sections it feeds keep their place in the outages carried over.
+		fe.unheard[k] = st.Comm == detect.CommUnknown
+		if fe.unheard[k] {
+			fe.dead[k], fe.open[k] = fe.devIn[k] != nil, false
+			continue
+		}
 		if fe.dead[k] && st.Cause.Upstream() {
 			if j, ok := fe.local[st.CauseDevice]; ok {
 				fe.key[k] = j
@@ -408,6 +416,9 @@ func (fe *feederEngine) update(t int64, p Params, state func(uint32) detect.Devi
 	restored := map[*Outage]int{}
 	for s, k := range fe.fedBy {
 		out := fe.dead[k] || fe.open[k]
+		if fe.unheard[k] {
+			out = fe.secIn[s] != nil
+		}
 		switch {
 		case out && fe.secIn[s] == nil:
 			key := k

@@ -60,8 +60,9 @@ type deviceKeys struct {
 type fieldKeys struct {
 	value   []byte // ",<field>="
 	quality []byte // ",<field>_q="
-	// bits is 32 for unscaled float32 points: their shortest float32 form
-	// ("230.1", not "230.10000610351562") reads back as the same value.
+	// bits is profile.Point.FloatBits: 32 for unscaled float32 points, whose
+	// shortest float32 form ("230.1", not "230.10000610351562") reads back
+	// as the same value.
 	bits int
 }
 
@@ -91,12 +92,9 @@ func NewEncoder(m *config.Model) *Encoder {
 			if p.Type == profile.String {
 				continue
 			}
-			fk := fieldKeys{bits: 64}
+			fk := fieldKeys{bits: p.FloatBits()}
 			fk.value = append(AppendTag(append(fk.value, ','), p.Field()), '=')
 			fk.quality = append(AppendTag(append(fk.quality, ','), p.QualityField()), '=')
-			if p.Type == profile.Float32 && (p.Scale == 0 || p.Scale == 1) && p.Offset == 0 {
-				fk.bits = 32
-			}
 			dk.points[pi] = fk
 		}
 		e.devices[di] = dk

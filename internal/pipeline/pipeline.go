@@ -47,6 +47,10 @@ type Options struct {
 	// TickEvery is how often a worker runs time-based detection, publishes
 	// its snapshot and hands partial batches on (default 1s).
 	TickEvery time.Duration
+	// Linger is how long a worker woken by a poll waits for the polls that
+	// finish right after it, so that it wakes once for all of them; detection
+	// runs up to Linger later. 0: no wait.
+	Linger time.Duration
 	// Now is the time base of time-based detection, in Unix ns: the one
 	// that stamps the samples (default: a sample.Clock of its own).
 	Now func() int64
@@ -78,6 +82,8 @@ type Pipeline struct {
 	running atomic.Bool
 	// quiet is set by Quiesce: the producers are stopping.
 	quiet atomic.Bool
+	// resumed: the events in progress New continued from the state file.
+	resumed []detect.Event
 }
 
 type shard struct {
@@ -96,9 +102,12 @@ type shard struct {
 	poll   influx.PollState // the line of a poll not yet complete
 	// outChanged: an outage changed since outSnap was published.
 	outChanged bool
-	samples    prometheus.Counter
-	events     *[detect.NumKinds][3]prometheus.Counter
-	p          *Pipeline
+	// foreign and late are detection's counts of samples it could not take
+	// as they came (Detector.Stats), published by the worker at each tick.
+	foreign, late atomic.Uint64
+	samples       prometheus.Counter
+	events        *[detect.NumKinds][3]prometheus.Counter
+	p             *Pipeline
 }
 
 // New builds the shards and assigns each feeder to one, round robin in the
@@ -126,6 +135,12 @@ func New(opts Options) (*Pipeline, error) {
 		opts.Now = sample.NewClock().Now
 	}
 	m := opts.Model
+	// A poll must fit in a ring: a larger one could never arrive whole.
+	for _, d := range m.Devices {
+		if n := len(d.Points) + 1; n > opts.RingSize {
+			return nil, fmt.Errorf("pipeline: device %s yields %d samples a poll, more than a ring holds (%d): raise pipeline.ring_size", d.ID, n, opts.RingSize)
+		}
+	}
 	p := &Pipeline{opts: opts, log: opts.Logger, byDev: make([]uint16, len(m.Devices))}
 	p.metrics = newMetrics(opts.Registerer)
 	p.stream = newStream(p.metrics.streamDrops)
@@ -178,6 +193,7 @@ func New(opts Options) (*Pipeline, error) {
 		sh.samples = p.metrics.samples.WithLabelValues(label)
 		sh.events = &p.metrics.events
 		p.metrics.watchRing(label, r)
+		p.metrics.watchDetect(label, sh)
 		empty := sh.det.Snapshot()
 		sh.snap.Store(&empty)
 		p.shards = append(p.shards, sh)
@@ -207,6 +223,13 @@ func (p *Pipeline) Shards() int { return len(p.shards) }
 // Events is the in-process event stream (see Stream).
 func (p *Pipeline) Events() *Stream { return p.stream }
 
+// Resumed returns the events in progress that New continued from the state
+// file of the last run (Stage StageStart, FlagGap set), in shard order. They
+// are not published on the stream again; their ends are, like any other
+// event's. Subscribers that keep something live per open event (alerts)
+// take these at start.
+func (p *Pipeline) Resumed() []detect.Event { return slices.Clone(p.resumed) }
+
 // Put routes samples to their shard, each run of samples of one shard (a
 // device poll is one) with a single PutBatch. It never blocks: a full ring
 // drops by its policy and counts the drop.
@@ -214,6 +237,8 @@ func (p *Pipeline) Put(samples []sample.Sample) {
 	for len(samples) > 0 {
 		d := samples[0].Device
 		if int(d) >= len(p.byDev) {
+			// Not a device of the model: a caller's bug, counted.
+			p.metrics.lostUnknown.Inc()
 			samples = samples[1:]
 			continue
 		}
@@ -222,7 +247,11 @@ func (p *Pipeline) Put(samples []sample.Sample) {
 		for n < len(samples) && int(samples[n].Device) < len(p.byDev) && p.byDev[samples[n].Device] == sh {
 			n++
 		}
-		p.shards[sh].ring.PutBatch(samples[:n])
+		r := p.shards[sh].ring
+		// A full ring counts its own drops; a closed one refuses silently.
+		if q := r.PutBatch(samples[:n]); q < n && r.Closed() {
+			p.metrics.lostClosed.Add(float64(n - q))
+		}
 		samples = samples[n:]
 	}
 }
@@ -286,6 +315,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 
 func (sh *shard) run(ctx context.Context) {
 	buf := make([]sample.Sample, 1024)
+	linger := sh.p.opts.Linger
 	every := sh.p.opts.TickEvery
 	timer := time.NewTimer(every)
 	defer timer.Stop()
@@ -296,6 +326,12 @@ func (sh *shard) run(ctx context.Context) {
 			// Idle: park until samples arrive, the next tick is due or ctx
 			// ends; the timer is reused, so waiting allocates nothing.
 			n, _ = sh.ring.GetBatchWaitC(ctx.Done(), timer.C, buf)
+			if n > 0 && n < len(buf)/2 && linger > 0 {
+				// Woken by a poll: the polls finishing just after it join
+				// it in one batch, instead of waking this worker each.
+				time.Sleep(linger)
+				n += sh.ring.GetBatch(buf[n:])
+			}
 		}
 		if n > 0 {
 			sh.process(buf[:n])
@@ -395,6 +431,9 @@ func (sh *shard) tick() {
 	}
 	st := sh.det.Snapshot()
 	sh.snap.Store(&st)
+	stats := sh.det.Stats()
+	sh.foreign.Store(stats.Foreign)
+	sh.late.Store(stats.Late)
 	if sh.outChanged {
 		sh.publishOutages()
 	}
@@ -415,6 +454,8 @@ func (sh *shard) flush() {
 type metrics struct {
 	reg         prometheus.Registerer
 	samples     *prometheus.CounterVec
+	lostUnknown prometheus.Counter
+	lostClosed  prometheus.Counter
 	events      [detect.NumKinds][3]prometheus.Counter
 	streamDrops prometheus.Counter
 }
@@ -432,6 +473,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Events a subscriber of the event stream missed because its buffer was full.",
 		}),
 	}
+	lost := f.NewCounterVec(prometheus.CounterOpts{
+		Name: "feederd_pipeline_samples_lost_total",
+		Help: "Samples the pipeline could not queue, by reason: unknown_device (a device index outside the model), closed (put after the pipeline stopped). A full ring counts in feederd_pipeline_ring_dropped_total.",
+	}, []string{"reason"})
+	m.lostUnknown = lost.WithLabelValues("unknown_device")
+	m.lostClosed = lost.WithLabelValues("closed")
 	ev := f.NewCounterVec(prometheus.CounterOpts{
 		Name: "feederd_events_total",
 		Help: "Detection events by kind and stage (start, end, instant).",
@@ -446,6 +493,21 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}
 	}
 	return m
+}
+
+// watchDetect exposes what a shard's detection could not take as it came,
+// as published by its worker at each tick.
+func (m *metrics) watchDetect(shard string, sh *shard) {
+	f := promauto.With(m.reg)
+	help := "Samples detection could not take as they came, by reason: foreign (a device of another shard), late (stamped before one already seen for the device: taken at the newer time)."
+	f.NewCounterFunc(prometheus.CounterOpts{
+		Name: "feederd_detect_samples_irregular_total", Help: help,
+		ConstLabels: prometheus.Labels{"shard": shard, "reason": "foreign"},
+	}, func() float64 { return float64(sh.foreign.Load()) })
+	f.NewCounterFunc(prometheus.CounterOpts{
+		Name: "feederd_detect_samples_irregular_total", Help: help,
+		ConstLabels: prometheus.Labels{"shard": shard, "reason": "late"},
+	}, func() float64 { return float64(sh.late.Load()) })
 }
 
 func (m *metrics) watchRing(shard string, r *ring.Ring[sample.Sample]) {

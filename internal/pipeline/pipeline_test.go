@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -345,5 +347,109 @@ feederd_device_voltage_pu{device="F0-D1",feeder="F0",phase="C"} 0
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want),
 		"feederd_device_comm_ok", "feederd_device_energized", "feederd_device_voltage_pu"); err != nil {
 		t.Error(err)
+	}
+}
+
+// TestVoltageMetricFloat32: a per-unit voltage from a float32 register is
+// exposed as the shortest decimal of its float32 precision, as InfluxDB and
+// probe print it: 117.84 V of 120 is 0.982, not 0.9819999694824219.
+func TestVoltageMetricFloat32(t *testing.T) {
+	m := model(1, 1)
+	reg := prometheus.NewRegistry()
+	p := newPipeline(t, m, 1, nil, reg)
+	t0 := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
+	p.opts.Now = func() int64 { return t0.Add(time.Second).UnixNano() }
+	v := float64(float32(117.84))
+	if pu := v / 120; strconv.FormatFloat(pu, 'g', -1, 64) != "0.9819999694824219" {
+		t.Fatalf("test premise: %v/120 = %v", v, pu)
+	}
+	p.Put(poll(0, t0, 1, v, float64(float32(120.6)), 120))
+	sh := p.shards[0]
+	buf := make([]sample.Sample, 16)
+	sh.process(buf[:sh.ring.GetBatch(buf)])
+	sh.tick()
+	want := `# HELP feederd_device_voltage_pu Last good phase voltage in per-unit of the device's nominal.
+# TYPE feederd_device_voltage_pu gauge
+feederd_device_voltage_pu{device="F0-D0",feeder="F0",phase="A"} 0.982
+feederd_device_voltage_pu{device="F0-D0",feeder="F0",phase="B"} 1.005
+feederd_device_voltage_pu{device="F0-D0",feeder="F0",phase="C"} 1
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "feederd_device_voltage_pu"); err != nil {
+		t.Error(err)
+	}
+}
+
+// TestLossIsCounted makes every way a sample can be lost or bent before
+// detection happen, and reads each one's count on /metrics: samples of a
+// device outside the model, samples put after the pipeline stopped, a
+// sample older than its device's last (taken at the newer time), a sample
+// of another shard's device reaching a detector; and a ring smaller than a
+// poll is refused at New.
+func TestLossIsCounted(t *testing.T) {
+	m := model(2, 1)
+	reg := prometheus.NewRegistry()
+	var lines lineCollector
+	p := newPipeline(t, m, 2, &lines, reg)
+	t0 := time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC)
+	p.Put(poll(0, t0, 1, 120, 120, 120))
+	p.Put(poll(7, t0, 1, 120, 120, 120)) // 5 samples of no device
+	late := poll(0, t0.Add(-time.Second), 2, 120, 120, 120)
+	p.Put(late[:1]) // older than device 0's last sample
+	// Device 1 is in the other shard: hand one of its samples to shard 0's
+	// detector, as a mis-routed put would.
+	p.shards[p.byDev[0]].det.Process(&poll(1, t0, 1, 120, 120, 120)[0])
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	time.Sleep(100 * time.Millisecond) // a few ticks publish detection's counts
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	p.Put(poll(1, t0.Add(time.Second), 2, 120, 120, 120)) // 5 samples after the stop
+	sh := strconv.Itoa(int(p.byDev[0]))
+	want := `# HELP feederd_pipeline_samples_lost_total Samples the pipeline could not queue, by reason: unknown_device (a device index outside the model), closed (put after the pipeline stopped). A full ring counts in feederd_pipeline_ring_dropped_total.
+# TYPE feederd_pipeline_samples_lost_total counter
+feederd_pipeline_samples_lost_total{reason="closed"} 5
+feederd_pipeline_samples_lost_total{reason="unknown_device"} 5
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "feederd_pipeline_samples_lost_total"); err != nil {
+		t.Error(err)
+	}
+	got := map[string]float64{}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "feederd_detect_samples_irregular_total" {
+			continue
+		}
+		for _, mt := range mf.GetMetric() {
+			l := map[string]string{}
+			for _, lp := range mt.GetLabel() {
+				l[lp.GetName()] = lp.GetValue()
+			}
+			got[l["shard"]+"/"+l["reason"]] = mt.GetCounter().GetValue()
+		}
+	}
+	other := strconv.Itoa(1 - int(p.byDev[0]))
+	wantIrr := map[string]float64{sh + "/foreign": 1, sh + "/late": 1, other + "/foreign": 0, other + "/late": 0}
+	if !maps.Equal(got, wantIrr) {
+		t.Errorf("feederd_detect_samples_irregular_total = %v, want %v", got, wantIrr)
+	}
+
+	// Ring smaller than a poll (4 points and the status).
+	_, err = New(Options{Model: model(1, 1), Logger: slog.Default(), Registerer: prometheus.NewRegistry(), RingSize: 4})
+	if want := "pipeline: device F0-D0 yields 5 samples a poll, more than a ring holds (4): raise pipeline.ring_size"; err == nil || err.Error() != want {
+		t.Errorf("New with a 4-sample ring: %v, want %q", err, want)
+	}
+}
+
+// TestRingSizeBoundsAgree: every ring_size the configuration accepts is one
+// the ring can make (config does not import internal/ring for the bound).
+func TestRingSizeBoundsAgree(t *testing.T) {
+	if config.MaxRingSize != ring.MaxCapacity {
+		t.Errorf("config.MaxRingSize = %d, ring.MaxCapacity = %d", config.MaxRingSize, ring.MaxCapacity)
 	}
 }

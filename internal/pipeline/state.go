@@ -159,6 +159,7 @@ func (p *Pipeline) loadState(path string) error {
 		if err := p.shards[s].det.Resume(cs); err != nil {
 			p.log.Warn("detection state partly resumed", "state", path, "err", err)
 		}
+		p.resumed = append(p.resumed, p.shards[s].det.OpenEvents()...)
 	}
 	p.log.Info("detection state resumed", "state", path, "written", f.Written, "events_in_progress", continued)
 	if err := os.Remove(path); err != nil {

@@ -117,6 +117,18 @@ func TestStateCarriesOpenEventsAcrossARestart(t *testing.T) {
 	if _, err := os.Stat(state); !os.IsNotExist(err) {
 		t.Fatalf("state file still there after it was resumed: %v", err)
 	}
+	// Resumed lists what was continued, as reopened: the same ids and
+	// starts, flagged gap; GONE's event is not among them.
+	var resumed []string
+	for _, ev := range p.Resumed() {
+		resumed = append(resumed, fmt.Sprintf("%s %s %s %v", m.Devices[ev.Device].ID, ev.Kind, ev.Stage, ev.Flags))
+		if ev.Kind == detect.KindInterruption && (ev.ID != intrID || ev.Start != t0.Add(3*time.Second).UnixNano()) {
+			t.Errorf("resumed interruption: id %d start %d, want %d and t0+3s", ev.ID, ev.Start, intrID)
+		}
+	}
+	if got, want := strings.Join(resumed, ","), "F0-D0 de_energized start gap,F0-D0 interruption start gap,F0-D0 sag start gap|interruption,F0-D1 de_energized start gap|inferred"; got != want {
+		t.Errorf("Resumed: %s\nwant %s", got, want)
+	}
 	stop = runPipeline(t, p)
 	for i := 60; i < 62; i++ {
 		p.Put(poll(0, t0.Add(time.Duration(i)*time.Second), uint32(i+1), 120, 120, 120))

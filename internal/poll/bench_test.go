@@ -57,7 +57,7 @@ func BenchmarkPoll(b *testing.B) {
 // BenchmarkSettle is the end of a poll of a 12-point device: times, last
 // good slots, stale qualities.
 func BenchmarkSettle(b *testing.B) {
-	d := newDevice(testDevice("D", 1, time.Second, rtu12()...), testLink("L", "tcp://127.0.0.1:1", time.Second), newMetrics(prometheus.NewRegistry()))
+	d := newDevice(testDevice("D", 1, time.Second, rtu12()...), testLink("L", "tcp://127.0.0.1:1", time.Second), newMetrics(prometheus.NewRegistry()), quietLogger())
 	points := d.samples[:len(d.samples)-1]
 	b.ReportAllocs()
 	k := int64(0)

@@ -1,13 +1,13 @@
 package poll
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math"
-	"os"
 	"strings"
 	"time"
 
@@ -34,8 +34,10 @@ func clientTimeout(l *config.Link, devs ...*config.Device) time.Duration {
 
 // newClient builds the library client of a link; it neither dials nor opens
 // the serial port. The library logs through logger at debug level, never to
-// stdout.
-func newClient(l *config.Link, timeout time.Duration, logger *slog.Logger) (*modbus.ModbusClient, error) {
+// stdout. For tcp+tls:// links it also returns the TLS configuration the
+// library will use, for preflight.
+func newClient(l *config.Link, timeout time.Duration, logger *slog.Logger) (*modbus.ModbusClient, *tls.Config, error) {
+	var tlsConf *tls.Config
 	conf := &modbus.ClientConfiguration{
 		URL:     l.URL,
 		Timeout: timeout,
@@ -45,7 +47,7 @@ func newClient(l *config.Link, timeout time.Duration, logger *slog.Logger) (*mod
 	case config.SchemeRTU, config.SchemeRTUOverTCP:
 		if l.Serial == nil {
 			if l.Scheme == config.SchemeRTU {
-				return nil, fmt.Errorf("link %s: rtu link without serial settings", l.ID)
+				return nil, nil, fmt.Errorf("link %s: rtu link without serial settings", l.ID)
 			}
 			break // rtuovertcp: the library's 19200 baud drives inter-frame timing
 		}
@@ -61,36 +63,72 @@ func newClient(l *config.Link, timeout time.Duration, logger *slog.Logger) (*mod
 			case "O":
 				conf.Parity = modbus.PARITY_ODD
 			default:
-				return nil, fmt.Errorf("link %s: parity %q is not N, E or O", l.ID, l.Serial.Parity)
+				return nil, nil, fmt.Errorf("link %s: parity %q is not N, E or O", l.ID, l.Serial.Parity)
 			}
 		}
 	case config.SchemeTLS:
 		if l.TLS == nil {
-			return nil, fmt.Errorf("link %s: tcp+tls link without certificates", l.ID)
+			return nil, nil, fmt.Errorf("link %s: tcp+tls link without certificates", l.ID)
 		}
-		cert, err := tls.LoadX509KeyPair(l.TLS.CertFile, l.TLS.KeyFile)
+		// config.ReadFile: regular files of bounded size, as for every
+		// file named in the configuration.
+		certPEM, err := config.ReadFile(l.TLS.CertFile)
 		if err != nil {
-			return nil, fmt.Errorf("link %s: load client certificate %s: %w", l.ID, l.TLS.CertFile, err)
+			return nil, nil, fmt.Errorf("link %s: load client certificate %s: %w", l.ID, l.TLS.CertFile, err)
 		}
-		pem, err := os.ReadFile(l.TLS.CAFile)
+		keyPEM, err := config.ReadFile(l.TLS.KeyFile)
 		if err != nil {
-			return nil, fmt.Errorf("link %s: read CA file: %w", l.ID, err)
+			return nil, nil, fmt.Errorf("link %s: load client key %s: %w", l.ID, l.TLS.KeyFile, err)
+		}
+		cert, err := tls.X509KeyPair(certPEM, keyPEM)
+		if err != nil {
+			return nil, nil, fmt.Errorf("link %s: load client certificate %s: %w", l.ID, l.TLS.CertFile, err)
+		}
+		pem, err := config.ReadFile(l.TLS.CAFile)
+		if err != nil {
+			return nil, nil, fmt.Errorf("link %s: read CA file: %w", l.ID, err)
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("link %s: CA file %s holds no PEM certificate", l.ID, l.TLS.CAFile)
+			return nil, nil, fmt.Errorf("link %s: CA file %s holds no PEM certificate", l.ID, l.TLS.CAFile)
 		}
 		conf.TLSClientCert = &cert
 		conf.TLSRootCAs = pool
+		tlsConf = &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: pool, MinVersion: tls.VersionTLS12}
 	case config.SchemeTCP:
 	default:
-		return nil, fmt.Errorf("link %s: unsupported scheme %q", l.ID, l.Scheme)
+		return nil, nil, fmt.Errorf("link %s: unsupported scheme %q", l.ID, l.Scheme)
 	}
 	c, err := modbus.NewClient(conf)
 	if err != nil {
-		return nil, fmt.Errorf("link %s: create client for %s: %w", l.ID, l.URL, err)
+		return nil, nil, fmt.Errorf("link %s: create client for %s: %w", l.ID, l.URL, err)
 	}
-	return c, nil
+	return c, tlsConf, nil
+}
+
+// preflight does, within timeout, the part of opening a tcp+tls:// link
+// that can hang: the TCP connect and the TLS handshake. The library's own
+// Open gives both 15 s whatever the configured timeout, so a silent peer
+// would hold the link (and shutdown) that long; it is called only after
+// preflight succeeded, when the peer has just shown that it answers.
+// Plain tcp:// and rtuovertcp:// connects keep the library's 5 s dial
+// timeout: a refused or reset connect fails at once, only a peer that
+// drops packets takes that long.
+func preflight(ctx context.Context, url string, conf *tls.Config, timeout time.Duration) error {
+	if conf == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	addr := strings.TrimPrefix(url, string(config.SchemeTLS)+"://")
+	c, err := (&tls.Dialer{Config: conf}).DialContext(ctx, "tcp", addr)
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			return fmt.Errorf("tls connect to %s: no handshake within %s", addr, timeout)
+		}
+		return fmt.Errorf("tls connect to %s: %w", addr, err)
+	}
+	return c.Close()
 }
 
 // outcome sorts the result of one request.
@@ -112,9 +150,42 @@ const (
 	unreachable
 )
 
-// isException reports whether err is the library's error for a Modbus
-// exception other than a gateway's: the device answered, the link is fine.
+// ExceptionError is a Modbus exception response whose code the library has
+// no error constant for: 0x07 (negative acknowledge in older
+// specifications) and vendor codes. The device answered; the link is fine.
+type ExceptionError struct {
+	Code byte
+}
+
+func (e *ExceptionError) Error() string {
+	return fmt.Sprintf("exception code 0x%02X", e.Code)
+}
+
+// libraryError turns the library's error for an exception code it does
+// not know, a plain fmt error, into an *ExceptionError. It is the one place
+// that reads the library's error text, and it reads the error as the
+// library returned it, before anything wraps it.
+func libraryError(err error) error {
+	var code int
+	if err == nil {
+		return nil
+	}
+	if _, ok := err.(modbus.Error); ok {
+		return err
+	}
+	if n, serr := fmt.Sscanf(err.Error(), "unknown exception code (%d)", &code); serr == nil && n == 1 && code > 0 && code <= 0xFF {
+		return &ExceptionError{Code: byte(code)}
+	}
+	return err
+}
+
+// isException reports whether err is a Modbus exception other than a
+// gateway's: the device answered, the link is fine.
 func isException(err error) bool {
+	var ee *ExceptionError
+	if errors.As(err, &ee) {
+		return true
+	}
 	var e modbus.Error
 	if !errors.As(err, &e) {
 		return false
@@ -128,8 +199,9 @@ func isException(err error) bool {
 	return false
 }
 
-// classify sorts a read error. Anything not known to leave the link in a
-// good state counts as a link failure, so unknown errors lead to a reconnect.
+// classify sorts a read error by its type, wrapped or not. Anything not
+// known to leave the link in a good state counts as a link failure, so
+// unknown errors lead to a reconnect.
 func classify(err error) outcome {
 	if err == nil {
 		return answered
@@ -138,11 +210,6 @@ func classify(err error) outcome {
 		return unreachable
 	}
 	if isException(err) {
-		return refused
-	}
-	// The library reports exception codes it has no constant for with a
-	// plain fmt error; the device did answer.
-	if strings.HasPrefix(err.Error(), "unknown exception code") {
 		return refused
 	}
 	if errors.Is(err, modbus.ErrUnexpectedParameters) || errors.Is(err, modbus.ErrConfigurationError) {
@@ -188,6 +255,11 @@ func quality(err error) sample.Quality {
 // read runs one request. Bits come back as registers holding 0 or 1, so
 // that all tables decode alike; buf is reused for them.
 func read(c *modbus.ModbusClient, r *Request, buf []uint16) ([]uint16, []uint16, error) {
+	words, buf, err := readRaw(c, r, buf)
+	return words, buf, libraryError(err)
+}
+
+func readRaw(c *modbus.ModbusClient, r *Request, buf []uint16) ([]uint16, []uint16, error) {
 	var bits []bool
 	var err error
 	switch r.Table {

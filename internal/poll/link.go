@@ -2,6 +2,7 @@ package poll
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -17,8 +18,11 @@ import (
 
 // What a link does when a request fails:
 //
-//   - A Modbus exception marks the request's points Exception; the poll goes
-//     on with the device's next request and the link stays open.
+//   - A Modbus exception, whatever its code (those the library has no
+//     constant for, 0x07 and vendor codes, included: they are told by type,
+//     see libraryError), marks the request's points Exception; the poll goes
+//     on with the device's next request and the link stays open. A device
+//     that answers only with exceptions is up: its poll is partial.
 //   - A gateway exception, 0x0A (path unavailable) or 0x0B (target device
 //     failed to respond), means the gateway works but cannot reach the
 //     unit: the request's points and those of the device's remaining
@@ -29,22 +33,24 @@ import (
 //     open, and the gateway's answer counts as heard (below).
 //   - A request the library rejects before sending it marks its points
 //     Invalid; the link stays open.
-//   - A timeout marks the points of the request and of the device's
-//     remaining requests in this poll Timeout (they are not sent), so a dead
-//     unit costs one timeout per poll. Then the link is closed and reopened
-//     with backoff, unless a unit other than the device's own has answered
-//     (with data or an exception) on this connection since it was opened or
-//     since the link's previous timeout, whichever came later: then only the
-//     device's poll fails and the connection stays open. Every timeout starts
-//     a new window. So one dead unit among live ones on a serial bus or a
-//     gateway never closes the link; a single-device link reconnects on every
-//     timeout; two consecutive timeouts with no answer between them (a dead
-//     connection, or two dead units polled back to back) close the link.
-//   - Any other error (connection reset, EOF, bad CRC, short frame, protocol
-//     error, a response from the wrong unit) closes and reopens the link
-//     with backoff, on every scheme. For rtu:// that reopens the serial port,
-//     which is harmless; the library has already drained the line after a
-//     bad CRC, short frame or protocol error.
+//   - A timeout, or on an RTU link (rtu://, rtuovertcp://) a bad CRC, a
+//     short frame or a protocol error (a framing error: see unitFault),
+//     marks the points of the request and of the device's remaining
+//     requests in this poll Timeout (they are not sent), so a dead or
+//     garbling unit costs one failed request per poll. Then the link is
+//     closed and reopened with backoff, unless a unit other than the
+//     device's own has answered (with data or an exception) on this
+//     connection since it was opened or since the link's previous such
+//     failure, whichever came later: then only the device's poll fails and
+//     the connection stays open. Every such failure starts a new window. So
+//     one dead or garbling unit among live ones on a serial bus or a gateway
+//     never closes the link and never fails its neighbours' polls; a
+//     single-device link reconnects on every one; two consecutive failures
+//     with no answer between them (a dead connection, or two bad units
+//     polled back to back) close the link.
+//   - Any other error (connection reset, EOF, a response from the wrong
+//     unit, a framing error on a Modbus TCP link, whose stream is then out
+//     of step) closes and reopens the link with backoff, on every scheme.
 //
 // A point that gets no value in a poll (its request timed out, failed with
 // a link or gateway error, or was not sent after one, or the link was down)
@@ -77,14 +83,21 @@ import (
 type link struct {
 	cfg    *config.Link
 	client *modbus.ModbusClient
-	sink   Sink
-	log    *slog.Logger
-	devs   []*device
-	sched  *schedule
+	// tlsConf is the client's TLS configuration on tcp+tls:// links, for
+	// preflight; timeout is the client's.
+	tlsConf *tls.Config
+	timeout time.Duration
+	sink    Sink
+	log     *slog.Logger
+	devs    []*device
+	sched   *schedule
 	// staleAfter is Model.Poll.StaleAfter, in slots.
 	staleAfter int64
 	// now stamps samples; scheduling runs on time.Now's monotonic reading.
 	now func() int64
+	// slotTime (poll.slot_time) stamps every sample of a poll with its
+	// slot's deadline instead, on a schedule aligned to the wall clock.
+	slotTime bool
 
 	// open is true between a successful Open and the next Close. The
 	// library panics on a read before its first successful Open.
@@ -126,7 +139,7 @@ func (l *link) run(ctx context.Context, start time.Time) {
 	for i, d := range l.devs {
 		intervals[i] = d.cfg.Interval
 	}
-	l.sched = newSchedule(start, intervals)
+	l.sched = newSchedule(start, intervals, l.slotTime)
 	l.timer = time.NewTimer(time.Hour)
 	l.timer.Stop()
 	l.reconnectAt = start
@@ -178,7 +191,14 @@ func (l *link) connect(ctx context.Context) bool {
 		l.reconnect.Inc()
 	}
 	l.attempts++
-	if err := l.client.Open(); err != nil {
+	err := preflight(ctx, l.cfg.URL, l.tlsConf, l.timeout)
+	if err == nil {
+		err = l.client.Open()
+	}
+	if err != nil && ctx.Err() != nil {
+		return false // shutting down: not a failure of the link
+	}
+	if err != nil {
 		l.downErr = fmt.Errorf("open link %s (%s): %w", l.cfg.ID, l.cfg.URL, err)
 		delay := l.backoff.next()
 		l.reconnectAt = time.Now().Add(delay)
@@ -232,7 +252,8 @@ func (l *link) poll(ctx context.Context, i int) bool {
 	}
 
 	var firstErr error
-	answeredN := 0
+	answeredN := 0 // requests answered with data
+	refusedN := 0  // requests answered with an exception
 	sent := l.open // a poll while the link is down fails at once and is not timed
 	if !sent {
 		firstErr = fmt.Errorf("poll %s: %w", d.cfg.ID, l.downErr)
@@ -249,7 +270,7 @@ func (l *link) poll(ctx context.Context, i int) bool {
 			r := &d.plan[j]
 			words, buf, err := read(l.client, r, l.buf)
 			l.buf = buf
-			at := l.now()
+			at := l.stamp(i, k)
 			l.requests[r.Table][resultIndex(err)].Inc()
 			q := quality(err)
 			for _, ref := range r.Points {
@@ -277,28 +298,27 @@ func (l *link) poll(ctx context.Context, i int) bool {
 			}
 			switch classify(err) {
 			case refused:
+				refusedN++
 				l.backoff.reset()
 				l.heard.add(d.cfg.Unit)
-				l.log.Debug("modbus exception", "device", d.cfg.ID, "err", err)
+				d.log.Debug("modbus exception", "err", err)
 				continue
 			case rejected:
-				l.log.Warn("request rejected by the client", "device", d.cfg.ID, "err", err)
+				d.log.Warn("request rejected by the client", "err", err)
 				continue
 			case unreachable:
 				// The device's remaining requests are not sent and keep
 				// Timeout quality; the gateway answered, so the link is fine.
 				l.backoff.reset()
 				l.heard.add(d.cfg.Unit)
-				l.log.Debug("gateway cannot reach the unit, its other requests are not sent",
-					"device", d.cfg.ID, "err", err)
+				d.log.Debug("gateway cannot reach the unit, its other requests are not sent", "err", err)
 				break requests
 			}
 			// The device's remaining requests are not sent and keep
 			// Timeout quality.
-			if errors.Is(err, modbus.ErrRequestTimedOut) && l.heard.other(d.cfg.Unit) {
+			if l.unitFault(err) && l.heard.other(d.cfg.Unit) {
 				l.heard = heard{}
-				l.log.Debug("device timed out, link kept: another unit answered since the last timeout",
-					"device", d.cfg.ID, "err", err)
+				d.log.Debug("device failed, link kept: another unit answered since the last timeout or framing error", "err", err)
 			} else {
 				l.fail(err)
 			}
@@ -311,11 +331,13 @@ func (l *link) poll(ctx context.Context, i int) bool {
 	switch {
 	case l.open && answeredN == len(d.plan):
 		result = pollSuccess
-	case answeredN > 0:
+	case answeredN > 0 || refusedN > 0:
+		// The device answered: its comms are up even when every answer
+		// was an exception.
 		result = pollPartial
 	}
 	status := &d.samples[len(d.samples)-1]
-	status.Time = l.now()
+	status.Time = l.stamp(i, k)
 	status.Quality = sample.Good
 	status.Flags = sample.DeviceStatus | sample.EndOfPoll
 	if result != pollFailure {
@@ -328,11 +350,20 @@ func (l *link) poll(ctx context.Context, i int) bool {
 		l.duration.Observe(latency.Seconds())
 	}
 	l.polls[result].Inc()
-	d.report(result, end, latency, firstErr, l.log)
+	d.report(result, end, latency, firstErr)
 	l.sink.Put(d.samples)
 	l.missed.Add(float64(l.sched.end(i, time.Now())))
 	l.polled.Store(true)
 	return true
+}
+
+// stamp is the time of a sample of device i's poll for slot k: now, or the
+// slot's deadline with poll.slot_time.
+func (l *link) stamp(i int, k int64) int64 {
+	if l.slotTime {
+		return l.sched.slots[i].deadline(k).UnixNano()
+	}
+	return l.now()
 }
 
 // settle finishes the point samples of device d's poll for slot k: a
@@ -354,6 +385,23 @@ func (d *device) settle(k, at, staleAfter int64) {
 			}
 		}
 	}
+}
+
+// unitFault reports whether err may be one unit's fault on a working
+// connection: a timeout on any link, or on an RTU link (serial or RTU over
+// TCP) a frame with a bad CRC, cut short or malformed. After such a frame
+// the library has waited one maximal frame (256 character times at the
+// link's baud) and discarded whatever arrived meanwhile, so the line is
+// silent and in step again for the next unit.
+func (l *link) unitFault(err error) bool {
+	if errors.Is(err, modbus.ErrRequestTimedOut) {
+		return true
+	}
+	switch l.cfg.Scheme {
+	case config.SchemeRTU, config.SchemeRTUOverTCP:
+		return errors.Is(err, modbus.ErrBadCRC) || errors.Is(err, modbus.ErrShortFrame) || errors.Is(err, modbus.ErrProtocolError)
+	}
+	return false
 }
 
 // heard records which units answered on a connection during a window: none,

@@ -178,18 +178,22 @@ func New(opts Options) (*Poller, error) {
 	byConfig := map[*config.Device]*device{}
 	for _, lc := range opts.Model.Links {
 		log := opts.Logger.With("link", lc.ID)
-		client, err := newClient(lc, clientTimeout(lc, lc.Devices...), log)
+		timeout := clientTimeout(lc, lc.Devices...)
+		client, tlsConf, err := newClient(lc, timeout, limitLogger(log, time.Now))
 		if err != nil {
 			return nil, err
 		}
 		l := &link{
 			cfg:        lc,
 			client:     client,
+			tlsConf:    tlsConf,
+			timeout:    timeout,
 			sink:       opts.Sink,
 			log:        log,
 			backoff:    newBackoff(lc.BackoffInitial, lc.BackoffMax, opts.Rand),
 			staleAfter: int64(opts.Model.Poll.StaleAfter),
 			now:        opts.Now,
+			slotTime:   opts.Model.Poll.SlotTime,
 			requests:   reqs,
 			reconnect:  p.m.reconnects.WithLabelValues(lc.ID),
 			connected:  p.m.linkConnected.WithLabelValues(lc.ID),
@@ -202,7 +206,7 @@ func New(opts Options) (*Poller, error) {
 		}
 		l.connected.Set(0)
 		for _, dc := range lc.Devices {
-			d := newDevice(dc, lc, p.m)
+			d := newDevice(dc, lc, p.m, log)
 			l.devs = append(l.devs, d)
 			byConfig[dc] = d
 		}
@@ -220,8 +224,8 @@ func New(opts Options) (*Poller, error) {
 // ended and its client is closed. A Poller runs once.
 //
 // A link's goroutine cannot interrupt a request in flight or a connection
-// attempt, so Run may return up to the link timeout (or the dial timeout,
-// 5 s for TCP, 15 s for TLS) after ctx ends.
+// attempt, so Run may return up to the link timeout (or the library's dial
+// timeout, 5 s, for TCP) after ctx ends.
 func (p *Poller) Run(ctx context.Context) error {
 	if !p.ran.CompareAndSwap(false, true) {
 		return errors.New("poller already ran")
@@ -280,6 +284,8 @@ type device struct {
 	lastGood []int64
 
 	up prometheus.Gauge
+	// log writes the device's lines, rate-limited (loglimit.go).
+	log *slog.Logger
 
 	mu     sync.Mutex
 	status DeviceStatus
@@ -295,8 +301,9 @@ const (
 // pollResults are the result label values of feederd_polls_total.
 var pollResults = [...]string{"success", "partial", "failure"}
 
-func newDevice(dc *config.Device, lc *config.Link, m *metrics) *device {
+func newDevice(dc *config.Device, lc *config.Link, m *metrics, log *slog.Logger) *device {
 	d := &device{
+		log:      limitLogger(log, time.Now).With("device", dc.ID),
 		cfg:      dc,
 		plan:     BuildPlan(dc.Points, dc.Quirks),
 		sampleOf: make([]int, len(dc.Points)),
@@ -318,7 +325,7 @@ func newDevice(dc *config.Device, lc *config.Link, m *metrics) *device {
 }
 
 // report records the end of a poll in the device's status and up gauge.
-func (d *device) report(result int, end time.Time, latency time.Duration, err error, log *slog.Logger) {
+func (d *device) report(result int, end time.Time, latency time.Duration, err error) {
 	up := result != pollFailure
 	if up {
 		d.up.Set(1)
@@ -348,8 +355,8 @@ func (d *device) report(result int, end time.Time, latency time.Duration, err er
 	d.mu.Unlock()
 	switch {
 	case was && !up:
-		log.Warn("device down", "device", d.cfg.ID, "err", err)
+		d.log.Warn("device down", "err", err)
 	case !was && up:
-		log.Info("device up", "device", d.cfg.ID)
+		d.log.Info("device up")
 	}
 }

@@ -40,19 +40,24 @@ type PointValue struct {
 // but cannot cut short a connection attempt or a request in flight: the
 // library holds its client lock across both, so even a Close from another
 // goroutine would wait for them. Probe therefore returns at most the link's
-// timeout (or the dial timeout, 5 s for TCP, 15 s for TLS) after ctx ends.
+// timeout (or the library's dial timeout, 5 s, for TCP) after ctx ends.
 func Probe(ctx context.Context, dev *config.Device, logger *slog.Logger) ([]PointValue, error) {
 	if dev == nil || dev.Link == nil || logger == nil {
 		return nil, errors.New("probe: device, its link and a logger are required")
 	}
-	client, err := newClient(dev.Link, clientTimeout(dev.Link, dev), logger.With("link", dev.Link.ID))
+	timeout := clientTimeout(dev.Link, dev)
+	client, tlsConf, err := newClient(dev.Link, timeout, logger.With("link", dev.Link.ID))
 	if err != nil {
 		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if err := client.Open(); err != nil {
+	err = preflight(ctx, dev.Link.URL, tlsConf, timeout)
+	if err == nil {
+		err = client.Open()
+	}
+	if err != nil {
 		return nil, fmt.Errorf("open link %s (%s): %w", dev.Link.ID, dev.Link.URL, err)
 	}
 	defer client.Close()
@@ -140,9 +145,9 @@ func FormatProbe(w io.Writer, values []PointValue) error {
 			val = strconv.Quote(v.Text)
 		case math.Abs(v.Value) < 1e15 && (v.Value == 0 || math.Abs(v.Value) >= 1e-4):
 			// Plain decimals read best at a site: 123456789, not 1.23456789e+08.
-			val = strconv.FormatFloat(v.Value, 'f', -1, 64)
+			val = strconv.FormatFloat(v.Value, 'f', -1, p.FloatBits())
 		default:
-			val = strconv.FormatFloat(v.Value, 'g', -1, 64)
+			val = strconv.FormatFloat(v.Value, 'g', -1, p.FloatBits())
 		}
 		errText := ""
 		if v.Err != nil {

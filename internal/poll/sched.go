@@ -44,17 +44,43 @@ type slot struct {
 	k int64
 }
 
-func newSchedule(start time.Time, intervals []time.Duration) *schedule {
+// newSchedule spreads the devices' first deadlines from start. With align,
+// a device's deadlines are instead fixed to the wall clock: the instants
+// whose Unix time minus the device's offset is a multiple of its interval,
+// from the first at or after start. Two pollers with the same devices then
+// share every deadline whenever they start, which is what stamping samples
+// with their slot (poll.slot_time) needs to make an HA pair's writes equal.
+func newSchedule(start time.Time, intervals []time.Duration, align bool) *schedule {
 	s := &schedule{start: start, slots: make([]slot, len(intervals))}
 	n := int64(len(intervals))
 	for i, iv := range intervals {
+		offset := time.Duration(int64(iv) * int64(i) / n)
+		first := start.Add(offset)
+		if align && iv > 0 {
+			first = alignedAfter(start, iv, offset)
+		}
 		s.slots[i] = slot{
-			first:    start.Add(time.Duration(int64(iv) * int64(i) / n)),
+			first:    first,
 			interval: iv,
 			step:     min(iv/10, maxStep),
 		}
 	}
 	return s
+}
+
+// alignedAfter returns the first instant at or after t whose Unix time in
+// nanoseconds is offset plus a multiple of iv. It keeps t's monotonic
+// reading, so the schedule still measures with the monotonic clock.
+func alignedAfter(t time.Time, iv, offset time.Duration) time.Time {
+	ns := t.UnixNano() - int64(offset)
+	r := ns % int64(iv)
+	if r < 0 {
+		r += int64(iv)
+	}
+	if r == 0 {
+		return t
+	}
+	return t.Add(iv - time.Duration(r))
 }
 
 func (s *slot) deadline(k int64) time.Time {

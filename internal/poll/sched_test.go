@@ -21,7 +21,7 @@ func TestScheduleSpreadsFirstPolls(t *testing.T) {
 		{"mixed intervals spread over their own", []time.Duration{ms(1000), ms(300), ms(90)}, []time.Duration{0, ms(100), ms(60)}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := newSchedule(t0, tc.intervals)
+			s := newSchedule(t0, tc.intervals, false)
 			for i, w := range tc.want {
 				if got := s.slots[i].deadline(0).Sub(t0); got != w {
 					t.Errorf("device %d first deadline +%v, want +%v", i, got, w)
@@ -35,7 +35,7 @@ func TestScheduleOrder(t *testing.T) {
 	// Two devices of 100 ms and one of 300 ms, each polled at its deadline
 	// and taking no time: the link serves them in deadline order, the first
 	// listed first on a tie.
-	s := newSchedule(t0, []time.Duration{ms(100), ms(100), ms(300)})
+	s := newSchedule(t0, []time.Duration{ms(100), ms(100), ms(300)}, false)
 	type poll struct {
 		dev int
 		at  time.Duration
@@ -63,7 +63,7 @@ func TestScheduleDoesNotDrift(t *testing.T) {
 	// Polls start up to 9 ms late and take up to 80 ms: deadline k stays
 	// exactly start + k*interval, and none is missed.
 	rng := rand.New(rand.NewPCG(1, 2))
-	s := newSchedule(t0, []time.Duration{ms(100)})
+	s := newSchedule(t0, []time.Duration{ms(100)}, false)
 	const n = 10000
 	for k := range int64(n) {
 		i, due := s.next()
@@ -103,7 +103,7 @@ func TestScheduleSkipsMissedSlots(t *testing.T) {
 		{"starts after the following deadline", ms(350), ms(360), 3, ms(50), 3, 0, ms(400)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := newSchedule(t0, []time.Duration{ms(100)})
+			s := newSchedule(t0, []time.Duration{ms(100)}, false)
 			slot, late, missed := s.begin(0, t0.Add(tc.begin))
 			if slot != tc.slot || late != tc.late || missed != tc.missedAtBegin {
 				t.Errorf("begin: slot %d late %v missed %d, want %d %v %d", slot, late, missed, tc.slot, tc.late, tc.missedAtBegin)
@@ -121,7 +121,7 @@ func TestScheduleSkipsMissedSlots(t *testing.T) {
 func TestSchedulePollAt(t *testing.T) {
 	// Steps: 100 ms for 1 s, 10 ms for 100 ms, 100 ms (the cap) for 5 s,
 	// 2 ms for 20 ms; grids count from t0.
-	s := newSchedule(t0, []time.Duration{ms(1000), ms(100), ms(5000), ms(20)})
+	s := newSchedule(t0, []time.Duration{ms(1000), ms(100), ms(5000), ms(20)}, false)
 	for _, tc := range []struct {
 		dev     int
 		due, at time.Duration // since t0
@@ -155,7 +155,7 @@ func TestScheduleWakesOnItsGrid(t *testing.T) {
 	for i := range intervals {
 		intervals[i] = ms(1000)
 	}
-	s := newSchedule(t0, intervals)
+	s := newSchedule(t0, intervals, false)
 	now := t0
 	wakes := map[time.Duration]int{}
 	startOf := make([]time.Duration, len(intervals)) // within the second
@@ -191,5 +191,38 @@ func TestScheduleWakesOnItsGrid(t *testing.T) {
 		if at%ms(100) != 0 {
 			t.Errorf("woke up at +%v, off the 100 ms grid", at)
 		}
+	}
+}
+
+// TestAlignedScheduleIsSharedByReplicas: with align, the deadlines are the
+// same for two pollers started at different times (an HA pair), they are
+// Unix-time multiples of the interval plus the device's offset, and the
+// first is not before start.
+func TestAlignedScheduleIsSharedByReplicas(t *testing.T) {
+	intervals := []time.Duration{ms(1000), ms(1000), ms(1000), ms(1000), ms(300)}
+	a0 := t0.Add(ms(123))                 // replica A starts 123 ms after a whole second
+	b0 := t0.Add(7*time.Second + ms(901)) // B almost 8 s later
+	a, b := newSchedule(a0, intervals, true), newSchedule(b0, intervals, true)
+	offsets := []time.Duration{0, ms(200), ms(400), ms(600), ms(240)} // i*interval/n, n = 5
+	for i, iv := range intervals {
+		fa, fb := a.slots[i].deadline(0), b.slots[i].deadline(0)
+		if fa.Before(a0) || fa.Sub(a0) >= iv || fb.Before(b0) || fb.Sub(b0) >= iv {
+			t.Errorf("device %d: first deadlines %v (start %v), %v (start %v): want within one interval after the start",
+				i, fa.Sub(t0), a0.Sub(t0), fb.Sub(t0), b0.Sub(t0))
+		}
+		if r := (fa.UnixNano() - int64(offsets[i])) % int64(iv); r != 0 {
+			t.Errorf("device %d: first deadline %v is %v past a multiple of %v plus offset %v", i, fa.Sub(t0), time.Duration(r), iv, offsets[i])
+		}
+		// B's deadlines are A's, from the one at or after B's start.
+		k := b.slots[i].deadline(0).Sub(fa) / iv
+		for j := int64(0); j < 5; j++ {
+			if got, want := b.slots[i].deadline(j), a.slots[i].deadline(j+int64(k)); !got.Equal(want) {
+				t.Errorf("device %d slot %d: B %v, A %v", i, j, got.Sub(t0), want.Sub(t0))
+			}
+		}
+	}
+	// Without align the same starts give different deadlines.
+	if newSchedule(a0, intervals, false).slots[0].deadline(0).Sub(newSchedule(b0, intervals, false).slots[0].deadline(0))%time.Second == 0 {
+		t.Errorf("unaligned schedules of starts %v and %v share deadlines; the test cannot tell", a0, b0)
 	}
 }

@@ -26,7 +26,7 @@ func stepLink(t testing.TB, m *config.Model, sink Sink, reg prometheus.Registere
 		t.Fatal(err)
 	}
 	l := p.links[0]
-	l.sched = newSchedule(time.Now(), []time.Duration{time.Hour})
+	l.sched = newSchedule(time.Now(), []time.Duration{time.Hour}, false)
 	l.timer = time.NewTimer(time.Hour)
 	l.timer.Stop()
 	l.downErr = errors.New("not connected")

@@ -448,6 +448,9 @@ func (r *Ring[T]) Close() {
 	}
 }
 
+// Closed reports whether Close has been called.
+func (r *Ring[T]) Closed() bool { return r.enq.Load()&closedBit != 0 }
+
 // Len returns the number of queued items; under concurrent use, an
 // approximation. Slots claimed but not yet written count as queued.
 func (r *Ring[T]) Len() int {

@@ -17,6 +17,12 @@ import (
 // t0, and returns the HTTP base URL and each device's Modbus URL.
 func controlRun(t *testing.T) (*ManualClock, string, map[string]string) {
 	t.Helper()
+	return controlRunWith(t, ControlOptions{})
+}
+
+// controlRunWith is controlRun with the API guarded by co.
+func controlRunWith(t *testing.T, co ControlOptions) (*ManualClock, string, map[string]string) {
+	t.Helper()
 	var pairs []string
 	for p := 15001; p <= 15008; p++ {
 		pairs = append(pairs, fmt.Sprint(p), port(t))
@@ -27,6 +33,7 @@ func controlRun(t *testing.T) (*ManualClock, string, map[string]string) {
 	opts.Config = cfg
 	opts.Logger = slog.New(slog.DiscardHandler)
 	opts.HTTPListen = "127.0.0.1:0"
+	opts.Control = co
 	opts.Clock = clock
 	lines := make(chan Listening, 100)
 	opts.OnListen = func(l Listening) { lines <- l }
@@ -66,6 +73,9 @@ func call(t *testing.T, method, url, body string) (int, string) {
 	req, err := http.NewRequest(method, url, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if method == http.MethodPost || method == http.MethodPut {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

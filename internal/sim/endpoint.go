@@ -121,6 +121,7 @@ type tcpServer struct {
 
 	mu      sync.Mutex
 	ln      net.Listener // nil while refusing or after shutdown
+	hold    *portHold    // the port, bound and not listening, while refusing
 	conns   map[net.Conn]struct{}
 	stopped bool
 	wake    chan struct{} // the fault changed (capacity 1)
@@ -130,7 +131,7 @@ type tcpServer struct {
 
 func listenTCP(scheme, addr string, u *Units, o ServerOptions, cfg *tls.Config) (*tcpServer, error) {
 	o = o.withDefaults()
-	ln, err := net.Listen("tcp", addr)
+	ln, err := listenReusable(addr)
 	if err != nil {
 		return nil, err
 	}
@@ -219,7 +220,7 @@ func (s *tcpServer) waitListen(ctx context.Context) {
 		}
 		return
 	}
-	ln, err := net.Listen("tcp", s.addr)
+	ln, err := listenReusable(s.addr)
 	if err != nil {
 		s.o.Logger.Warn("listen again after refusing connections", "url", s.url(), "err", err)
 		sleepCtx(ctx, 100*time.Millisecond)
@@ -254,7 +255,15 @@ func (s *tcpServer) faultChanged() {
 	}
 	if st != nil && st.Refuse {
 		if s.ln != nil {
-			s.ln.Close()
+			// Hold the port before letting the listener go (hold_linux.go).
+			if s.hold == nil {
+				if h, err := holdPort(s.addr); err == nil {
+					s.hold = h
+				} else if !errors.Is(err, errors.ErrUnsupported) {
+					s.o.Logger.Warn("refuse connections: hold the port", "url", s.url(), "err", err)
+				}
+			}
+			stopListening(s.ln)
 			s.ln = nil
 		}
 		for c := range s.conns {
@@ -263,7 +272,15 @@ func (s *tcpServer) faultChanged() {
 	} else if s.ln == nil {
 		// Listen again at once, so that the port accepts connections when
 		// SetFault returns; serve retries if the port was taken meanwhile.
-		if ln, err := net.Listen("tcp", s.addr); err == nil {
+		var ln net.Listener
+		var err error
+		if s.hold != nil {
+			ln, err = s.hold.listen()
+			s.hold = nil
+		} else {
+			ln, err = listenReusable(s.addr)
+		}
+		if err == nil {
 			s.ln = ln
 		} else {
 			s.o.Logger.Warn("listen again after refusing connections", "url", s.url(), "err", err)
@@ -287,6 +304,10 @@ func (s *tcpServer) shutdown() {
 	if s.ln != nil {
 		s.ln.Close()
 		s.ln = nil
+	}
+	if s.hold != nil {
+		s.hold.close()
+		s.hold = nil
 	}
 	for c := range s.conns {
 		c.Close()

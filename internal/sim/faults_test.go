@@ -568,3 +568,50 @@ func BenchmarkAppendResponseFaulty(b *testing.B) {
 		out = u.AppendResponse(out[:0], 1, req)
 	}
 }
+
+// TestFaultRefuseKeepsPort: while a device's own port refuses connections,
+// no other program can listen on it, and after the fault it listens again
+// on the same port, several times over.
+func TestFaultRefuseKeepsPort(t *testing.T) {
+	d := newTestDevice(t, "R", 2, sel751a())
+	u, _ := NewUnits(d)
+	e, err := ListenTCP("127.0.0.1:0", u, ServerOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	serve(t, e)
+	_, addr, _ := strings.Cut(e.URL, "://")
+	// One answered request: Serve watches the device's faults from now on.
+	c, err := modbus.NewClient(&modbus.ClientConfiguration{URL: e.URL, Timeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Open(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.ReadRegisters(0, 1, modbus.HOLDING_REGISTER); errors.Is(err, modbus.ErrRequestTimedOut) {
+		t.Fatal(err)
+	}
+	c.Close()
+	for round := range 3 {
+		d.SetFault(Fault{Refuse: true})
+		if c, err := net.Dial("tcp", addr); !errors.Is(err, syscall.ECONNREFUSED) {
+			if c != nil {
+				c.Close()
+			}
+			t.Fatalf("round %d: dial while refusing: %v, want connection refused", round, err)
+		}
+		if ln, err := net.Listen("tcp", addr); !errors.Is(err, syscall.EADDRINUSE) {
+			if ln != nil {
+				ln.Close()
+			}
+			t.Fatalf("round %d: another listener on the refusing port: %v, want address in use", round, err)
+		}
+		d.SetFault(Fault{})
+		c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+		if err != nil {
+			t.Fatalf("round %d: dial after the fault: %v", round, err)
+		}
+		c.Close()
+	}
+}

@@ -24,7 +24,9 @@ type Options struct {
 	// HTTPListen overrides the config's http address; "" keeps it (and
 	// none in either serves no HTTP). Port 0 picks a free port.
 	HTTPListen string
-	Server     ServerOptions
+	// Control guards the HTTP API (see Protect).
+	Control ControlOptions
+	Server  ServerOptions
 	// OnListen is called once per device when its endpoint is bound, and
 	// once for the HTTP endpoint (Device nil).
 	OnListen func(Listening)
@@ -204,7 +206,7 @@ func Run(ctx context.Context, opts Options) error {
 	})
 	wg.Go(func() { <-ticking })
 	if httpLn != nil {
-		srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 5 * time.Second}
+		srv := &http.Server{Handler: Protect(s.Handler(), opts.Control), ReadHeaderTimeout: 5 * time.Second}
 		wg.Go(func() {
 			if err := srv.Serve(httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				fail(fmt.Errorf("serve http: %w", err))
