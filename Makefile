@@ -41,9 +41,9 @@ $(BIN)/promtool:
 	GOBIN=$(BIN) $(GO) install github.com/prometheus/prometheus/cmd/promtool@$(PROMTOOL_VERSION)
 
 tools: $(BIN)/influxd $(BIN)/alertmanager $(BIN)/amtool $(BIN)/promtool
-	@command -v socat >/dev/null && command -v mbpoll >/dev/null || { \
-	  echo "installing socat and mbpoll (Debian packages)"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq socat mbpoll; }
+	@command -v socat >/dev/null && command -v mbpoll >/dev/null && command -v chromium >/dev/null || { \
+	  echo "installing socat, mbpoll and chromium (Debian packages; chromium for the desk page's browser test)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq socat mbpoll chromium; }
 	@command -v systemd-analyze >/dev/null && command -v curl >/dev/null || { \
 	  echo "installing systemd (systemd-analyze checks the unit) and curl (the demo test)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq systemd curl; }

@@ -86,6 +86,11 @@ func TestBadConfigs(t *testing.T) {
 testdata/config/bad/field_clash.yaml:14: devices[0].points[1].name: point "status_q" would write InfluxDB field "status_q", the quality field of point "status" (profile "relay")
 testdata/config/bad/field_clash.yaml:15: devices[0].points[2].name: point "seq" would write InfluxDB field "seq", which every poll line has`},
 		{"float_as_int.yaml", `testdata/config/bad/float_as_int.yaml:9: devices[0].unit: want an integer, got "1.5"`},
+		{"http_public_no_token.yaml", "testdata/config/bad/http_public_no_token.yaml:4: http.listen: 0.0.0.0:9108 is not a loopback address: the service desk there needs a token (token_env or token_file)"},
+		{"http_tls_half.yaml", "testdata/config/bad/http_tls_half.yaml:3: http.tls_key_file: set both tls_cert_file and tls_key_file, or neither"},
+		{"http_tls_missing.yaml", `testdata/config/bad/http_tls_missing.yaml:4: http.tls_cert_file: file "no-such.crt" not found`},
+		{"http_token_file_empty.yaml", `testdata/config/bad/http_token_file_empty.yaml:5: http.token_file: token file "empty.key" is empty`},
+		{"http_token_literal.yaml", "testdata/config/bad/http_token_literal.yaml:5: http.token: secrets must come from token_env or token_file"},
 		{"influx_bad_scheme.yaml", `testdata/config/bad/influx_bad_scheme.yaml:4: influx.url: unsupported scheme "udp" (want http or https)`},
 		{"influx_credentials_in_url.yaml", "testdata/config/bad/influx_credentials_in_url.yaml:4: influx.url: credentials in the url: secrets must come from token_env or token_file"},
 		{"interval_below_poll_timeout.yaml", "testdata/config/bad/interval_below_poll_timeout.yaml:12: devices[0].interval: interval 500ms is shorter than poll.timeout 1s: set a shorter timeout for the device"},

@@ -328,6 +328,7 @@ func (l *loader) http(r *rawHTTP) HTTP {
 			l.s.add("http.listen", "invalid listen address %q (want host:port)", h.Listen)
 		}
 	}
+	l.httpSecurity(r, &h)
 	return h
 }
 

@@ -71,6 +71,10 @@ type Influx struct {
 // HTTP is feederd's own server (metrics, health, API).
 type HTTP struct {
 	Listen string // default 127.0.0.1:9108
+	// Token is the service desk's bearer token; empty: none.
+	Token Secret
+	// TLSCert and TLSKey are PEM files (resolved paths); empty: plain HTTP.
+	TLSCert, TLSKey string
 }
 
 // Pipeline sizes the path from pollers to the sinks.

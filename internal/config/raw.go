@@ -61,6 +61,14 @@ import "time"
 //	# feederd's own HTTP server: /metrics, /healthz, /readyz (README, "HTTP endpoints").
 //	http:
 //	  listen: 127.0.0.1:9108       # host:port. Default 127.0.0.1:9108.
+//	  # The service desk's bearer token (README, "Service desk security"):
+//	  # required when listen is not a loopback address, and for every
+//	  # change (ETR, acknowledgement). A `token:` key is an error.
+//	  token_env: FEEDERD_HTTP_TOKEN  # environment variable holding it; must
+//	                               # be set and non-empty when given.
+//	  token_file: desk.token       # or a file holding it; not both.
+//	  tls_cert_file: desk.crt      # PEM certificate and key: serve HTTPS.
+//	  tls_key_file: desk.key       # Both or neither; files must exist.
 //
 //	# Detection thresholds. Voltages are per-unit of a device's
 //	# nominal_voltage. Every key may be left out; the values shown are the
@@ -299,6 +307,12 @@ type rawInflux struct {
 
 type rawHTTP struct {
 	Listen *string `yaml:"listen"`
+	// The desk's security (httpsec.go).
+	TokenEnv  string  `yaml:"token_env"`
+	TokenFile string  `yaml:"token_file"`
+	Token     *string `yaml:"token"`
+	TLSCert   string  `yaml:"tls_cert_file"`
+	TLSKey    string  `yaml:"tls_key_file"`
 }
 
 type rawDetect struct {
