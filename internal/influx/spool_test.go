@@ -1,0 +1,279 @@
+package influx
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// spoolBatch is batch i of the spool tests: 3 lines, distinct per i.
+func spoolBatch(i int) []byte {
+	var b []byte
+	for k := range 3 {
+		b = fmt.Appendf(b, "m,device=d%d v=%d %d\n", i, k, 1000*i+k)
+	}
+	return b
+}
+
+type spoolFixture struct {
+	sp      *Spool
+	logs    *syncBuffer
+	dropped map[string]int
+	corrupt int
+}
+
+func openTestSpool(t *testing.T, dir string, budget, segment int64) *spoolFixture {
+	t.Helper()
+	f := &spoolFixture{logs: &syncBuffer{}, dropped: map[string]int{}}
+	sp, err := OpenSpool(SpoolOptions{Dir: dir, MaxBytes: budget, SegmentBytes: segment,
+		Logger: slog.New(slog.NewTextHandler(f.logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp.setHooks(spoolHooks{
+		dropped: func(reason string, lines int) { f.dropped[reason] += lines },
+		corrupt: func(n int) { f.corrupt += n },
+	})
+	f.sp = sp
+	t.Cleanup(func() {
+		_ = sp.Close()
+		if t.Failed() {
+			t.Logf("spool log:\n%s", f.logs.String())
+		}
+	})
+	return f
+}
+
+// drain replays the whole spool and returns the payloads in order.
+func (f *spoolFixture) drain(t *testing.T) []string {
+	t.Helper()
+	var got []string
+	for range 100000 {
+		p, n, ok := f.sp.Next()
+		if !ok {
+			return got
+		}
+		if n != strings.Count(string(p), "\n") {
+			t.Fatalf("record says %d lines, holds %q", n, p)
+		}
+		got = append(got, string(p))
+		f.sp.Ack(n)
+	}
+	t.Fatal("spool never empties")
+	return nil
+}
+
+func wantBatches(idx ...int) []string {
+	var w []string
+	for _, i := range idx {
+		w = append(w, string(spoolBatch(i)))
+	}
+	return w
+}
+
+func segFiles(t *testing.T, dir string) []string {
+	t.Helper()
+	m, err := filepath.Glob(filepath.Join(dir, "*"+segmentExt))
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(m)
+	return m
+}
+
+func seq(from, to int) []int {
+	var s []int
+	for i := from; i < to; i++ {
+		s = append(s, i)
+	}
+	return s
+}
+
+func TestSpoolReplaysAcrossRestartInOrder(t *testing.T) {
+	dir := t.TempDir()
+	f := openTestSpool(t, dir, 1<<20, 300) // 4 records of 87 bytes per segment
+	for i := range 20 {
+		if err := f.sp.Append(spoolBatch(i), 3); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(segFiles(t, dir)); n != 5 {
+		t.Fatalf("%d segments, want 5 (4 records each)", n)
+	}
+	st := f.sp.Stats()
+	if st.Segments != 5 || st.Oldest.IsZero() {
+		t.Fatalf("stats %+v", st)
+	}
+	// Deliver 6, then "crash" (close without acking the rest) and reopen.
+	for range 6 {
+		_, n, _ := f.sp.Next()
+		f.sp.Ack(n)
+	}
+	if err := f.sp.Close(); err != nil {
+		t.Fatal(err)
+	}
+	g := openTestSpool(t, dir, 1<<20, 300)
+	got := g.drain(t)
+	// The first segment (0..3) is gone; records 4 and 5 were delivered,
+	// but the position inside a segment is not kept, so they come again.
+	if want := wantBatches(seq(4, 20)...); !slices.Equal(got, want) {
+		t.Fatalf("replayed %d batches:\n%q\nwant %d:\n%q", len(got), got, len(want), want)
+	}
+	if n := len(segFiles(t, dir)); n != 0 || !g.sp.Empty() || g.sp.Stats().Bytes != 0 {
+		t.Fatalf("after replay: %d segment files, stats %+v", n, g.sp.Stats())
+	}
+	// Appends after a full replay go on, and replay.
+	if err := g.sp.Append(spoolBatch(99), 3); err != nil {
+		t.Fatal(err)
+	}
+	if got := g.drain(t); !slices.Equal(got, wantBatches(99)) {
+		t.Fatalf("got %q", got)
+	}
+	if g.corrupt != 0 || len(g.dropped) != 0 {
+		t.Fatalf("corrupt %d, dropped %v", g.corrupt, g.dropped)
+	}
+}
+
+// TestSpoolInterleavedAppendAndReplay: replay of the segment being written
+// sees records appended after it was loaded.
+func TestSpoolInterleavedAppendAndReplay(t *testing.T) {
+	f := openTestSpool(t, t.TempDir(), 1<<20, 1<<20)
+	var got []string
+	for i := range 10 {
+		if err := f.sp.Append(spoolBatch(i), 3); err != nil {
+			t.Fatal(err)
+		}
+		if i%2 == 1 {
+			p, n, ok := f.sp.Next()
+			if !ok {
+				t.Fatalf("nothing to replay after append %d", i)
+			}
+			got = append(got, string(p))
+			f.sp.Ack(n)
+		}
+	}
+	got = append(got, f.drain(t)...)
+	if want := wantBatches(seq(0, 10)...); !slices.Equal(got, want) {
+		t.Fatalf("got %q\nwant %q", got, want)
+	}
+}
+
+func TestSpoolCorruptByteSkipsOneRecord(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		// at is the byte to flip in record 2, from its start.
+		at int
+	}{
+		{"payload", recordHeader + 5},
+		{"length", 4},
+		{"magic", 0},
+		{"checksum", 21},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			f := openTestSpool(t, dir, 1<<20, 1<<20)
+			for i := range 5 {
+				if err := f.sp.Append(spoolBatch(i), 3); err != nil {
+					t.Fatal(err)
+				}
+			}
+			_ = f.sp.Close()
+			path := segFiles(t, dir)[0]
+			b, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rec2 := 2*recordHeader + len(spoolBatch(0)) + len(spoolBatch(1))
+			b[rec2+tc.at] ^= 0x40
+			if err := os.WriteFile(path, b, 0o640); err != nil {
+				t.Fatal(err)
+			}
+			g := openTestSpool(t, dir, 1<<20, 1<<20)
+			got := g.drain(t)
+			if want := wantBatches(0, 1, 3, 4); !slices.Equal(got, want) {
+				t.Fatalf("replayed %q\nwant %q", got, want)
+			}
+			if g.corrupt != 1 {
+				t.Errorf("corrupt records counted %d, want 1", g.corrupt)
+			}
+			if n := strings.Count(g.logs.String(), "spool record corrupt, skipped"); n != 1 {
+				t.Errorf("%d log lines about the corrupt record, want 1:\n%s", n, g.logs.String())
+			}
+		})
+	}
+}
+
+func TestSpoolTornLastRecord(t *testing.T) {
+	dir := t.TempDir()
+	f := openTestSpool(t, dir, 1<<20, 1<<20)
+	for i := range 4 {
+		if err := f.sp.Append(spoolBatch(i), 3); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = f.sp.Close()
+	path := segFiles(t, dir)[0]
+	info, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A crash in the middle of writing record 3.
+	if err := os.Truncate(path, info.Size()-7); err != nil {
+		t.Fatal(err)
+	}
+	g := openTestSpool(t, dir, 1<<20, 1<<20)
+	if got := g.drain(t); !slices.Equal(got, wantBatches(0, 1, 2)) {
+		t.Fatalf("replayed %q", got)
+	}
+	if g.corrupt != 1 || !strings.Contains(g.logs.String(), "err=\"truncated record\"") {
+		t.Fatalf("corrupt %d, log:\n%s", g.corrupt, g.logs.String())
+	}
+}
+
+func TestSpoolBudgetDropsOldestSegments(t *testing.T) {
+	dir := t.TempDir()
+	rec := int64(recordHeader + len(spoolBatch(10)))
+	// Segments of 2 records, a budget of 3 segments.
+	f := openTestSpool(t, dir, 6*rec, 2*rec)
+	for i := 10; i < 30; i++ {
+		if err := f.sp.Append(spoolBatch(i), 3); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// 20 records in 10 segments; 3 fit: 7 segments (14 records, 42
+	// lines) dropped.
+	if f.dropped["spool_budget"] != 42 {
+		t.Errorf("dropped %v, want 42 lines for spool_budget", f.dropped)
+	}
+	if n := strings.Count(f.logs.String(), "spool over its disk budget"); n != 1 {
+		t.Errorf("%d budget log lines, want 1 (the first drop):\n%s", n, f.logs.String())
+	}
+	if st := f.sp.Stats(); st.Bytes != 6*rec || st.Segments != 3 {
+		t.Errorf("stats %+v, want %d bytes in 3 segments", st, 6*rec)
+	}
+	if got := f.drain(t); !slices.Equal(got, wantBatches(seq(24, 30)...)) {
+		t.Fatalf("replayed %q", got)
+	}
+}
+
+func TestSpoolStatsOldest(t *testing.T) {
+	now := time.UnixMilli(1_700_000_000_000)
+	f := openTestSpool(t, t.TempDir(), 1<<20, 1<<20)
+	f.sp.now = func() time.Time { return now }
+	_ = f.sp.Append(spoolBatch(0), 3)
+	now = now.Add(time.Minute)
+	_ = f.sp.Append(spoolBatch(1), 3)
+	if got := f.sp.Stats().Oldest; !got.Equal(time.UnixMilli(1_700_000_000_000)) {
+		t.Fatalf("oldest %v", got)
+	}
+	_, n, _ := f.sp.Next()
+	f.sp.Ack(n)
+	if got := f.sp.Stats().Oldest; !got.Equal(time.UnixMilli(1_700_000_060_000)) {
+		t.Fatalf("oldest after one replayed %v", got)
+	}
+}
