@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"maps"
 	"math"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -293,7 +295,7 @@ func TestInfluxDBDeliversQueueWhenServerAppears(t *testing.T) {
 		t.Errorf("InfluxDB holds %d lines, want 500", got)
 	}
 	for _, name := range []string{"feederd_influx_points_dropped_total", "feederd_influx_queue_lines"} {
-		if got := f.value(t, name); got != 0 {
+		if got := f.value(t, name); got != 0 { // dropped: reason queue_full
 			t.Errorf("%s = %v, want 0", name, got)
 		}
 	}
@@ -332,39 +334,60 @@ func TestInfluxDBOutageAndRestart(t *testing.T) {
 	}
 }
 
+// TestInfluxDBRejectsBadLines: a batch InfluxDB refuses in part (a field
+// type conflict) or whole (unparseable) lands its good lines; the bad ones
+// go to the dead-letter file beside the spool, with the server's answer.
 func TestInfluxDBRejectsBadLines(t *testing.T) {
 	tests := []struct {
 		name     string
 		lines    string
 		n        int
-		log      string
 		stored   int64 // lines of feeder_point in InfluxDB afterwards
 		rejected float64
+		dead     string // the dead-letter file's lines after its comment
+		answer   string // in the comment
 	}{
-		{"unparseable batch", "not line protocol\n", 1, "influxdb rejected batch", 1, 1},
-		{"partial write", `feeder_point,device=x current_a="text",seq=1i 5` + "\n" +
-			`feeder_point,device=y current_a=2,seq=2i 6` + "\n", 2,
-			"influxdb rejected part of batch, the rest was written", 2, 2},
+		{"unparseable line", "not line protocol\n" + `feeder_point,device=y current_a=2,seq=2i 6` + "\n", 2, 2, 1,
+			"not line protocol\n", "unable to parse 'not line protocol': invalid field format"},
+		{"field type conflict", `feeder_point,device=x current_a="text",seq=1i 5` + "\n" +
+			`feeder_point,device=y current_a=2,seq=2i 6` + "\n" +
+			`feeder_point,device=z current_a=3,seq=3i 7` + "\n", 3, 3, 1,
+			`feeder_point,device=x current_a="text",seq=1i 5` + "\n",
+			`field type conflict: input field "current_a" on measurement "feeder_point" is type string, already exists as type float dropped=1`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ifx := testenv.StartInflux(t)
-			f := newTestSink(t, influxConfig(ifx.URL, 100, 10*time.Millisecond), nil, nil)
+			dir := t.TempDir()
+			f := newTestSink(t, influxConfig(ifx.URL, 100, 10*time.Millisecond), nil, func(o *SinkOptions) {
+				o.Spool = openSpoolFor(t, dir, 1<<20)
+			})
 			f.start(t)
 			f.sink.Put(seqSamples(0, 1)) // makes current_a a float field
 			waitFor(t, "the first line written", func() bool {
 				return f.value(t, "feederd_influx_points_written_total") == 1
 			})
 			f.sink.PutLines([]byte(tt.lines), tt.n)
-			waitFor(t, "the batch rejected", func() bool {
+			waitFor(t, "the bad line rejected", func() bool {
 				return f.value(t, "feederd_influx_points_failed_total", "reason", "rejected") == tt.rejected
+			})
+			waitFor(t, "the good lines written", func() bool {
+				return f.value(t, "feederd_influx_points_written_total") == float64(1+tt.n)-tt.rejected
 			})
 			if got := countLines(t, ifx, "feeder_point"); got != tt.stored {
 				t.Errorf("InfluxDB holds %d lines, want %d", got, tt.stored)
 			}
-			first, _, _ := strings.Cut(tt.lines, "\n")
-			if logs := f.logs.String(); !strings.Contains(logs, `msg="`+tt.log+`"`) || !strings.Contains(logs, "first_line="+strconv.Quote(first)) {
-				t.Errorf("log lacks %q and the first line:\n%s", tt.log, logs)
+			b, err := os.ReadFile(filepath.Join(dir, DeadLetterFile))
+			if err != nil {
+				t.Fatal(err)
+			}
+			comment, rest, _ := strings.Cut(string(b), "\n")
+			if rest != tt.dead || !strings.HasPrefix(comment, "# ") || !strings.Contains(comment, " http 400: ") ||
+				!strings.Contains(comment, tt.answer) {
+				t.Errorf("dead-letter file %q, want a comment with http 400 and %q, then %q", b, tt.answer, tt.dead)
+			}
+			if logs := f.logs.String(); strings.Count(logs, `msg="influxdb rejected lines, written to the dead-letter file"`) != 1 {
+				t.Errorf("want one log line for the rejected line:\n%s", logs)
 			}
 			if err := f.sink.Ready(); err != nil {
 				t.Errorf("Ready = %v, want nil: the server answered", err)

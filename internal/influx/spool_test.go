@@ -277,3 +277,13 @@ func TestSpoolStatsOldest(t *testing.T) {
 		t.Fatalf("oldest after one replayed %v", got)
 	}
 }
+
+// openSpoolFor opens a spool for a sink test; the sink closes it.
+func openSpoolFor(t *testing.T, dir string, budget int64) *Spool {
+	t.Helper()
+	sp, err := OpenSpool(SpoolOptions{Dir: dir, MaxBytes: budget, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sp
+}
