@@ -273,6 +273,7 @@ func NewSink(opts SinkOptions) (*Sink, error) {
 		client := influxdb2.NewClientWithOptions(c.URL, c.Token.Reveal(), influxdb2.DefaultOptions().
 			SetPrecision(time.Millisecond).
 			SetHTTPRequestTimeout(secs).
+			SetUseGZip(c.Gzip).
 			SetApplicationName("feederd"))
 		s.w = client.WriteAPIBlocking(c.Org, c.Bucket)
 		s.ping = func(ctx context.Context) error {
