@@ -415,3 +415,75 @@ func TestInfluxDBFlushOnShutdown(t *testing.T) {
 		t.Errorf("written = %v, want 7", got)
 	}
 }
+
+// TestInfluxDBOutageLongerThanQueue: a fixed feed of 3,000 polls with
+// InfluxDB stopped for 2,000 of them and a memory queue of 20 lines: the
+// spool holds the rest, and InfluxDB ends with exactly the 3,000 lines
+// produced, each written once.
+func TestInfluxDBOutageLongerThanQueue(t *testing.T) {
+	ifx := testenv.StartInflux(t)
+	cfg := influxConfig(ifx.URL, 10, 5*time.Millisecond)
+	cfg.QueueSize = 20
+	dir := t.TempDir()
+	f := newTestSink(t, cfg, nil, func(o *SinkOptions) {
+		o.Spool = openSpoolFor(t, dir, 64<<20)
+		o.BackoffInitial = 10 * time.Millisecond
+		o.BackoffMax = 100 * time.Millisecond
+	})
+	stop := f.start(t)
+	put := func(from, to int) {
+		for i := from; i < to; i += 10 {
+			f.sink.Put(seqSamples(i, 10))
+		}
+	}
+	put(0, 500)
+	waitFor(t, "500 lines written", func() bool { return f.value(t, "feederd_influx_points_written_total") == 500 })
+
+	ifx.Stop()
+	put(500, 510)
+	waitFor(t, "not ready during the outage", func() bool { return f.sink.Ready() != nil })
+	put(510, 2500)
+	// Past the 20-line queue everything goes to disk, even before the
+	// outage when a burst outruns InfluxDB.
+	waitFor(t, "the outage's lines spooled", func() bool {
+		return f.value(t, "feederd_influx_queue_lines") == 0
+	})
+	if got := f.value(t, "feederd_influx_points_spooled_total"); got < 2000 {
+		t.Errorf("spooled %v lines, want the outage's 2000 at least", got)
+	}
+	if got := f.value(t, "feederd_influx_spool_bytes"); got == 0 {
+		t.Errorf("spool_bytes = 0 during the outage")
+	}
+
+	ifx.Restart()
+	put(2500, 3000)
+	waitFor(t, "3000 lines written", func() bool { return f.value(t, "feederd_influx_points_written_total") == 3000 })
+	if err := stop(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if got := countLines(t, ifx, "feeder_point"); got != 3000 {
+		t.Errorf("InfluxDB holds %d lines, want 3000", got)
+	}
+	series := ifx.Query(t, `SELECT count(distinct("seq")) FROM feeder_point`)
+	if n, _ := series[0].Values[0][1].(json.Number).Int64(); n != 3000 {
+		t.Errorf("%d distinct seq in InfluxDB, want 3000", n)
+	}
+	for name, want := range map[string]float64{
+		"feederd_influx_points_written_total":  3000,
+		"feederd_influx_points_replayed_total": f.value(t, "feederd_influx_points_spooled_total"),
+		"feederd_influx_spool_bytes":           0,
+		"feederd_influx_queue_lines":           0,
+	} {
+		if got := f.value(t, name); got != want {
+			t.Errorf("%s = %v, want %v", name, got, want)
+		}
+	}
+	for _, r := range dropReasons {
+		if got := f.value(t, "feederd_influx_points_dropped_total", "reason", r); got != 0 {
+			t.Errorf("dropped{%s} = %v, want 0", r, got)
+		}
+	}
+	if m, _ := filepath.Glob(filepath.Join(dir, "*"+segmentExt)); len(m) != 0 {
+		t.Errorf("segments left after the replay: %v", m)
+	}
+}
