@@ -777,3 +777,54 @@ func TestBatchQueue(t *testing.T) {
 		t.Fatalf("len = %d after draining, want 0", q.len())
 	}
 }
+
+// TestSinkSecondStopSpools: while the final flush hangs on a server that
+// never answers, a second stop request (Hurry) ends it at once; every line
+// goes to the spool, Run returns nil and the log says what was kept.
+func TestSinkSecondStopSpools(t *testing.T) {
+	addr, accepted := hangingServer(t)
+	cfg := config.Influx{URL: "http://" + addr, Bucket: "feederd/autogen", BatchSize: 5, QueueSize: 100,
+		FlushInterval: 10 * time.Millisecond, Timeout: time.Minute}
+	dir := t.TempDir()
+	hurry := make(chan struct{})
+	f := newTestSink(t, cfg, nil, func(o *SinkOptions) {
+		o.FlushTimeout = time.Minute
+		o.Spool = openSpoolFor(t, dir, 1<<20)
+		o.Hurry = hurry
+	})
+	f.sink.Put(seqSamples(0, 7))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.sink.Run(ctx) }()
+	<-accepted // the first ping
+	cancel()
+	// Usually the final flush's write hangs by now; if not, the flush
+	// sees the second request before it writes: the outcome is the same.
+	time.Sleep(100 * time.Millisecond)
+	close(hurry)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Run = %v, want nil: every line is in the spool", err)
+		}
+	case <-time.After(waitTimeout):
+		t.Fatal("Run did not return after the second stop request")
+	}
+	if got := f.value(t, "feederd_influx_points_spooled_total"); got != 7 {
+		t.Errorf("spooled = %v, want 7", got)
+	}
+	if got := f.value(t, "feederd_influx_points_failed_total", "reason", "shutdown"); got != 0 {
+		t.Errorf("failed{shutdown} = %v, want 0", got)
+	}
+	g := openTestSpool(t, dir, 1<<20, 1<<20)
+	var ts []int64
+	for _, b := range g.drain(t) {
+		ts = append(ts, lineTimesOf(b)...)
+	}
+	if !slices.Equal(ts, span(0, 7)) {
+		t.Errorf("spool holds lines at %v, want %v", ts, span(0, 7))
+	}
+	if logs := f.logs.String(); !strings.Contains(logs, `msg="second stop request: stopped delivering, what was not written is kept in the spool for the next start" delivered_lines=0 spool_bytes=`) {
+		t.Errorf("log lacks what was kept:\n%s", logs)
+	}
+}
