@@ -55,6 +55,8 @@ unit: tools
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParseRTURequest$$' -fuzztime $(FUZZTIME) ./internal/sim
+	$(GO) test -run '^$$' -fuzz '^FuzzReadRecord$$' -fuzztime $(FUZZTIME) ./internal/influx
+	$(GO) test -run '^$$' -fuzz '^FuzzEncoderLineProtocol$$' -fuzztime $(FUZZTIME) ./internal/influx
 
 test: fmt-check vet unit fuzz
 
