@@ -151,7 +151,9 @@ type Sink struct {
 	inflight *batch
 	// dropLogged: the first drop since the queue was last empty was logged.
 	dropLogged bool
-	lastDrop   time.Time
+	// lastDrop is when lines were last dropped (unix ns; 0: never), for
+	// Ready.
+	lastDrop atomic.Int64
 }
 
 type batch struct {
@@ -261,7 +263,10 @@ func NewSink(opts SinkOptions) (*Sink, error) {
 	s.m.registerQueue(opts.Registerer, s.queueAge, s.spool)
 	if s.spool != nil {
 		s.spool.setHooks(spoolHooks{
-			dropped: func(reason string, lines int) { s.m.dropped.WithLabelValues(reason).Add(float64(lines)) },
+			dropped: func(reason string, lines int) {
+				s.m.dropped.WithLabelValues(reason).Add(float64(lines))
+				s.lastDrop.Store(time.Now().UnixNano())
+			},
 			corrupt: func(n int) { s.m.spoolCorrupt.Add(float64(n)) },
 		})
 	}
@@ -393,7 +398,7 @@ func (s *Sink) dropLocked() {
 			s.log.Error("spool write failed, dropping the batch", "lines", b.n, "err", err)
 		}
 		s.m.dropped.WithLabelValues("queue_full").Add(float64(b.n))
-		s.lastDrop = time.Now()
+		s.lastDrop.Store(time.Now().UnixNano())
 		if !s.dropLogged {
 			s.dropLogged = true
 			s.log.Warn("influx queue full: dropping the oldest batches (logged once until the queue empties)",
@@ -478,19 +483,17 @@ func (s *Sink) requeue(b *batch) {
 
 // Ready returns nil while InfluxDB answers and the sink keeps up: after
 // the last write (or, with nothing to write, the last ping) succeeded or
-// was rejected as bad data, and no line was dropped in the last minute.
+// was rejected as bad data, and no line was dropped (queue full or spool
+// over its budget) in the last minute.
 // Before the first answer, while writes fail and while dropping it returns
 // why.
 func (s *Sink) Ready() error {
 	if err := s.ready.Load().err; err != nil {
 		return err
 	}
-	s.mu.Lock()
-	last := s.lastDrop
-	s.mu.Unlock()
-	if !last.IsZero() && time.Since(last) < time.Minute {
-		return fmt.Errorf("falling behind: lines dropped %s ago because the queue was full (feederd_influx_points_dropped_total)",
-			time.Since(last).Round(time.Second))
+	if last := s.lastDrop.Load(); last != 0 && time.Since(time.Unix(0, last)) < time.Minute {
+		return fmt.Errorf("falling behind: lines dropped %s ago, the queue or the spool was full (feederd_influx_points_dropped_total)",
+			time.Since(time.Unix(0, last)).Round(time.Second))
 	}
 	return nil
 }

@@ -828,3 +828,51 @@ func TestSinkSecondStopSpools(t *testing.T) {
 		t.Errorf("log lacks what was kept:\n%s", logs)
 	}
 }
+
+// TestSinkSpoolBudget: with InfluxDB down and a spool budget far smaller
+// than the outage, the oldest spooled lines are dropped, counted by
+// reason and logged once; every line put is either still spooled or
+// counted as dropped.
+func TestSinkSpoolBudget(t *testing.T) {
+	w := &recorder{always: &StatusError{StatusCode: 503, Message: "service unavailable"}}
+	dir := t.TempDir()
+	spoolLogs := &syncBuffer{}
+	sp, err := OpenSpool(SpoolOptions{Dir: dir, MaxBytes: 4 << 10, Logger: slog.New(slog.NewTextHandler(spoolLogs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newTestSink(t, cfgFor(5, 10, time.Millisecond), w, func(o *SinkOptions) {
+		o.BackoffInitial = time.Hour // one failure, then everything is spooled
+		o.Spool = sp
+	})
+	stop := f.start(t)
+	f.sink.Put(seqSamples(0, 5))
+	waitFor(t, "the first write to fail", func() bool {
+		return f.value(t, "feederd_influx_writes_total", "result", "retry") == 1
+	})
+	for i := 5; i < 500; i += 5 {
+		f.sink.Put(seqSamples(i, 5))
+	}
+	waitFor(t, "everything spooled or dropped", func() bool { return f.value(t, "feederd_influx_queue_lines") == 0 })
+	if err := stop(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	dropped := f.value(t, "feederd_influx_points_dropped_total", "reason", "spool_budget")
+	g := openTestSpool(t, dir, 4<<10, 0)
+	var ts []int64
+	for _, b := range g.drain(t) {
+		ts = append(ts, lineTimesOf(b)...)
+	}
+	if dropped == 0 || int(dropped)+len(ts) != 500 {
+		t.Errorf("dropped %v, %d spooled: want both > 0, 500 in all", dropped, len(ts))
+	}
+	if len(ts) == 0 || !slices.Equal(ts, span(500-len(ts), len(ts))) {
+		t.Errorf("spool holds %v, want the newest lines in order", ts)
+	}
+	if n := strings.Count(spoolLogs.String(), "spool over its disk budget"); n != 1 {
+		t.Errorf("%d budget log lines, want 1:\n%s", n, spoolLogs.String())
+	}
+	if err := f.sink.Ready(); err == nil {
+		t.Error("Ready = nil after drops")
+	}
+}
