@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"maps"
 	"math"
 	"os"
@@ -13,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/feederd/feederd/internal/config"
 	"github.com/feederd/feederd/internal/profile"
@@ -486,4 +489,39 @@ func TestInfluxDBOutageLongerThanQueue(t *testing.T) {
 	if m, _ := filepath.Glob(filepath.Join(dir, "*"+segmentExt)); len(m) != 0 {
 		t.Errorf("segments left after the replay: %v", m)
 	}
+}
+
+// BenchmarkInfluxDBSustained: 12-field poll lines through the sink into
+// the local InfluxDB, batches of 5,000; the figure is lines (device polls)
+// per second from the first Put until InfluxDB accepted the last.
+func BenchmarkInfluxDBSustained(b *testing.B) {
+	ifx := testenv.StartInflux(b)
+	cfg := influxConfig(ifx.URL, 5000, 100*time.Millisecond)
+	cfg.QueueSize = 1 << 22
+	reg := prometheus.NewRegistry()
+	s, err := NewSink(SinkOptions{Config: cfg, Encoder: NewEncoder(testModel("")), Logger: slog.New(slog.DiscardHandler), Registerer: reg})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	const perOp = 5000
+	batches := make([][]byte, b.N)
+	for i := range batches {
+		batches[i] = benchBatch(i*perOp, perOp)
+	}
+	total := b.N * perOp
+	b.ResetTimer()
+	start := time.Now()
+	for _, batch := range batches {
+		s.PutLines(batch, perOp)
+	}
+	for metricValue(b, reg, "feederd_influx_points_written_total") < float64(total) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	elapsed := time.Since(start)
+	b.ReportMetric(float64(total)/elapsed.Seconds(), "lines/s")
+	b.ReportMetric(12*float64(total)/elapsed.Seconds(), "values/s")
 }

@@ -40,7 +40,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 
 // metricValue returns the value of a counter or gauge, or the sample count
 // of a histogram, from reg; labels are name, value pairs.
-func metricValue(t *testing.T, reg *prometheus.Registry, name string, labels ...string) float64 {
+func metricValue(t testing.TB, reg *prometheus.Registry, name string, labels ...string) float64 {
 	t.Helper()
 	mfs, err := reg.Gather()
 	if err != nil {

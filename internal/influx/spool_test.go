@@ -9,6 +9,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/feederd/feederd/internal/config"
+	"github.com/feederd/feederd/internal/profile"
+	"github.com/feederd/feederd/internal/sample"
 )
 
 // spoolBatch is batch i of the spool tests: 3 lines, distinct per i.
@@ -286,4 +290,89 @@ func openSpoolFor(t *testing.T, dir string, budget int64) *Spool {
 		t.Fatal(err)
 	}
 	return sp
+}
+
+// benchBatch returns n lines of 12-field device polls as the encoder
+// writes them (the fleet of BenchmarkEncodePoll), from poll first on.
+func benchBatch(first, n int) []byte {
+	m := &config.Model{}
+	var points []profile.Point
+	for i := range 12 {
+		points = append(points, profile.Point{Name: fmt.Sprintf("p%d", i), Type: profile.Float32})
+	}
+	for d := range 100 {
+		m.Devices = append(m.Devices, &config.Device{Index: uint32(d), ID: fmt.Sprintf("F%d-D%d", d/10, d), Feeder: fmt.Sprintf("F%d", d/10),
+			Points: points, Labels: map[string]string{"substation": "north"}})
+	}
+	enc := NewEncoder(m)
+	var st PollState
+	var dst []byte
+	poll := make([]sample.Sample, 13)
+	for i := first; i < first+n; i++ {
+		d := uint32(i % 100)
+		ns := int64(1_700_000_000_000_000_000) + int64(i/100)*1e9
+		for k := range 12 {
+			poll[k] = sample.Sample{Time: ns, Device: d, Point: uint16(k), Seq: uint32(i / 100), Value: 7200 + float64(k) + 0.25}
+		}
+		poll[12] = sample.Sample{Time: ns, Device: d, Point: sample.NoPoint, Seq: uint32(i / 100), Value: 1, Flags: sample.DeviceStatus | sample.EndOfPoll}
+		dst, _ = enc.Append(dst, &st, poll)
+	}
+	return dst
+}
+
+// BenchmarkSpoolAppend: batches of 5,000 lines (12 fields each) appended
+// to the spool, with an fsync after every batch or every 200 ms.
+func BenchmarkSpoolAppend(b *testing.B) {
+	batch := benchBatch(0, 5000)
+	for _, fs := range []time.Duration{0, 200 * time.Millisecond} {
+		name := "fsync=batch"
+		if fs > 0 {
+			name = "fsync=" + fs.String()
+		}
+		b.Run(name, func(b *testing.B) {
+			sp, err := OpenSpool(SpoolOptions{Dir: b.TempDir(), MaxBytes: 256 << 20, FsyncInterval: fs, Logger: slog.New(slog.DiscardHandler)})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer sp.Close()
+			b.SetBytes(int64(len(batch)))
+			for b.Loop() {
+				if err := sp.Append(batch, 5000); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.N)*5000/b.Elapsed().Seconds(), "lines/s")
+		})
+	}
+}
+
+// BenchmarkSpoolReplay: reading back and acknowledging spooled batches of
+// 5,000 lines, segments deleted as they empty.
+func BenchmarkSpoolReplay(b *testing.B) {
+	batch := benchBatch(0, 5000)
+	sp, err := OpenSpool(SpoolOptions{Dir: b.TempDir(), MaxBytes: 1 << 30, FsyncInterval: time.Hour, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer sp.Close()
+	b.SetBytes(int64(len(batch)))
+	replayed := 0
+	for b.Loop() {
+		b.StopTimer()
+		if sp.Empty() {
+			for range 64 {
+				if err := sp.Append(batch, 5000); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+		b.StartTimer()
+		_, n, ok := sp.Next()
+		if !ok {
+			b.Fatal("spool empty")
+		}
+		sp.Ack(n)
+		replayed += n
+	}
+	b.ReportMetric(float64(replayed)/b.Elapsed().Seconds(), "lines/s")
 }
