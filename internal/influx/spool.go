@@ -457,8 +457,9 @@ func (s *Spool) Next() (payload []byte, lines int, ok bool) {
 				continue
 			}
 			s.head, s.headOff, s.headSeq, s.headLoaded, s.headLines = b, 0, seg.seq, true, 0
-		} else if s.w != nil && len(s.segs) == 1 && int64(len(s.head)) < seg.size {
-			// The segment being written grew since it was loaded.
+		} else if int64(len(s.head)) < seg.size {
+			// The segment grew since it was loaded (it was, or still is,
+			// the one being written).
 			b, err := os.ReadFile(filepath.Join(s.dir, segmentName(seg.seq)))
 			if err == nil {
 				s.head = b
@@ -506,7 +507,9 @@ func (s *Spool) Ack(lines int) {
 	s.headOff += s.pending
 	s.headLines += lines
 	s.pending = 0
-	if s.headOff >= len(s.head) && len(s.segs) > 0 && (s.w == nil || len(s.segs) > 1) {
+	// The head segment may have grown since it was loaded: compare with
+	// its size, not with what was loaded.
+	if len(s.segs) > 0 && int64(s.headOff) >= s.segs[0].size && (s.w == nil || len(s.segs) > 1) {
 		s.removeHeadLocked()
 	}
 }
