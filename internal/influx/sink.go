@@ -532,6 +532,22 @@ func (s *Sink) Run(ctx context.Context) error {
 		s.checkServer(ctx)
 		lastCheck = time.Now()
 	}
+	// A write under way when ctx ends is not cut off at once: InfluxDB may
+	// have stored it already, and a batch both stored and spooled would be
+	// written twice. It gets the flush timeout (or until Hurry).
+	wctx, cancelWrites := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWrites()
+	stopAfter := context.AfterFunc(ctx, func() {
+		t := time.NewTimer(s.flushTimeout)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-s.hurry: // nil: never
+		case <-wctx.Done():
+		}
+		cancelWrites()
+	})
+	defer stopAfter()
 	backoff := s.backoffInitial
 	for {
 		if s.state == stateDown && s.spool != nil {
@@ -539,7 +555,7 @@ func (s *Sink) Run(ctx context.Context) error {
 		}
 		b, fromSpool := s.pick()
 		if b != nil {
-			retry, wait, err := s.deliver(ctx, b, fromSpool)
+			retry, wait, err := s.deliver(wctx, b, fromSpool)
 			lastCheck = time.Now()
 			select {
 			case <-tick.C: // keep the flush interval while a backlog drains
@@ -639,33 +655,24 @@ func (s *Sink) pick() (*batch, bool) {
 	return nil, false
 }
 
-// spill moves every sealed batch from memory to the spool.
+// spill moves every sealed batch from memory to the spool. It holds the
+// sink's lock while it writes, as dropLocked does, so that batches reach
+// the spool in the order they were sealed.
 func (s *Sink) spill() {
 	s.mu.Lock()
-	var bs []*batch
+	defer s.mu.Unlock()
 	for s.queue.len() > 0 {
-		bs = append(bs, s.queue.popFront())
-	}
-	s.mu.Unlock()
-	var failed []*batch
-	for _, b := range bs {
+		b := s.queue.ring[s.queue.head]
 		if err := s.spool.Append(b.buf, b.n); err != nil {
-			s.log.Error("spool write failed, keeping the batch in memory", "lines", b.n, "err", err)
-			failed = append(failed, b)
-			continue
+			s.log.Error("spool write failed, keeping the batches in memory", "lines", b.n, "err", err)
+			break
 		}
+		s.queue.popFront()
 		s.m.spooled.Add(float64(b.n))
-		s.done(b)
+		s.lines -= b.n
+		s.recycleLocked(b)
 	}
-	if len(failed) > 0 {
-		s.mu.Lock()
-		for i := len(failed) - 1; i >= 0; i-- {
-			s.queue.pushFront(failed[i])
-		}
-		s.dropLocked()
-		s.m.queueLines.Set(float64(s.lines))
-		s.mu.Unlock()
-	}
+	s.m.queueLines.Set(float64(s.lines))
 }
 
 // jitter spreads retries of several feederd instances by up to +20 %.

@@ -83,6 +83,8 @@ type SpoolOptions struct {
 
 // SpoolStats is what the spool holds now.
 type SpoolStats struct {
+	// Bytes not yet delivered (of the oldest segment, only the part not
+	// yet delivered counts).
 	Bytes    int64
 	Segments int
 	// Oldest is the write time of the oldest record not yet delivered;
@@ -536,6 +538,9 @@ func (s *Spool) statsLocked() SpoolStats {
 	if len(s.segs) == 0 {
 		return st
 	}
+	if s.headLoaded && s.headSeq == s.segs[0].seq {
+		st.Bytes -= int64(s.headOff) // delivered, not deleted yet
+	}
 	// The oldest record not delivered is at headOff of the loaded head,
 	// or first in the oldest segment's file.
 	var hdr []byte
@@ -564,6 +569,10 @@ func (s *Spool) Close() error {
 		return nil
 	}
 	s.closed = true
+	if len(s.segs) == 1 && s.headLoaded && s.headSeq == s.segs[0].seq && int64(s.headOff) >= s.segs[0].size {
+		// Every record was delivered: nothing to replay at the next start.
+		s.removeHeadLocked()
+	}
 	if s.w == nil {
 		return nil
 	}
