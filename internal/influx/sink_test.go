@@ -876,3 +876,47 @@ func TestSinkSpoolBudget(t *testing.T) {
 		t.Error("Ready = nil after drops")
 	}
 }
+
+// TestSinkRetryAfterAndCredentials: a 429 with Retry-After: 1 is retried
+// no sooner than a second later although the backoff is 1 ms; a 401 is
+// reported as a credentials fault, and the batch kept and delivered.
+func TestSinkRetryAfterAndCredentials(t *testing.T) {
+	t.Run("retry-after", func(t *testing.T) {
+		w := &timedRecorder{recorder: recorder{answers: []error{
+			&influxhttp.Error{StatusCode: 429, Code: "429", Message: "too many requests", RetryAfter: 1},
+		}}}
+		f := newTestSink(t, cfgFor(5, 100, time.Millisecond), w, nil)
+		f.start(t)
+		f.sink.Put(seqSamples(0, 5))
+		waitFor(t, "5 lines written", func() bool { return f.value(t, "feederd_influx_points_written_total") == 5 })
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		if len(w.at) != 2 || w.at[1].Sub(w.at[0]) < time.Second {
+			t.Errorf("write times %v: want the retry a second or more after the 429", w.at)
+		}
+	})
+	t.Run("401", func(t *testing.T) {
+		w := &recorder{answers: []error{&StatusError{StatusCode: 401, Message: "authorization failed"}}}
+		f := newTestSink(t, cfgFor(5, 100, time.Millisecond), w, nil)
+		f.start(t)
+		f.sink.Put(seqSamples(0, 5))
+		waitFor(t, "5 lines written", func() bool { return f.value(t, "feederd_influx_points_written_total") == 5 })
+		want := `msg="influxdb refused feederd's credentials: check the token (influx.token_env or token_file) and its write permission on the bucket; keeping the data" err="write 5 lines to influxdb: http 401: authorization failed"`
+		if logs := f.logs.String(); !strings.Contains(logs, want) {
+			t.Errorf("log lacks %s:\n%s", want, logs)
+		}
+	})
+}
+
+// timedRecorder records when each write came.
+type timedRecorder struct {
+	recorder
+	at []time.Time
+}
+
+func (r *timedRecorder) WriteRecord(ctx context.Context, lines ...string) error {
+	r.mu.Lock()
+	r.at = append(r.at, time.Now())
+	r.mu.Unlock()
+	return r.recorder.WriteRecord(ctx, lines...)
+}
