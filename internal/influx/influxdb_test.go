@@ -525,3 +525,20 @@ func BenchmarkInfluxDBSustained(b *testing.B) {
 	b.ReportMetric(float64(total)/elapsed.Seconds(), "lines/s")
 	b.ReportMetric(12*float64(total)/elapsed.Seconds(), "values/s")
 }
+
+// TestInfluxDBGzip: with gzip on, InfluxDB decodes the compressed writes.
+func TestInfluxDBGzip(t *testing.T) {
+	ifx := testenv.StartInflux(t)
+	cfg := influxConfig(ifx.URL, 50, 10*time.Millisecond)
+	cfg.Gzip = true
+	f := newTestSink(t, cfg, nil, nil)
+	stop := f.start(t)
+	f.sink.Put(seqSamples(0, 120))
+	waitFor(t, "120 lines written", func() bool { return f.value(t, "feederd_influx_points_written_total") == 120 })
+	if err := stop(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if got := countLines(t, ifx, "feeder_point"); got != 120 {
+		t.Errorf("InfluxDB holds %d lines, want 120", got)
+	}
+}
