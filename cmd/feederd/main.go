@@ -142,7 +142,7 @@ func runDaemon(args []string, stdout, stderr io.Writer) int {
 	level := fs.String("log.level", "info", "log level: debug, info, warn, error")
 	format := fs.String("log.format", "text", "log format: text or json")
 	pprof := fs.Bool("http.pprof", false, "serve /debug/pprof/ on the HTTP listener")
-	dataDir := fs.String("data.dir", "data", "directory for what is kept across restarts (detection's events in progress); \"\" keeps nothing")
+	dataDir := fs.String("data.dir", "data", "directory for what is kept across restarts (detection's events in progress, the InfluxDB spool); \"\" keeps nothing")
 	shard := shardFlag(fs)
 	if code, ok := parseFlags(fs, "feederd [run] -config FILE [flags]", args, stdout, stderr); !ok {
 		return code
@@ -156,12 +156,36 @@ func runDaemon(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "feederd:", err)
 		return exitUsage
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	// A second SIGINT or SIGTERM during the ordered shutdown kills at once.
+	// The first SIGINT or SIGTERM starts the ordered shutdown; a second one
+	// makes the InfluxDB sink stop delivering and spool what is left; a
+	// third exits at once.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	hurry := make(chan struct{})
+	sigs := make(chan os.Signal, 3)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	runDone := make(chan struct{})
+	defer close(runDone)
 	go func() {
-		<-ctx.Done()
-		stop()
+		for n := 1; ; n++ {
+			select {
+			case <-runDone:
+				return
+			case sig := <-sigs:
+				switch n {
+				case 1:
+					logger.Info("stop requested: stopping polls, delivering or spooling what is queued", "signal", sig.String())
+					cancel()
+				case 2:
+					logger.Warn("second stop request: spooling what is not delivered yet and stopping", "signal", sig.String())
+					close(hurry)
+				default:
+					logger.Error("third stop request: exiting now; lines not yet spooled are lost", "signal", sig.String())
+					os.Exit(exitFailure)
+				}
+			}
+		}
 	}()
 	// SIGHUP would kill the process without the ordered shutdown (and lose
 	// the InfluxDB queue). Reloading the configuration is not supported yet:
@@ -191,6 +215,7 @@ func runDaemon(args []string, stdout, stderr io.Writer) int {
 	opts.Pprof = *pprof
 	opts.DataDir = *dataDir
 	opts.Shard = *shard
+	opts.Hurry = hurry
 	if err := app.Run(ctx, opts); err != nil {
 		var cerr *config.Errors
 		if errors.As(err, &cerr) || errors.Is(err, iofs.ErrNotExist) {

@@ -49,8 +49,13 @@ type Options struct {
 	// Pprof serves /debug/pprof/ on the HTTP listener.
 	Pprof bool
 	// DataDir holds what feederd keeps across restarts (detection's events
-	// in progress, detect-state.json). Empty: nothing is kept.
+	// in progress, detect-state.json, and the InfluxDB spool in spool/).
+	// Empty: nothing is kept.
 	DataDir string
+	// Hurry, when closed during shutdown, makes the InfluxDB sink stop
+	// delivering and spool what is left at once (main closes it on a
+	// second SIGINT or SIGTERM). nil: never.
+	Hurry <-chan struct{}
 	// Clock stamps samples and drives time-based detection; nil: the
 	// system clock (sample.NewClock).
 	Clock *sample.Clock
@@ -158,14 +163,32 @@ func Run(ctx context.Context, opts Options) error {
 	var lines pipeline.LineSink
 	var influxSink *influx.Sink
 	if !model.Influx.Disabled {
+		influxLog := log.With("component", "influx")
+		var spool *influx.Spool
+		if opts.DataDir != "" {
+			spool, err = influx.OpenSpool(influx.SpoolOptions{
+				Dir:           filepath.Join(opts.DataDir, "spool"),
+				MaxBytes:      model.Influx.SpoolBudget,
+				FsyncInterval: model.Influx.SpoolFsync,
+				Logger:        influxLog,
+			})
+			if err != nil {
+				return fmt.Errorf("influx sink: %w", err)
+			}
+		}
 		influxSink, err = influx.NewSink(influx.SinkOptions{
 			Config:       model.Influx,
 			Encoder:      enc,
-			Logger:       log.With("component", "influx"),
+			Logger:       influxLog,
 			Registerer:   reg,
 			FlushTimeout: opts.ShutdownTimeout,
+			Spool:        spool,
+			Hurry:        opts.Hurry,
 		})
 		if err != nil {
+			if spool != nil {
+				_ = spool.Close()
+			}
 			return fmt.Errorf("influx sink: %w", err)
 		}
 		lines = influxSink

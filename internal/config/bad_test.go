@@ -92,6 +92,8 @@ testdata/config/bad/field_clash.yaml:15: devices[0].points[2].name: point "seq" 
 		{"http_token_file_empty.yaml", `testdata/config/bad/http_token_file_empty.yaml:5: http.token_file: token file "empty.key" is empty`},
 		{"http_token_literal.yaml", "testdata/config/bad/http_token_literal.yaml:5: http.token: secrets must come from token_env or token_file"},
 		{"influx_bad_scheme.yaml", `testdata/config/bad/influx_bad_scheme.yaml:4: influx.url: unsupported scheme "udp" (want http or https)`},
+		{"influx_spool_budget.yaml", "testdata/config/bad/influx_spool_budget.yaml:6: influx.spool_budget_mb: must be 1..1073741824, got 0"},
+		{"influx_spool_fsync.yaml", `testdata/config/bad/influx_spool_fsync.yaml:6: influx.spool_fsync: want "batch" or a duration > 0, got "often"`},
 		{"influx_credentials_in_url.yaml", "testdata/config/bad/influx_credentials_in_url.yaml:4: influx.url: credentials in the url: secrets must come from token_env or token_file"},
 		{"interval_below_poll_timeout.yaml", "testdata/config/bad/interval_below_poll_timeout.yaml:12: devices[0].interval: interval 500ms is shorter than poll.timeout 1s: set a shorter timeout for the device"},
 		{"interval_1ns.yaml", `testdata/config/bad/interval_1ns.yaml:4: poll.interval: must be at least 10ms, got 1ns

@@ -305,6 +305,25 @@ func (l *loader) influx(r *rawInflux) Influx {
 			l.s.add("influx.measurement", "invalid measurement %q (want [A-Za-z0-9_.-]+)", in.Measurement)
 		}
 	}
+	if r.Gzip != nil {
+		in.Gzip = *r.Gzip
+	}
+	if r.SpoolBudgetMB != nil {
+		// The upper bound keeps the byte count from overflowing.
+		if mb := *r.SpoolBudgetMB; mb < 1 || mb > 1<<30 {
+			l.s.add("influx.spool_budget_mb", "must be 1..%d, got %d", 1<<30, mb)
+		} else {
+			in.SpoolBudget = mb << 20
+		}
+	}
+	if r.SpoolFsync != nil && *r.SpoolFsync != "batch" {
+		d, err := time.ParseDuration(*r.SpoolFsync)
+		if err != nil || d <= 0 {
+			l.s.add("influx.spool_fsync", `want "batch" or a duration > 0, got %q`, *r.SpoolFsync)
+		} else {
+			in.SpoolFsync = d
+		}
+	}
 	return in
 }
 

@@ -64,6 +64,12 @@ type Influx struct {
 	QueueSize     int           // lines buffered while InfluxDB is slow or down, default 200000
 	Timeout       time.Duration // per write, default 10s
 	Measurement   string        // default "feeder_point"
+	Gzip          bool          // compress write requests, default false
+	// SpoolBudget is the spool's disk budget in bytes (default 1 GiB).
+	SpoolBudget int64
+	// SpoolFsync 0 syncs the spool after every batch; otherwise at most
+	// this long after (default 0).
+	SpoolFsync time.Duration
 	// Disabled turns the sink off (no url in the file).
 	Disabled bool
 }

@@ -57,6 +57,14 @@ import "time"
 //	  measurement: feeder_point    # of the line of each device poll (see
 //	                               # InfluxDB schema); [A-Za-z0-9_.-]+.
 //	                               # Default feeder_point.
+//	  gzip: false                  # compress write requests. Default false.
+//	  spool_budget_mb: 1024        # disk for the spool in <data.dir>/spool
+//	                               # (batches InfluxDB could not take yet);
+//	                               # past it the oldest go. >= 1. Default 1024.
+//	                               # No spool when -data.dir is "".
+//	  spool_fsync: batch           # "batch": fsync the spool after every
+//	                               # batch; or a duration > 0: at most that
+//	                               # long after. Default batch.
 //
 //	# feederd's own HTTP server: /metrics, /healthz, /readyz (README, "HTTP endpoints").
 //	http:
@@ -303,6 +311,9 @@ type rawInflux struct {
 	QueueSize     *int           `yaml:"queue_size"`
 	Timeout       *time.Duration `yaml:"timeout"`
 	Measurement   *string        `yaml:"measurement"`
+	Gzip          *bool          `yaml:"gzip"`
+	SpoolBudgetMB *int64         `yaml:"spool_budget_mb"`
+	SpoolFsync    *string        `yaml:"spool_fsync"`
 }
 
 type rawHTTP struct {

@@ -223,8 +223,9 @@ func appendTime(dst []byte, ns int64) []byte {
 // AppendMeasurement appends a measurement name with commas and spaces
 // escaped.
 //
-// Two things cannot be written in line protocol and are changed: a newline
-// (or carriage return) becomes a space, and trailing backslashes are dropped,
+// Two things cannot be written in line protocol and are changed: a control
+// character (newline, tab, ... DEL) becomes a space, and trailing
+// backslashes are dropped,
 // because InfluxDB takes a backslash before the separator that follows a
 // name for an escape. The same holds for AppendTag.
 func AppendMeasurement(dst []byte, s string) []byte {
@@ -244,7 +245,7 @@ func appendEscaped(dst []byte, s string, equals bool) []byte {
 		switch {
 		case c == ',' || c == ' ' || (equals && c == '='):
 			dst = append(dst, '\\', c)
-		case c == '\n' || c == '\r':
+		case c < 0x20 || c == 0x7f:
 			dst = append(dst, '\\', ' ')
 		default:
 			dst = append(dst, c)
