@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -919,4 +920,78 @@ func (r *timedRecorder) WriteRecord(ctx context.Context, lines ...string) error 
 	r.at = append(r.at, time.Now())
 	r.mu.Unlock()
 	return r.recorder.WriteRecord(ctx, lines...)
+}
+
+// inflight is a recorder that holds each write for a while and counts how
+// many are under way at once.
+type inflight struct {
+	recorder
+	hold     time.Duration
+	cur, top atomic.Int32
+}
+
+func (r *inflight) WriteRecord(ctx context.Context, lines ...string) error {
+	n := r.cur.Add(1)
+	for {
+		m := r.top.Load()
+		if n <= m || r.top.CompareAndSwap(m, n) {
+			break
+		}
+	}
+	time.Sleep(r.hold)
+	r.cur.Add(-1)
+	return r.recorder.WriteRecord(ctx, lines...)
+}
+
+// TestSinkTwoWritesInFlight: while InfluxDB answers, two live batches are
+// written at once, never more; each line lands once; and a pair whose
+// writes both fail goes back to the queue in its order.
+func TestSinkTwoWritesInFlight(t *testing.T) {
+	w := &inflight{hold: 20 * time.Millisecond}
+	f := newTestSink(t, cfgFor(2, 100, time.Hour), w, nil)
+	stop := f.start(t)
+	// A first write marks InfluxDB up; then 10 batches are queued at once.
+	f.sink.Put(seqSamples(1, 2))
+	deadline := time.Now().Add(5 * time.Second)
+	for w.callCount() < 1 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	for i := range 10 {
+		f.sink.Put(seqSamples(3+2*i, 2))
+	}
+	if err := stop(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if got := w.top.Load(); got != 2 {
+		t.Errorf("at most %d writes were in flight, want 2", got)
+	}
+	var all []int64
+	for _, b := range w.batches(t) {
+		all = append(all, b...)
+	}
+	slices.Sort(all)
+	want := make([]int64, 22)
+	for i := range want {
+		want[i] = int64(i + 1)
+	}
+	if !slices.Equal(all, want) {
+		t.Errorf("delivered %v, want each of 1..22 once", all)
+	}
+
+	// Both writes of a pair fail (no spool): the batches are retried and
+	// land in their order.
+	r := &recorder{answers: []error{nil, errors.New("connection reset"), errors.New("connection reset")}}
+	f = newTestSink(t, cfgFor(2, 100, time.Hour), r, nil)
+	stop = f.start(t)
+	f.sink.Put(seqSamples(1, 2))
+	for r.callCount() < 1 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	f.sink.Put(seqSamples(3, 4))
+	if err := stop(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if got, want := r.batches(t), [][]int64{{1, 2}, {3, 4}, {5, 6}}; !slices.EqualFunc(got, want, slices.Equal) {
+		t.Errorf("delivered %v, want %v", got, want)
+	}
 }
