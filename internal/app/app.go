@@ -110,7 +110,7 @@ const workerLinger = 5 * time.Millisecond
 // drains its rings, then the alert dispatcher and the InfluxDB sink flush
 // what they produced (both at once, each bounded), then the HTTP server
 // stops.
-func Run(ctx context.Context, opts Options) error {
+func Run(ctx context.Context, opts Options) (err error) {
 	if err := opts.validate(); err != nil {
 		return fmt.Errorf("invalid options: %w", err)
 	}
@@ -124,7 +124,18 @@ func Run(ctx context.Context, opts Options) error {
 	if len(model.Devices) == 0 {
 		log.Warn("this shard owns no feeders: nothing to poll", "shard", opts.Shard.String())
 	}
-	reg := opts.Registry
+	// Metrics registered twice (a registry shared by mistake) are an error,
+	// not a panic: every step below checks reg.err.
+	reg := &checkedRegisterer{Registerer: opts.Registry}
+	// What setup built is released if a later step fails.
+	var undo []func()
+	defer func() {
+		if err != nil {
+			for i := len(undo) - 1; i >= 0; i-- {
+				undo[i]()
+			}
+		}
+	}()
 	reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -139,6 +150,9 @@ func Run(ctx context.Context, opts Options) error {
 			ConstLabels: prometheus.Labels{"index": strconv.Itoa(opts.Shard.Index), "count": strconv.Itoa(opts.Shard.Count)},
 		}, func() float64 { return 1 }),
 	)
+	if reg.err != nil {
+		return reg.err
+	}
 
 	clock := opts.Clock
 	if clock == nil {
@@ -154,6 +168,11 @@ func Run(ctx context.Context, opts Options) error {
 		if err := os.MkdirAll(opts.DataDir, 0o750); err != nil {
 			return fmt.Errorf("data directory: %w", err)
 		}
+		unlock, err := lockDataDir(opts.DataDir)
+		if err != nil {
+			return err
+		}
+		defer unlock()
 		statePath = filepath.Join(opts.DataDir, "detect-state.json")
 		outageStore = grid.FileStore{Dir: filepath.Join(opts.DataDir, "outages")}
 	}
@@ -191,6 +210,7 @@ func Run(ctx context.Context, opts Options) error {
 			}
 			return fmt.Errorf("influx sink: %w", err)
 		}
+		undo = append(undo, influxSink.Close)
 		lines = influxSink
 		checks["influx"] = influxSink.Ready
 	}
@@ -259,7 +279,7 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	srv, err := api.New(api.Options{
 		Listen:          listen,
-		Gatherer:        reg,
+		Gatherer:        opts.Registry,
 		Logger:          log.With("component", "api"),
 		Checks:          checks,
 		ShutdownTimeout: opts.ShutdownTimeout,
@@ -275,89 +295,50 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
+	if reg.err != nil {
+		return reg.err
+	}
 	log.Info("feederd started", "config", opts.ConfigPath, "http", srv.Addr(), "shard", opts.Shard.String(),
 		"feeders", model.FeederCount(), "links", len(model.Links), "devices", len(model.Devices), "version", opts.Version)
 	if opts.OnListen != nil {
 		opts.OnListen(srv.Addr())
 	}
 
-	// Each stage has its own context so that teardown can go in order.
-	pollCtx, stopPoll := context.WithCancel(ctx)
-	pipeCtx, stopPipe := context.WithCancel(context.Background())
-	sinkCtx, stopSink := context.WithCancel(context.Background())
-	alertCtx, stopAlert := context.WithCancel(context.Background())
-	httpCtx, stopHTTP := context.WithCancel(context.Background())
-	defer stopPoll()
-	defer stopPipe()
-	defer stopSink()
-	defer stopAlert()
-	defer stopHTTP()
-
-	type result struct {
-		name string
-		err  error
-	}
-	done := make(chan result, 8)
-	clockCtx, stopClock := context.WithCancel(context.Background())
-	defer stopClock()
-	go func() { done <- result{"clock", syncClock(clockCtx, clock, log.With("component", "clock"))} }()
-	go func() { done <- result{"poll", poller.Run(pollCtx)} }()
-	go func() { done <- result{"pipeline", pipe.Run(pipeCtx)} }()
+	// The components, and below the order in which they stop: pollers
+	// first (they stop at once when ctx ends), then the pipeline drains
+	// what they put, the event consumers end with its stream, the sinks
+	// deliver or spool, and the HTTP server answers to the end.
+	st := newStages(log)
+	st.add("clock", nil, func(ctx context.Context) error { return syncClock(ctx, clock, log.With("component", "clock")) })
+	st.add("poll", ctx, poller.Run)
+	st.add("pipeline", nil, pipe.Run)
 	if influxSink != nil {
-		go func() { done <- result{"influx", influxSink.Run(sinkCtx)} }()
+		st.add("influx", nil, influxSink.Run)
 	}
 	if dispatcher != nil {
-		go func() { done <- result{"alert", dispatcher.Run(alertCtx)} }()
+		st.add("alert", nil, dispatcher.Run)
 		// It ends when the pipeline closes its event stream.
-		go func() { done <- result{"event-alerts", events.run(pipe.Resumed())} }()
+		st.add("event-alerts", nil, func(context.Context) error { return events.run(pipe.Resumed()) })
 	}
-	go func() { done <- result{"http", srv.Run(httpCtx)} }()
+	st.add("http", nil, srv.Run)
 	// It ends when the pipeline closes its event stream.
-	go func() { done <- result{"desk", live.Run(context.Background(), deskEvents.C, pipe)} }()
-	running := map[string]bool{"poll": true, "pipeline": true, "http": true, "influx": influxSink != nil, "clock": true,
-		"alert": dispatcher != nil, "event-alerts": dispatcher != nil, "desk": true}
+	st.add("desk", nil, func(context.Context) error { return live.Run(context.Background(), deskEvents.C, pipe) })
+	st.start()
+	st.waitFirst(ctx)
 
-	var firstErr error
-	wait := func(name string) {
-		for running[name] {
-			r := <-done
-			running[r.name] = false
-			if r.err != nil && !errors.Is(r.err, context.Canceled) && firstErr == nil {
-				firstErr = fmt.Errorf("%s: %w", r.name, r.err)
-				log.Error("component failed", "component", r.name, "err", r.err)
-			}
-		}
-	}
-	// Wait for shutdown or the first component to end on its own.
-	select {
-	case <-ctx.Done():
-		log.Info("shutting down")
-	case r := <-done:
-		running[r.name] = false
-		if r.err != nil && !errors.Is(r.err, context.Canceled) {
-			firstErr = fmt.Errorf("%s: %w", r.name, r.err)
-		} else {
-			firstErr = fmt.Errorf("%s stopped unexpectedly", r.name)
-		}
-		log.Error("component stopped, shutting down", "component", r.name, "err", firstErr)
-	}
+	// Each step waits at most its deadline. The sinks' own flush is bounded
+	// by ShutdownTimeout (then the InfluxDB sink spools); theirs adds a
+	// margin for the spooling.
 	pipe.Quiesce()
-	stopPoll()
-	wait("poll")
-	stopPipe()
-	wait("pipeline")
-	wait("event-alerts")
-	wait("desk")
-	stopSink()
-	stopAlert()
-	wait("influx")
-	wait("alert")
-	stopHTTP()
-	wait("http")
-	stopClock()
-	wait("clock")
+	step := opts.ShutdownTimeout
+	st.stop(step, "poll")
+	st.stop(step, "pipeline")
+	st.stop(step, "event-alerts", "desk")
+	st.stop(2*step, "influx", "alert")
+	st.stop(step, "http")
+	st.stop(step, "clock")
 	log.Info("feederd stopped")
-	return firstErr
+	return st.failed
 }
 
 // syncClock slews the sample clock towards the wall clock once a second

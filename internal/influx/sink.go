@@ -514,6 +514,21 @@ func (s *Sink) setReady(err error) {
 // only when lines were lost at the end; they are counted as
 // feederd_influx_points_failed_total{reason="shutdown"}. Run may be called
 // once.
+// Close releases what NewSink took (the InfluxDB client, the spool) when
+// Run will not be called: a setup step after NewSink failed. Run releases
+// them itself.
+func (s *Sink) Close() {
+	if s.running.Load() {
+		return
+	}
+	s.closeClient()
+	if s.spool != nil {
+		if err := s.spool.Close(); err != nil {
+			s.log.Error("close spool", "err", err)
+		}
+	}
+}
+
 func (s *Sink) Run(ctx context.Context) error {
 	if !s.running.CompareAndSwap(false, true) {
 		return errors.New("influx sink: Run called twice")
