@@ -136,16 +136,16 @@ func TestDemoConfig(t *testing.T) {
 	// the upstream device) that configs/demo.yaml gives it.
 	var nodes []string
 	for _, f := range cfg.Feeders {
-		for i, n := range f.Grid.Nodes {
+		for i, n := range f.Topology.Nodes {
 			if di := f.Nodes[i].Device; di >= 0 {
 				up := ""
-				for p := n.Parent; p >= 0; p = f.Grid.Nodes[p].Parent {
+				for p := n.Parent; p >= 0; p = f.Topology.Nodes[p].Parent {
 					if f.Nodes[p].Device >= 0 {
-						up = f.Grid.Nodes[p].ID
+						up = f.Topology.Nodes[p].ID
 						break
 					}
 				}
-				nodes = append(nodes, cfg.Devices[di].ID+" "+f.Grid.ID+" "+string(n.Kind)+" "+n.ID+" up:"+up)
+				nodes = append(nodes, cfg.Devices[di].ID+" "+f.Topology.ID+" "+string(n.Kind)+" "+n.ID+" up:"+up)
 			}
 		}
 	}
@@ -205,8 +205,8 @@ func TestLoadConfigBad(t *testing.T) {
 bad-feeder-device.yaml:11: feeders[0].nodes[2].device: no device "A-METER"
 bad-feeder-device.yaml:12: feeders[0].nodes[3].device: device A-MTR sets current 40: on a feeder its current comes from the load`,
 		"bad-feeder-ids": `bad-feeder-ids.yaml:9: feeders[0].nodes[0].id: node A-BRK has the ID of the device at devices[0] but serves "B-BRK": a node with a device's ID serves that device
-bad-feeder-ids.yaml:15: feeders[1].nodes[1].id: node B is already defined at feeders[0].nodes[1]
 bad-feeder-ids.yaml:16: feeders[2].id: feeder A is defined twice
+bad-feeder-ids.yaml:15: feeders[1].nodes[1].id: duplicate node id "B" (first at feeders[0].nodes[1].id)
 bad-feeder-ids.yaml:11: feeders[1].id: feeder B has the ID of node feeders[0].nodes[1]: scenario targets would be ambiguous
 bad-feeder-ids.yaml:20: feeders[3].id: feeder A-BRK has the ID of node feeders[0].nodes[0]: scenario targets would be ambiguous`,
 		"bad-feeder-nominal": `bad-feeder-nominal.yaml:5: feeders[0]: set exactly one of nominal_voltage (line-to-neutral volts) and source_kv (line-to-line kV)
@@ -228,11 +228,11 @@ bad-feeder-params.yaml:13: feeders[0].reclose.intervals[0]: open interval 0s is 
 bad-feeder-params.yaml:14: feeders[0].reclose.reset: reset -1s is outside (0s, 24h]`,
 		"bad-feeder-topology": `bad-feeder-topology.yaml:10: feeders[0].nodes[2].kind: "fuse" is not one of breaker, recloser, sectionalizer, switch, sensor, meter, section
 bad-feeder-topology.yaml:13: feeders[0].nodes[5].section: load -5 kW is negative or not a number
-bad-feeder-topology.yaml:14: feeders[0].nodes[6].id: node A-S1 is defined twice
-bad-feeder-topology.yaml:10: feeders[0].nodes[2].upstream: no node "A-S9" on feeder A
-bad-feeder-topology.yaml:11: feeders[0].nodes[3].upstream: 2 nodes without upstream (A-BRK, A-S3): exactly one is the source
+bad-feeder-topology.yaml:14: feeders[0].nodes[6].id: duplicate node id "A-S1" (first at feeders[0].nodes[1].id)
+bad-feeder-topology.yaml:10: feeders[0].nodes[2].upstream: unknown node "A-S9"
+bad-feeder-topology.yaml:11: feeders[0].nodes[3].upstream: feeder A has 2 nodes without upstream (A-BRK, A-S3): exactly one is its source
 bad-feeder-topology.yaml:12: feeders[0].nodes[4].upstream: upstream cycle A-S4 -> A-S5 -> A-S4
-bad-feeder-topology.yaml:15: feeders[1]: no nodes`,
+bad-feeder-topology.yaml:15: feeders[1].id: no node is on feeder "B"`,
 	}
 	files, err := filepath.Glob("testdata/config/bad-*.yaml")
 	if err != nil {
@@ -272,10 +272,10 @@ func TestLoadConfigFeeders(t *testing.T) {
 		t.Fatalf("%d feeders", len(cfg.Feeders))
 	}
 	a, b := cfg.Feeders[0], cfg.Feeders[1]
-	if a.Grid.ID != "A" || a.NominalVoltage != 7200 || a.SourcePU != 1.03 || a.PowerFactor != 0.9 || a.Frequency != 50 || a.DropPerMW != 0.01 || a.TripDelay != 100*time.Millisecond {
+	if a.Topology.ID != "A" || a.NominalVoltage != 7200 || a.SourcePU != 1.03 || a.PowerFactor != 0.9 || a.Frequency != 50 || a.DropPerMW != 0.01 || a.TripDelay != 100*time.Millisecond {
 		t.Fatalf("feeder A %+v", a)
 	}
-	if b.Grid.ID != "B" || math.Abs(b.NominalVoltage-7199.56) > 0.01 || b.SourcePU != 1 || b.PowerFactor != 0.95 || b.Frequency != 60 || b.DropPerMW != 0.002 || b.TripDelay != 0 {
+	if b.Topology.ID != "B" || math.Abs(b.NominalVoltage-7199.56) > 0.01 || b.SourcePU != 1 || b.PowerFactor != 0.95 || b.Frequency != 60 || b.DropPerMW != 0.002 || b.TripDelay != 0 {
 		t.Fatalf("feeder B %+v", b)
 	}
 	type node struct {
@@ -290,13 +290,13 @@ func TestLoadConfigFeeders(t *testing.T) {
 	}
 	var got []node
 	for _, f := range cfg.Feeders {
-		for i, n := range f.Grid.Nodes {
+		for i, n := range f.Topology.Nodes {
 			parent := ""
 			if n.Parent >= 0 {
-				parent = f.Grid.Nodes[n.Parent].ID
+				parent = f.Topology.Nodes[n.Parent].ID
 			}
 			nc := f.Nodes[i]
-			got = append(got, node{n.ID, string(n.Kind), parent, nc.Device, nc.NormallyOpen, nc.Tie, nc.Reclose.Intervals, nc.Reclose.Reset, nc.Counts, n.Section.LoadKW})
+			got = append(got, node{n.ID, string(n.Kind), parent, nc.Device, nc.NormallyOpen, nc.Tie, nc.Reclose.Intervals, nc.Reclose.Reset, nc.Counts, nc.Section.LoadKW})
 		}
 	}
 	none := NodeRef{-1, -1}
@@ -314,7 +314,7 @@ func TestLoadConfigFeeders(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("nodes\n%v\nwant\n%v", got, want)
 	}
-	if sec := a.Grid.Nodes[1].Section; sec.Customers != 200 || sec.Critical != 2 {
+	if sec := a.Nodes[1].Section; sec.Customers != 200 || sec.Critical != 2 {
 		t.Fatalf("A-S1 section %+v", sec)
 	}
 	// A device on no feeder keeps its current; values pin points.

@@ -313,9 +313,20 @@ func (b *builder) nodes() {
 	for i, n := range b.spec.Nodes {
 		t.refs[i] = Ref{-1, -1}
 		p := at("nodes", i)
+		first, dup := b.firstNode[n.ID]
+		switch {
+		case n.ID == "":
+			b.bad(append(p, "id"), "required")
+		case dup:
+			b.dup(append(p, "id"), at("nodes", first, "id"), "duplicate %s id %q (first at %s)", b.noun, n.ID)
+		default:
+			b.firstNode[n.ID] = i
+		}
 		if n.Feeder == "" {
 			b.bad(append(p, "feeder"), "required")
-			b.feederless[n.ID] = true
+			if !dup {
+				b.feederless[n.ID] = true
+			}
 			continue
 		}
 		fi, ok := t.byFeeder[n.Feeder]
@@ -328,13 +339,7 @@ func (b *builder) nodes() {
 		ref := Ref{fi, len(f.Nodes)}
 		f.Nodes = append(f.Nodes, Node{ID: n.ID, Kind: n.Kind, Spec: i, Parent: -1})
 		t.refs[i] = ref
-		switch first, dup := b.firstNode[n.ID]; {
-		case n.ID == "":
-			b.bad(append(p, "id"), "required")
-		case dup:
-			b.dup(append(p, "id"), at("nodes", first, "id"), "duplicate %s id %q (first at %s)", b.noun, n.ID)
-		default:
-			b.firstNode[n.ID] = i
+		if n.ID != "" && !dup {
 			t.byID[n.ID] = ref
 			f.index[n.ID] = ref.Node
 		}
@@ -588,4 +593,34 @@ func (f *Feeder) PathToRoot(i int) []int {
 		out = append(out, i)
 	}
 	return out
+}
+
+// Spec returns a Spec that New builds this topology from again, with the
+// nodes in their spec order. Shard uses it to build the topology of part of
+// a configuration.
+func (t *Topology) Spec() Spec {
+	s := Spec{Nodes: make([]NodeSpec, len(t.refs))}
+	for i, r := range t.refs {
+		f := t.Feeders[r.Feeder]
+		n := &f.Nodes[r.Node]
+		s.Nodes[i] = NodeSpec{ID: n.ID, Feeder: f.ID, Kind: n.Kind}
+		if n.Parent >= 0 {
+			s.Nodes[i].Upstream = f.Nodes[n.Parent].ID
+		}
+	}
+	for _, f := range t.Feeders {
+		if len(f.Sections) == 0 && len(f.Ties) == 0 {
+			continue
+		}
+		fs := FeederSpec{ID: f.ID}
+		for _, sec := range f.Sections {
+			fs.Sections = append(fs.Sections, SectionSpec{ID: sec.ID, FedBy: f.Nodes[sec.FedBy].ID,
+				Customers: &sec.Customers, Critical: slices.Clone(sec.Critical)})
+		}
+		for _, tie := range f.Ties {
+			fs.Ties = append(fs.Ties, TieSpec{Device: t.Node(tie.Switch).ID, To: f.Nodes[tie.To].ID})
+		}
+		s.Feeders = append(s.Feeders, fs)
+	}
+	return s
 }

@@ -3,6 +3,7 @@ package topology
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -236,5 +237,20 @@ func TestKind(t *testing.T) {
 		if tt.k.Valid() != tt.valid || tt.k.Switching() != tt.switching || tt.k.Protective() != tt.protective {
 			t.Errorf("%s: valid %v switching %v protective %v", tt.k, tt.k.Valid(), tt.k.Switching(), tt.k.Protective())
 		}
+	}
+}
+
+// TestSpecRoundTrip: New(t.Spec()) builds t again.
+func TestSpecRoundTrip(t *testing.T) {
+	top, err := New(twoFeeders())
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := New(top.Spec())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(top, again) {
+		t.Fatalf("New(Spec()) =\n%+v\nwant\n%+v", again, top)
 	}
 }
