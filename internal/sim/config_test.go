@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/feederd/feederd/internal/config"
 	"github.com/feederd/feederd/internal/profile"
 )
 
@@ -100,7 +101,8 @@ func TestLoadConfigGood(t *testing.T) {
 }
 
 // TestDemoConfig pins the demo fleet that configs/demo.yaml (feederd's side)
-// is written against.
+// is written against, and checks that feederd's topology of that file is
+// the tree rtusim simulates, device for device.
 func TestDemoConfig(t *testing.T) {
 	var loaded []string
 	load := func(path string) (*profile.Profile, error) {
@@ -160,6 +162,24 @@ func TestDemoConfig(t *testing.T) {
 	}
 	if !slices.Equal(nodes, wantNodes) {
 		t.Fatalf("demo nodes\n%s\nwant\n%s", strings.Join(nodes, "\n"), strings.Join(wantNodes, "\n"))
+	}
+	// And feederd's topology of configs/demo.yaml is that tree.
+	m, err := config.Load("../../configs/demo.yaml", config.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var feederd []string
+	for _, f := range m.Topology.Feeders {
+		for _, n := range f.Nodes {
+			up := ""
+			if n.Parent >= 0 {
+				up = f.Nodes[n.Parent].ID
+			}
+			feederd = append(feederd, n.ID+" "+f.ID+" "+string(n.Kind)+" "+n.ID+" up:"+up)
+		}
+	}
+	if !slices.Equal(feederd, nodes) {
+		t.Fatalf("feederd's demo topology\n%s\nrtusim's\n%s", strings.Join(feederd, "\n"), strings.Join(nodes, "\n"))
 	}
 	if cfg.HTTP != "127.0.0.1:9201" || cfg.Seed != 1 || cfg.Tick != time.Second {
 		t.Fatalf("http %s seed %d tick %s", cfg.HTTP, cfg.Seed, cfg.Tick)
