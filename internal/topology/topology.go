@@ -274,11 +274,11 @@ func at(p ...any) []any { return p }
 // tie comes from a node of another feeder to a node of this one. All
 // problems come back at once as Errors.
 func New(spec Spec) (*Topology, error) {
-	b := &builder{spec: &spec, noun: spec.Noun, firstNode: map[string]int{}, firstFeeder: map[string]int{}, feederless: map[string]bool{}}
+	b := &builder{spec: &spec, noun: spec.Noun, firstNode: make(map[string]int, len(spec.Nodes)), firstFeeder: map[string]int{}, feederless: map[string]bool{}}
 	if b.noun == "" {
 		b.noun = "node"
 	}
-	t := &Topology{refs: make([]Ref, len(spec.Nodes)), byID: map[string]Ref{}, byFeeder: map[string]int{}}
+	t := &Topology{refs: make([]Ref, len(spec.Nodes)), byID: make(map[string]Ref, len(spec.Nodes)), byFeeder: map[string]int{}}
 	b.t = t
 	b.nodes()
 	b.trees()
@@ -312,18 +312,17 @@ func (b *builder) nodes() {
 	t := b.t
 	for i, n := range b.spec.Nodes {
 		t.refs[i] = Ref{-1, -1}
-		p := at("nodes", i)
 		first, dup := b.firstNode[n.ID]
 		switch {
 		case n.ID == "":
-			b.bad(append(p, "id"), "required")
+			b.bad(at("nodes", i, "id"), "required")
 		case dup:
-			b.dup(append(p, "id"), at("nodes", first, "id"), "duplicate %s id %q (first at %s)", b.noun, n.ID)
+			b.dup(at("nodes", i, "id"), at("nodes", first, "id"), "duplicate %s id %q (first at %s)", b.noun, n.ID)
 		default:
 			b.firstNode[n.ID] = i
 		}
 		if n.Feeder == "" {
-			b.bad(append(p, "feeder"), "required")
+			b.bad(at("nodes", i, "feeder"), "required")
 			if !dup {
 				b.feederless[n.ID] = true
 			}
@@ -361,14 +360,13 @@ func (b *builder) trees() {
 			roots[ref.Feeder] = append(roots[ref.Feeder], ref.Node)
 			continue
 		}
-		p := at("nodes", i, "upstream")
 		up, ok := t.byID[n.Upstream]
 		switch {
 		case !ok && b.feederless[n.Upstream]:
 		case !ok:
-			b.bad(p, "unknown %s %q", b.noun, n.Upstream)
+			b.bad(at("nodes", i, "upstream"), "unknown %s %q", b.noun, n.Upstream)
 		case up.Feeder != ref.Feeder:
-			b.bad(p, "%s %q is on feeder %q, not %q", b.noun, n.Upstream, t.Feeders[up.Feeder].ID, f.ID)
+			b.bad(at("nodes", i, "upstream"), "%s %q is on feeder %q, not %q", b.noun, n.Upstream, t.Feeders[up.Feeder].ID, f.ID)
 		default:
 			f.Nodes[ref.Node].Parent = up.Node
 		}
@@ -431,8 +429,10 @@ func (b *builder) cycles(f *Feeder) {
 // feeders adds the sections and ties of the feeder specs.
 func (b *builder) feeders() {
 	t := b.t
-	firstSection := map[string][]any{}
-	firstCustomer := map[string][]any{}
+	// Where each section ID and critical customer name was first given:
+	// feeder spec, section (and critical) index.
+	firstSection := map[string][2]int{}
+	firstCustomer := map[string][3]int{}
 	for i, fs := range b.spec.Feeders {
 		p := at("feeders", i)
 		var f *Feeder
@@ -450,61 +450,62 @@ func (b *builder) feeders() {
 		}
 		// node finds the node named at path, on this feeder or (tie
 		// switches) on another.
-		node := func(path []any, id string, same bool) (Ref, bool) {
+		node := func(id string, same bool, path ...any) (Ref, bool) {
 			ref, ok := t.byID[id]
 			switch {
 			case id == "":
-				b.bad(path, "required")
+				b.bad(at(path...), "required")
 			case !ok && b.feederless[id]:
 			case !ok:
-				b.bad(path, "unknown %s %q", b.noun, id)
+				b.bad(at(path...), "unknown %s %q", b.noun, id)
 			case fs.ID == "":
 			case same && t.Feeders[ref.Feeder].ID != fs.ID:
-				b.bad(path, "%s %q is on feeder %q, not %q", b.noun, id, t.Feeders[ref.Feeder].ID, fs.ID)
+				b.bad(at(path...), "%s %q is on feeder %q, not %q", b.noun, id, t.Feeders[ref.Feeder].ID, fs.ID)
 			case !same && t.Feeders[ref.Feeder].ID == fs.ID:
-				b.bad(path, "%s %q is on this feeder: a tie comes from another feeder", b.noun, id)
+				b.bad(at(path...), "%s %q is on this feeder: a tie comes from another feeder", b.noun, id)
 			default:
 				return ref, true
 			}
 			return Ref{}, false
 		}
 		for j, ss := range fs.Sections {
-			sp := at("feeders", i, "sections", j)
+			sp := func(key string) []any { return at("feeders", i, "sections", j, key) }
 			sec := Section{ID: ss.ID, FedBy: -1}
 			switch first, dup := firstSection[ss.ID]; {
 			case ss.ID == "":
-				b.bad(append(sp, "id"), "required")
+				b.bad(sp("id"), "required")
 			case dup:
-				b.dup(append(sp, "id"), first, "duplicate section id %q (first at %s)", ss.ID)
+				b.dup(sp("id"), at("feeders", first[0], "sections", first[1], "id"), "duplicate section id %q (first at %s)", ss.ID)
 			default:
-				firstSection[ss.ID] = append(sp, "id")
+				firstSection[ss.ID] = [2]int{i, j}
 			}
-			if ref, ok := node(append(sp, "fed_by"), ss.FedBy, true); ok {
+			if ref, ok := node(ss.FedBy, true, "feeders", i, "sections", j, "fed_by"); ok {
 				sec.FedBy = ref.Node
 			}
 			switch {
 			case ss.Customers == nil:
-				b.bad(append(sp, "customers"), "required")
+				b.bad(sp("customers"), "required")
 			case *ss.Customers < 0:
-				b.bad(append(sp, "customers"), "%d is negative", *ss.Customers)
+				b.bad(sp("customers"), "%d is negative", *ss.Customers)
 			default:
 				sec.Customers = *ss.Customers
 			}
 			if ss.Customers != nil && len(ss.Critical) > max(*ss.Customers, 0) {
-				b.bad(append(sp, "critical"), "%d critical customers but %d customers", len(ss.Critical), *ss.Customers)
+				b.bad(sp("critical"), "%d critical customers but %d customers", len(ss.Critical), *ss.Customers)
 			}
 			for k, c := range ss.Critical {
-				cp := at("feeders", i, "sections", j, "critical", k)
+				cp := func(key string) []any { return at("feeders", i, "sections", j, "critical", k, key) }
 				switch first, dup := firstCustomer[c.Name]; {
 				case c.Name == "":
-					b.bad(append(cp, "name"), "required")
+					b.bad(cp("name"), "required")
 				case dup:
-					b.dup(append(cp, "name"), first, "customer %q is already in a section (%s): a customer is in one section only", c.Name)
+					b.dup(cp("name"), at("feeders", first[0], "sections", first[1], "critical", first[2], "name"),
+						"customer %q is already in a section (%s): a customer is in one section only", c.Name)
 				default:
-					firstCustomer[c.Name] = append(cp, "name")
+					firstCustomer[c.Name] = [3]int{i, j, k}
 				}
 				if !slices.Contains(CriticalKinds, c.Kind) {
-					b.bad(append(cp, "kind"), "unknown kind %q (want %s)", c.Kind, criticalKindList())
+					b.bad(cp("kind"), "unknown kind %q (want %s)", c.Kind, criticalKindList())
 				}
 			}
 			sec.Critical = slices.Clone(ss.Critical)
@@ -513,9 +514,8 @@ func (b *builder) feeders() {
 			}
 		}
 		for j, ts := range fs.Ties {
-			tp := at("feeders", i, "ties", j)
-			sw, ok1 := node(append(tp, "device"), ts.Device, false)
-			to, ok2 := node(append(tp, "to"), ts.To, true)
+			sw, ok1 := node(ts.Device, false, "feeders", i, "ties", j, "device")
+			to, ok2 := node(ts.To, true, "feeders", i, "ties", j, "to")
 			if f != nil && ok1 && ok2 {
 				f.Ties = append(f.Ties, Tie{Switch: sw, To: to.Node})
 			}
