@@ -148,8 +148,8 @@ func (c *checker) feeders(ff []fileFeeder, defined map[string]string) {
 		from   where
 		target string
 	}
-	// The feeders' trees go through the one topology model; spec k is
-	// feeders[specAt[k].feeder].nodes[specAt[k].node].
+	// The feeders' trees go through the one topology model; sp says where
+	// in the file each of its nodes and feeders is.
 	var sp specPlaces
 	spec := topology.Spec{Locate: func(p []any) string { return pathString(sp.path(p)) }}
 	for i, f := range ff {
