@@ -237,7 +237,8 @@ bad-feeder-options.yaml:11: feeders[0].nodes[3].counts: only sectionalizers coun
 bad-feeder-options.yaml:12: feeders[0].nodes[4].counts: 9 is outside 1..8
 bad-feeder-options.yaml:13: feeders[0].nodes[5].tie: a tie is a switch, not a sensor
 bad-feeder-options.yaml:14: feeders[0].nodes[6].tie: no node "A-NOPE"
-bad-feeder-options.yaml:15: feeders[0].nodes[7].tie: a switch cannot tie to itself`,
+bad-feeder-options.yaml:15: feeders[0].nodes[7].tie: a switch cannot tie to itself
+bad-feeder-options.yaml:16: feeders[0].nodes[8].tie: node "A-W" is on this feeder: a tie comes from another feeder`,
 		"bad-feeder-params": `bad-feeder-params.yaml:7: feeders[0].source_pu: 2 is outside 0.5..1.5
 bad-feeder-params.yaml:8: feeders[0].power_factor: 1.2 is outside (0, 1]
 bad-feeder-params.yaml:9: feeders[0].frequency: -50 Hz is outside (0, 1000]

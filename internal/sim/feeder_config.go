@@ -296,6 +296,29 @@ func (c *checker) feeders(ff []fileFeeder, defined map[string]string) {
 		}
 		cfg.Feeders = append(cfg.Feeders, fc)
 	}
+	// A tie is a switch of one feeder that can feed a node of another: the
+	// topology checks that it joins two feeders, as it does feederd's.
+	specFeeder := map[int]int{} // ff index -> spec.Feeders index
+	for k, i := range sp.feeders {
+		specFeeder[i] = k
+	}
+	for _, t := range ties {
+		w, ok := nodes[t.target]
+		switch {
+		case !ok:
+			c.errf(t.p, "no node %q", t.target)
+		case w == t.from:
+			c.errf(t.p, "a switch cannot tie to itself")
+		default:
+			cfg.Feeders[t.from.feeder].Nodes[t.from.node].Tie = NodeRef{w.feeder, w.node}
+			k, in := specFeeder[w.feeder]
+			if _, fromIn := specFeeder[t.from.feeder]; in && fromIn {
+				fs := &spec.Feeders[k]
+				fs.Ties = append(fs.Ties, topology.TieSpec{Device: ff[t.from.feeder].Nodes[t.from.node].ID, To: t.target})
+				sp.ties = append(sp.ties, tiePlace{feeder: k, tie: len(fs.Ties) - 1, path: t.p})
+			}
+		}
+	}
 	top, err := topology.New(spec)
 	c.topologyErrors(err, &sp)
 	if top != nil {
@@ -314,17 +337,6 @@ func (c *checker) feeders(ff []fileFeeder, defined map[string]string) {
 			c.errf(at("feeders", fi, "id"), "feeder %s has the ID of the device at %s: scenario targets would be ambiguous", id, prev)
 		}
 	}
-	for _, t := range ties {
-		w, ok := nodes[t.target]
-		switch {
-		case !ok:
-			c.errf(t.p, "no node %q", t.target)
-		case w == t.from:
-			c.errf(t.p, "a switch cannot tie to itself")
-		default:
-			cfg.Feeders[t.from.feeder].Nodes[t.from.node].Tie = NodeRef{w.feeder, w.node}
-		}
-	}
 }
 
 // where is a node of the file: feeders[feeder].nodes[node].
@@ -335,10 +347,19 @@ type where struct{ feeder, node int }
 type specPlaces struct {
 	nodes   []where
 	feeders []int
+	ties    []tiePlace
+}
+
+// tiePlace is the tie key of the switch node that spec.Feeders[feeder]
+// .Ties[tie] came from.
+type tiePlace struct {
+	feeder, tie int
+	path        []any
 }
 
 // path turns a topology path ("nodes", k, ... or "feeders", k, ...) into
-// the file's ("feeders", i, "nodes", j, ... or "feeders", i, ...).
+// the file's ("feeders", i, "nodes", j, ... or "feeders", i, ...); a tie's
+// is the tie key of its switch node.
 func (sp *specPlaces) path(p []any) []any {
 	if len(p) < 2 {
 		return p
@@ -348,6 +369,12 @@ func (sp *specPlaces) path(p []any) []any {
 	case p[0] == "nodes" && k < len(sp.nodes):
 		w := sp.nodes[k]
 		return append(at("feeders", w.feeder, "nodes", w.node), p[2:]...)
+	case p[0] == "feeders" && len(p) >= 4 && p[2] == "ties":
+		for _, tp := range sp.ties {
+			if tp.feeder == k && tp.tie == p[3] {
+				return tp.path
+			}
+		}
 	case p[0] == "feeders" && k < len(sp.feeders):
 		return append(at("feeders", sp.feeders[k]), p[2:]...)
 	}
