@@ -4,12 +4,13 @@ GO ?= go
 BIN := $(CURDIR)/bin
 INFLUXD_VERSION := v1.8.10
 ALERTMANAGER_VERSION := v0.28.1
+PROMTOOL_VERSION := v0.316.0
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 # Fuzz targets run briefly in make test; longer with FUZZTIME=5m make fuzz.
 FUZZTIME ?= 10s
 
-.PHONY: all build run test check fmt-check vet unit fuzz bench bench-all fleet-bench telegraf tools clean
+.PHONY: all build run test check fmt-check vet unit fuzz bench bench-all fleet-bench telegraf tools clean dist
 
 all: build
 
@@ -33,10 +34,19 @@ $(BIN)/alertmanager:
 $(BIN)/amtool: $(BIN)/alertmanager
 	GOBIN=$(BIN) $(GO) install github.com/prometheus/alertmanager/cmd/amtool@$(ALERTMANAGER_VERSION)
 
-tools: $(BIN)/influxd $(BIN)/alertmanager $(BIN)/amtool
-	@command -v socat >/dev/null && command -v mbpoll >/dev/null || { \
-	  echo "installing socat and mbpoll (Debian packages)"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq socat mbpoll; }
+# Prometheus's promtool (about 3 minutes once): checks and unit-tests the
+# rules under deploy/prometheus and lints a live /metrics in the tests.
+$(BIN)/promtool:
+	@echo "building promtool $(PROMTOOL_VERSION) into $(BIN) (once)"
+	GOBIN=$(BIN) $(GO) install github.com/prometheus/prometheus/cmd/promtool@$(PROMTOOL_VERSION)
+
+tools: $(BIN)/influxd $(BIN)/alertmanager $(BIN)/amtool $(BIN)/promtool
+	@command -v socat >/dev/null && command -v mbpoll >/dev/null && command -v chromium >/dev/null || { \
+	  echo "installing socat, mbpoll and chromium (Debian packages; chromium for the desk page's browser test)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq socat mbpoll chromium; }
+	@command -v systemd-analyze >/dev/null && command -v curl >/dev/null || { \
+	  echo "installing systemd (systemd-analyze checks the unit) and curl (the demo test)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq systemd curl; }
 
 # The demo: InfluxDB, Alertmanager, rtusim with the demo fleet, feederd;
 # Ctrl-C stops all.
@@ -51,7 +61,7 @@ vet:
 	$(GO) vet ./...
 
 unit: tools
-	FEEDERD_INFLUXD=$(BIN)/influxd FEEDERD_ALERTMANAGER=$(BIN)/alertmanager FEEDERD_AMTOOL=$(BIN)/amtool $(GO) test -race -count=1 -timeout 12m ./...
+	FEEDERD_INFLUXD=$(BIN)/influxd FEEDERD_ALERTMANAGER=$(BIN)/alertmanager FEEDERD_AMTOOL=$(BIN)/amtool FEEDERD_PROMTOOL=$(BIN)/promtool $(GO) test -race -count=1 -timeout 12m ./...
 
 # One go test per target: -fuzz takes a single target.
 fuzz:
@@ -59,6 +69,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME) ./internal/config
 	$(GO) test -run '^$$' -fuzz '^FuzzParseProfile$$' -fuzztime $(FUZZTIME) ./internal/config
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./internal/profile
+	$(GO) test -run '^$$' -fuzz '^FuzzReadRecord$$' -fuzztime $(FUZZTIME) ./internal/influx
+	$(GO) test -run '^$$' -fuzz '^FuzzEncoderLineProtocol$$' -fuzztime $(FUZZTIME) ./internal/influx
 
 test: fmt-check vet unit fuzz
 
@@ -80,8 +92,14 @@ telegraf: $(BIN)/telegraf
 $(BIN)/telegraf:
 	GOBIN=$(BIN) $(GO) install -tags "custom,inputs.modbus,outputs.influxdb_v2" github.com/influxdata/telegraf/cmd/telegraf@v1.37.2
 
+# Release tarballs for linux/amd64 and linux/arm64 (industrial gateways are
+# often ARM): dist/feederd-$(VERSION)-linux-<arch>.tar.gz, laid out as they
+# install (README, "Running as a service").
+dist:
+	bash scripts/dist.sh $(VERSION) dist amd64 arm64
+
 fleet-bench: build
 	bash scripts/fleet-bench.sh
 
 clean:
-	rm -rf $(BIN)/feederd $(BIN)/rtusim $(BIN)/benchfloor var bench.out bench.log bench-all.out
+	rm -rf $(BIN)/feederd $(BIN)/rtusim $(BIN)/benchfloor var bench.out bench.log bench-all.out dist

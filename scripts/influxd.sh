@@ -1,6 +1,8 @@
 # Sourced by run-demo.sh and fleet-bench.sh: start the InfluxDB 1.8 built into
 # ./bin on 127.0.0.1 with its data in a folder, wait until it answers, create
-# the feederd database. Sets INFLUXD_PID.
+# the feederd database. Sets INFLUXD_PID as soon as influxd runs; influxd
+# leads a session and process group of its own (setsid), so that Ctrl-C
+# reaches the calling script, which stops it in its turn.
 #
 #   start_influxd BIN DIR PORT LOG
 start_influxd() {
@@ -23,7 +25,7 @@ bind-address = "127.0.0.1:0"
 [logging]
   level = "warn"
 CONF
-  "$bin" -config "$dir/influxdb.conf" >"$log" 2>&1 &
+  setsid "$bin" -config "$dir/influxdb.conf" >"$log" 2>&1 &
   INFLUXD_PID=$!
   local i
   for i in $(seq 300); do

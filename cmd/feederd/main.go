@@ -31,28 +31,37 @@ import (
 	"github.com/feederd/feederd/internal/app"
 	"github.com/feederd/feederd/internal/config"
 	"github.com/feederd/feederd/internal/poll"
+	"github.com/feederd/feederd/internal/sample"
 )
 
 // version is set with -ldflags "-X main.version=...".
 var version = "dev"
 
-// Exit codes.
+// Exit codes. probe adds two of its own (see probe).
 const (
 	exitOK      = 0
 	exitFailure = 1
 	exitUsage   = 2 // bad flags or an invalid config file
+	// exitSomeBad: probe read the device, but not every point is good.
+	exitSomeBad = 3
+	// exitNoneGood: probe opened the link, but no point is good.
+	exitNoneGood = 4
 )
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 
 func run(args []string, stdout, stderr io.Writer) int {
 	cmd := "run"
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+	switch {
+	case len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help"):
+		usage(stdout)
+		return exitOK
+	case len(args) > 0 && !strings.HasPrefix(args[0], "-"):
 		cmd, args = args[0], args[1:]
 	}
 	switch cmd {
 	case "run":
-		return runDaemon(args, stderr)
+		return runDaemon(args, stdout, stderr)
 	case "check-config":
 		return checkConfig(args, stdout, stderr)
 	case "plan":
@@ -62,7 +71,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "version":
 		fmt.Fprintln(stdout, "feederd", version)
 		return exitOK
-	case "help", "-h", "--help":
+	case "help":
 		usage(stdout)
 		return exitOK
 	}
@@ -71,13 +80,35 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return exitUsage
 }
 
+// parseFlags parses args into fs. -h and -help print the command's synopsis
+// and flags to stdout and give exit 0; a bad flag is reported on stderr
+// (by the flag package) and gives exitUsage. ok is true when the command
+// should go on.
+func parseFlags(fs *flag.FlagSet, synopsis string, args []string, stdout, stderr io.Writer) (code int, ok bool) {
+	fs.SetOutput(stderr)
+	fs.Usage = func() {} // printed below, on stdout for -h
+	err := fs.Parse(args)
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintf(stdout, "usage: %s\n\nflags:\n", synopsis)
+		fs.SetOutput(stdout)
+		fs.PrintDefaults()
+		return exitOK, false
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "usage: %s\n", synopsis)
+		return exitUsage, false
+	}
+	return exitOK, true
+}
+
 func usage(w io.Writer) {
 	fmt.Fprint(w, `usage:
   feederd [run] -config FILE [-shard i/n] [-data.dir data] [-http.listen ADDR] [-http.pprof] [-log.level info] [-log.format text|json]
   feederd check-config [-shard i/n] FILE
   feederd plan -config FILE [-device ID] [-shard i/n]
-  feederd probe -url URL -unit N -profile FILE [-timeout 1s] [-serial 19200,8,N,1]
+  feederd probe -url URL -unit N -profile FILE [-timeout 1s] [-serial 19200,8,N,1] [-tls.cert F -tls.key F -tls.ca F]
   feederd version
+  feederd COMMAND -h    the command's flags
 `)
 }
 
@@ -91,23 +122,30 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 	case "text":
 		return slog.New(slog.NewTextHandler(w, hopts)), nil
 	case "json":
+		// JSON would carry a duration as integer nanoseconds; "261ms" reads
+		// as the text format's does.
+		hopts.ReplaceAttr = func(_ []string, a slog.Attr) slog.Attr {
+			if a.Value.Kind() == slog.KindDuration {
+				a.Value = slog.StringValue(a.Value.Duration().String())
+			}
+			return a
+		}
 		return slog.New(slog.NewJSONHandler(w, hopts)), nil
 	}
 	return nil, fmt.Errorf("-log.format: %q is neither text nor json", format)
 }
 
-func runDaemon(args []string, stderr io.Writer) int {
+func runDaemon(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("feederd run", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	cfg := fs.String("config", "", "configuration file (required)")
 	listen := fs.String("http.listen", "", "HTTP listen address (overrides http.listen in the file)")
 	level := fs.String("log.level", "info", "log level: debug, info, warn, error")
 	format := fs.String("log.format", "text", "log format: text or json")
 	pprof := fs.Bool("http.pprof", false, "serve /debug/pprof/ on the HTTP listener")
-	dataDir := fs.String("data.dir", "data", "directory for what is kept across restarts (detection's events in progress); \"\" keeps nothing")
+	dataDir := fs.String("data.dir", "data", "directory for what is kept across restarts (detection's events in progress, the InfluxDB spool); \"\" keeps nothing")
 	shard := shardFlag(fs)
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
+	if code, ok := parseFlags(fs, "feederd [run] -config FILE [flags]", args, stdout, stderr); !ok {
+		return code
 	}
 	if *cfg == "" {
 		fmt.Fprintln(stderr, "feederd: -config FILE is required (configs/demo.yaml is the demo's)")
@@ -118,12 +156,36 @@ func runDaemon(args []string, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "feederd:", err)
 		return exitUsage
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	// A second SIGINT or SIGTERM during the ordered shutdown kills at once.
+	// The first SIGINT or SIGTERM starts the ordered shutdown; a second one
+	// makes the InfluxDB sink stop delivering and spool what is left; a
+	// third exits at once.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	hurry := make(chan struct{})
+	sigs := make(chan os.Signal, 3)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	runDone := make(chan struct{})
+	defer close(runDone)
 	go func() {
-		<-ctx.Done()
-		stop()
+		for n := 1; ; n++ {
+			select {
+			case <-runDone:
+				return
+			case sig := <-sigs:
+				switch n {
+				case 1:
+					logger.Info("stop requested: stopping polls, delivering or spooling what is queued", "signal", sig.String())
+					cancel()
+				case 2:
+					logger.Warn("second stop request: spooling what is not delivered yet and stopping", "signal", sig.String())
+					close(hurry)
+				default:
+					logger.Error("third stop request: exiting now; lines not yet spooled are lost", "signal", sig.String())
+					os.Exit(exitFailure)
+				}
+			}
+		}
 	}()
 	// SIGHUP would kill the process without the ordered shutdown (and lose
 	// the InfluxDB queue). Reloading the configuration is not supported yet:
@@ -153,6 +215,7 @@ func runDaemon(args []string, stderr io.Writer) int {
 	opts.Pprof = *pprof
 	opts.DataDir = *dataDir
 	opts.Shard = *shard
+	opts.Hurry = hurry
 	if err := app.Run(ctx, opts); err != nil {
 		var cerr *config.Errors
 		if errors.As(err, &cerr) || errors.Is(err, iofs.ErrNotExist) {
@@ -167,10 +230,9 @@ func runDaemon(args []string, stderr io.Writer) int {
 
 func checkConfig(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("feederd check-config", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	shard := shardFlag(fs)
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
+	if code, ok := parseFlags(fs, "feederd check-config [-shard i/n] FILE", args, stdout, stderr); !ok {
+		return code
 	}
 	sharded := false
 	fs.Visit(func(f *flag.Flag) { sharded = sharded || f.Name == "shard" })
@@ -228,12 +290,11 @@ func shardFlag(fs *flag.FlagSet) *config.Shard {
 
 func plan(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("feederd plan", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	cfg := fs.String("config", "configs/demo.yaml", "configuration file")
 	device := fs.String("device", "", "only this device")
 	shard := shardFlag(fs)
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
+	if code, ok := parseFlags(fs, "feederd plan -config FILE [-device ID] [-shard i/n]", args, stdout, stderr); !ok {
+		return code
 	}
 	m, err := config.Load(*cfg, config.LoadOptions{Getenv: os.Getenv})
 	if err != nil {
@@ -259,26 +320,48 @@ func plan(args []string, stdout, stderr io.Writer) int {
 	return exitOK
 }
 
+// probe reads one device once and prints its points. Exit codes: 0 every
+// point is good; 3 some point is not; 4 no point is (the device does not
+// answer at that unit, or rejects every request); 1 the link cannot be
+// opened; 2 bad flags or profile.
 func probe(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("feederd probe", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	url := fs.String("url", "", "device URL: tcp://host:502, rtu:///dev/ttyS0, rtuovertcp://host:port, tcp+tls://host:802")
-	unit := fs.Uint("unit", 1, "Modbus unit ID")
-	profilePath := fs.String("profile", "", "profile file (configs/profiles/*.yaml)")
+	url := fs.String("url", "", "device URL (required): tcp://host:502, rtu:///dev/ttyS0, rtuovertcp://host:port, tcp+tls://host:802")
+	var unit uint
+	fs.UintVar(&unit, "unit", 0, "Modbus unit ID, 0..247 (required)")
+	profilePath := fs.String("profile", "", "profile file, configs/profiles/*.yaml (required)")
 	timeout := fs.Duration("timeout", time.Second, "response timeout")
-	serial := fs.String("serial", "19200,8,N,1", "serial settings for rtu:// and rtuovertcp://: baud,data bits,parity,stop bits")
+	serial := fs.String("serial", "19200,8,N,1", "serial settings for rtu:// (all four) and rtuovertcp:// (baud): baud,data bits,parity,stop bits")
 	cert := fs.String("tls.cert", "", "client certificate for tcp+tls://")
 	key := fs.String("tls.key", "", "client key for tcp+tls://")
 	ca := fs.String("tls.ca", "", "CA certificate for tcp+tls://")
-	if err := fs.Parse(args); err != nil {
+	const synopsis = "feederd probe -url URL -unit N -profile FILE [-timeout 1s] [-serial 19200,8,N,1] [-tls.cert F -tls.key F -tls.ca F]"
+	if code, ok := parseFlags(fs, synopsis, args, stdout, stderr); !ok {
+		return code
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	var missing []string
+	for _, name := range []string{"url", "unit", "profile"} {
+		if !set[name] {
+			missing = append(missing, "-"+name)
+		}
+	}
+	if len(missing) > 0 {
+		fmt.Fprintf(stderr, "feederd probe: %s required\nusage: %s\n", strings.Join(missing, ", "), synopsis)
 		return exitUsage
 	}
-	if *url == "" || *profilePath == "" {
-		fmt.Fprintln(stderr, "feederd probe: -url and -profile are required")
+	scheme, _, _ := strings.Cut(*url, "://")
+	if set["serial"] && scheme != "rtu" && scheme != "rtuovertcp" {
+		fmt.Fprintf(stderr, "feederd probe: -serial is for rtu:// and rtuovertcp:// URLs, not %s://\n", scheme)
+		return exitUsage
+	}
+	if (set["tls.cert"] || set["tls.key"] || set["tls.ca"]) && scheme != "tcp+tls" {
+		fmt.Fprintf(stderr, "feederd probe: -tls.cert, -tls.key and -tls.ca are for tcp+tls:// URLs, not %s://\n", scheme)
 		return exitUsage
 	}
 	dev, err := config.ProbeDevice(config.ProbeSpec{
-		URL: *url, Unit: *unit, ProfilePath: *profilePath, Timeout: *timeout,
+		URL: *url, Unit: unit, ProfilePath: *profilePath, Timeout: *timeout,
 		Serial: *serial, CertFile: *cert, KeyFile: *key, CAFile: *ca,
 	})
 	if err != nil {
@@ -297,5 +380,19 @@ func probe(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "feederd probe:", err)
 		return exitFailure
 	}
-	return exitOK
+	good := 0
+	for _, v := range values {
+		if v.Quality == sample.Good {
+			good++
+		}
+	}
+	switch {
+	case good == len(values):
+		return exitOK
+	case good == 0:
+		fmt.Fprintf(stderr, "feederd probe: no point of %d is good\n", len(values))
+		return exitNoneGood
+	}
+	fmt.Fprintf(stderr, "feederd probe: %d of %d points are not good\n", len(values)-good, len(values))
+	return exitSomeBad
 }

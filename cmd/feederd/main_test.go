@@ -3,9 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/feederd/feederd/internal/config"
 	"github.com/feederd/feederd/internal/sim"
@@ -96,7 +100,8 @@ func TestPlan(t *testing.T) {
 	}
 }
 
-// TestProbe reads a simulated PM5100 once, as an engineer would at a site.
+// TestProbe reads a simulated PM5100 once, as an engineer would at a site,
+// and pins probe's exit codes.
 func TestProbe(t *testing.T) {
 	prof, err := config.LoadProfile("../../configs/profiles/pm5100.yaml")
 	if err != nil {
@@ -106,7 +111,7 @@ func TestProbe(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for k, v := range map[string]float64{"van": 120.25, "freq": 59.5, "energy": 123456789} {
+	for k, v := range map[string]float64{"van": 120.25, "freq": 59.98, "pf": 0.982, "energy": 123456789} {
 		if err := dev.SetValue(k, v); err != nil {
 			t.Fatal(err)
 		}
@@ -124,21 +129,128 @@ func TestProbe(t *testing.T) {
 	go func() { defer close(done); _ = ep.Serve(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
 
-	code, out, errs := runCmd("probe", "-url", ep.URL, "-serial", "19200,8,N,1", "-unit", "3", "-profile", "../../configs/profiles/pm5100.yaml")
-	if code != 0 {
-		t.Fatalf("exit %d: %s", code, errs)
+	const pm5100 = "../../configs/profiles/pm5100.yaml"
+	code, out, errs := runCmd("probe", "-url", ep.URL, "-serial", "19200,8,N,1", "-unit", "3", "-profile", pm5100)
+	if code != 0 || errs != "" {
+		t.Fatalf("exit %d, stderr %q; want 0, nothing", code, errs)
 	}
-	for _, want := range []string{"van", "120.25", "59.5", "123456789", "good"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("probe output lacks %q:\n%s", want, out)
+	// float32 points print as the shortest decimal that reads back as the
+	// same float32: 59.98, not 59.97999954223633.
+	for _, want := range []string{
+		"van       holding  3027     float32  120.25     V     good",
+		"pf        holding  3083     float32  0.982            good",
+		"freq      holding  3109     float32  59.98      Hz    good",
+		"energy    holding  3203     int64    123456789  Wh    good",
+	} {
+		if !strings.Contains(out, want+"\n") {
+			t.Errorf("probe output lacks the row %q:\n%s", want, out)
 		}
 	}
-	// Nothing answers at unit 9: every point times out, and probe says so.
-	code, out, _ = runCmd("probe", "-url", ep.URL, "-unit", "9", "-timeout", "200ms", "-profile", "../../configs/profiles/pm5100.yaml")
-	if code != 0 && code != 1 {
-		t.Errorf("unit 9: exit %d", code)
+
+	// A point the device does not have (an exception) among good ones: 3.
+	ghost := filepath.Join(t.TempDir(), "pm5100-ghost.yaml")
+	text, err := os.ReadFile(pm5100)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if code == 0 && !strings.Contains(out, "timeout") {
-		t.Errorf("unit 9: output lacks timeout:\n%s", out)
+	text = append(text, "  - {name: ghost, table: input, address: 9000, type: uint16}\n"...)
+	if err := os.WriteFile(ghost, text, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs = runCmd("probe", "-url", ep.URL, "-unit", "3", "-profile", ghost)
+	if want := "feederd probe: 1 of 18 points are not good\n"; code != 3 || errs != want {
+		t.Errorf("a missing point: exit %d, stderr %q; want 3, %q", code, errs, want)
+	}
+	if !strings.Contains(out, "ghost") || !strings.Contains(out, "exception") {
+		t.Errorf("a missing point: output lacks its exception:\n%s", out)
+	}
+
+	// Nothing answers at unit 9: every point times out, and probe says so: 4.
+	code, out, errs = runCmd("probe", "-url", ep.URL, "-unit", "9", "-timeout", "200ms", "-profile", pm5100)
+	if want := "feederd probe: no point of 17 is good\n"; code != 4 || errs != want {
+		t.Errorf("unit 9: exit %d, stderr %q; want 4, %q", code, errs, want)
+	}
+	if got := strings.Count(out, "timeout"); got < 17 {
+		t.Errorf("unit 9: %d timeouts in the output, want one per point (17):\n%s", got, out)
+	}
+
+	// Nothing listens: the link cannot be opened: 1.
+	code, _, errs = runCmd("probe", "-url", "tcp://127.0.0.1:1", "-unit", "1", "-timeout", "200ms", "-profile", pm5100)
+	if code != 1 || !strings.HasPrefix(errs, "feederd probe: open link probe (tcp://127.0.0.1:1): ") {
+		t.Errorf("closed port: exit %d, stderr %q; want 1, an open error", code, errs)
+	}
+}
+
+// TestProbeFlags: -url, -unit and -profile are required, and flags for
+// another kind of link are errors, not silently ignored.
+func TestProbeFlags(t *testing.T) {
+	const prof = "../../configs/profiles/pm5100.yaml"
+	const usage = "usage: feederd probe -url URL -unit N -profile FILE [-timeout 1s] [-serial 19200,8,N,1] [-tls.cert F -tls.key F -tls.ca F]\n"
+	tests := []struct {
+		args []string
+		err  string
+	}{
+		{[]string{"-url", "tcp://127.0.0.1:1", "-profile", prof}, "feederd probe: -unit required\n" + usage},
+		{[]string{"-unit", "1"}, "feederd probe: -url, -profile required\n" + usage},
+		{[]string{"-url", "tcp://127.0.0.1:1", "-unit", "1", "-profile", prof, "-serial", "9600,8,N,1"},
+			"feederd probe: -serial is for rtu:// and rtuovertcp:// URLs, not tcp://\n"},
+		{[]string{"-url", "rtuovertcp://127.0.0.1:1", "-unit", "1", "-profile", prof, "-tls.ca", "ca.crt"},
+			"feederd probe: -tls.cert, -tls.key and -tls.ca are for tcp+tls:// URLs, not rtuovertcp://\n"},
+		{[]string{"-url", "tcp://127.0.0.1:1", "-unit", "300", "-profile", prof},
+			"feederd probe: -unit: "},
+	}
+	for _, tc := range tests {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			code, out, errs := runCmd(append([]string{"probe"}, tc.args...)...)
+			if code != 2 || out != "" || !strings.HasPrefix(errs, tc.err) {
+				t.Errorf("exit %d, stdout %q, stderr %q; want 2, nothing, stderr starting %q", code, out, errs, tc.err)
+			}
+		})
+	}
+}
+
+// TestHelp: -h prints a command's usage and flags on stdout and exits 0.
+func TestHelp(t *testing.T) {
+	tests := []struct {
+		args []string
+		out  []string
+	}{
+		{[]string{"-h"}, []string{"usage:\n  feederd [run] -config FILE", "  feederd COMMAND -h    the command's flags\n"}},
+		{[]string{"--help"}, []string{"usage:\n  feederd [run] -config FILE"}},
+		{[]string{"help"}, []string{"usage:\n  feederd [run] -config FILE"}},
+		{[]string{"run", "-h"}, []string{"usage: feederd [run] -config FILE [flags]\n", "  -log.format string\n"}},
+		{[]string{"check-config", "-h"}, []string{"usage: feederd check-config [-shard i/n] FILE\n\nflags:\n  -shard i/n\n"}},
+		{[]string{"plan", "-help"}, []string{"usage: feederd plan -config FILE", "  -device string\n"}},
+		{[]string{"probe", "-h"}, []string{"usage: feederd probe -url URL -unit N", "  -unit uint\n    \tModbus unit ID, 0..247 (required)\n"}},
+	}
+	for _, tc := range tests {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			code, out, errs := runCmd(tc.args...)
+			if code != 0 || errs != "" {
+				t.Errorf("exit %d, stderr %q; want 0, nothing", code, errs)
+			}
+			for _, want := range tc.out {
+				if !strings.Contains(out, want) {
+					t.Errorf("stdout lacks %q:\n%s", want, out)
+				}
+			}
+		})
+	}
+}
+
+// TestJSONLogDurations: a duration in a JSON log is a string, as in text.
+func TestJSONLogDurations(t *testing.T) {
+	var buf bytes.Buffer
+	logger, err := newLogger(&buf, "info", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	logger.Info("poll", "took", 261*time.Millisecond, slog.Group("g", "d", 1500*time.Microsecond), "n", 3)
+	var got map[string]any
+	if err := json.Unmarshal(buf.Bytes(), &got); err != nil {
+		t.Fatalf("%v: %s", err, buf.String())
+	}
+	if got["took"] != "261ms" || got["n"] != float64(3) || got["g"].(map[string]any)["d"] != "1.5ms" {
+		t.Errorf("log line %s: want took \"261ms\", g.d \"1.5ms\", n 3", buf.String())
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -279,4 +280,30 @@ func TestRunScenario(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// TestOpenTiePowerFactor: an open switch or a dead device carries no
+// current, so its power factor is undefined: NaN on a float32 point (the
+// feeder RTU's, the PM5100's; feederd writes it as invalid); once the tie
+// closes and carries F101-MTR's load, the load's.
+func TestOpenTiePowerFactor(t *testing.T) {
+	play(t, "lockout.yaml", 245, func(k int, v func(string, string) float64, _ *sim.Sim) {
+		switch k {
+		case 10:
+			if ia, pf := v("TIE-12", "ia"), v("TIE-12", "pf"); ia != 0 || !math.IsNaN(pf) {
+				t.Errorf("%ds: open TIE-12 ia %v, pf %v; want 0, NaN", k, ia, pf)
+			}
+			if pf := v("F101-MTR", "pf"); pf < 0.9 || pf > 1 {
+				t.Errorf("%ds: F101-MTR pf %v, want the load's, about 0.95", k, pf)
+			}
+		case 60:
+			if pf := v("F101-MTR", "pf"); !math.IsNaN(pf) {
+				t.Errorf("%ds: F101-MTR behind the locked-out recloser pf %v, want NaN", k, pf)
+			}
+		case 245:
+			if ia, pf := v("TIE-12", "ia"), v("TIE-12", "pf"); ia <= 0 || pf < 0.9 || pf > 1 {
+				t.Errorf("%ds: closed TIE-12 ia %v, pf %v; want > 0, about 0.95", k, ia, pf)
+			}
+		}
+	})
 }

@@ -1,10 +1,13 @@
 // Package api serves feederd's HTTP endpoints: /metrics for Prometheus,
-// /healthz (the process is alive) and /readyz (every component it depends on
-// is working), and later the JSON API and pages.
+// /healthz (the process is alive), /readyz (every component it depends on
+// is working), and the service desk: the JSON API under /api/v1, its live
+// stream and the page at /. The desk reads snapshots the pipeline's owners
+// publish (Source, Live), never the pipeline's state itself.
 package api
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,6 +20,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/feederd/feederd/internal/config"
+	"github.com/feederd/feederd/internal/poll"
 )
 
 // Check reports whether one component is ready; nil means ready. It must be
@@ -36,6 +42,19 @@ type Options struct {
 	// Pprof mounts net/http/pprof under /debug/pprof/ (off by default: it
 	// lets anyone who reaches the port profile the process).
 	Pprof bool
+
+	// The service desk; without Model, Source and Live only /metrics,
+	// /healthz and /readyz are served.
+	Model  *config.Model
+	Source Source
+	Live   *Live
+	// Polls is the poller's device status (comms, latency, qualities).
+	Polls func() []poll.DeviceStatus
+	// Token is the bearer token of the desk (see security.go); required
+	// when Listen is not a loopback address.
+	Token config.Secret
+	// TLSCert and TLSKey are PEM files; both set: serve HTTPS.
+	TLSCert, TLSKey string
 }
 
 // Server is the HTTP endpoint of the daemon.
@@ -43,6 +62,15 @@ type Server struct {
 	opts Options
 	ln   net.Listener
 	srv  *http.Server
+	// readsNeedToken: the listener is not loopback, so reading the desk
+	// needs the token too.
+	readsNeedToken bool
+	routes         []route
+	pathOnly       *http.ServeMux
+	page           *pageRenderer
+	// shutdown ends the live streams when the server shuts down.
+	shutdown    context.Context
+	stopStreams context.CancelFunc
 }
 
 // New binds the listener at once, so that the address is known (and a port
@@ -54,11 +82,26 @@ func New(opts Options) (*Server, error) {
 	if opts.ShutdownTimeout <= 0 {
 		opts.ShutdownTimeout = 5 * time.Second
 	}
+	if err := checkSecurity(&opts); err != nil {
+		return nil, err
+	}
+	var tlsCfg *tls.Config
+	if opts.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(opts.TLSCert, opts.TLSKey)
+		if err != nil {
+			return nil, fmt.Errorf("http server: load TLS certificate %s and key %s: %w", opts.TLSCert, opts.TLSKey, err)
+		}
+		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
 	ln, err := net.Listen("tcp", opts.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("http server: %w", err)
 	}
-	s := &Server{opts: opts, ln: ln}
+	if tlsCfg != nil {
+		ln = tls.NewListener(ln, tlsCfg)
+	}
+	s := &Server{opts: opts, ln: ln, readsNeedToken: !config.LoopbackListen(opts.Listen)}
+	s.shutdown, s.stopStreams = context.WithCancel(context.Background())
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(opts.Gatherer, promhttp.HandlerOpts{
 		ErrorHandling: promhttp.ContinueOnError,
@@ -69,7 +112,14 @@ func New(opts Options) (*Server, error) {
 		fmt.Fprintln(w, "ok")
 	})
 	mux.HandleFunc("GET /readyz", s.readyz)
-	mux.HandleFunc("GET /{$}", s.index)
+	if opts.Model != nil && opts.Source != nil && opts.Live != nil {
+		if err := s.mountDesk(mux); err != nil {
+			ln.Close()
+			return nil, err
+		}
+	} else {
+		mux.HandleFunc("GET /{$}", s.index)
+	}
 	if opts.Pprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
@@ -82,6 +132,7 @@ func New(opts Options) (*Server, error) {
 		ReadHeaderTimeout: 5 * time.Second,
 		ErrorLog:          slog.NewLogLogger(opts.Logger.Handler(), slog.LevelWarn),
 	}
+	s.srv.RegisterOnShutdown(s.stopStreams)
 	return s, nil
 }
 

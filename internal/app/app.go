@@ -49,8 +49,13 @@ type Options struct {
 	// Pprof serves /debug/pprof/ on the HTTP listener.
 	Pprof bool
 	// DataDir holds what feederd keeps across restarts (detection's events
-	// in progress, detect-state.json). Empty: nothing is kept.
+	// in progress, detect-state.json, and the InfluxDB spool in spool/).
+	// Empty: nothing is kept.
 	DataDir string
+	// Hurry, when closed during shutdown, makes the InfluxDB sink stop
+	// delivering and spool what is left at once (main closes it on a
+	// second SIGINT or SIGTERM). nil: never.
+	Hurry <-chan struct{}
 	// Clock stamps samples and drives time-based detection; nil: the
 	// system clock (sample.NewClock).
 	Clock *sample.Clock
@@ -158,14 +163,32 @@ func Run(ctx context.Context, opts Options) error {
 	var lines pipeline.LineSink
 	var influxSink *influx.Sink
 	if !model.Influx.Disabled {
+		influxLog := log.With("component", "influx")
+		var spool *influx.Spool
+		if opts.DataDir != "" {
+			spool, err = influx.OpenSpool(influx.SpoolOptions{
+				Dir:           filepath.Join(opts.DataDir, "spool"),
+				MaxBytes:      model.Influx.SpoolBudget,
+				FsyncInterval: model.Influx.SpoolFsync,
+				Logger:        influxLog,
+			})
+			if err != nil {
+				return fmt.Errorf("influx sink: %w", err)
+			}
+		}
 		influxSink, err = influx.NewSink(influx.SinkOptions{
 			Config:       model.Influx,
 			Encoder:      enc,
-			Logger:       log.With("component", "influx"),
+			Logger:       influxLog,
 			Registerer:   reg,
 			FlushTimeout: opts.ShutdownTimeout,
+			Spool:        spool,
+			Hurry:        opts.Hurry,
 		})
 		if err != nil {
+			if spool != nil {
+				_ = spool.Close()
+			}
 			return fmt.Errorf("influx sink: %w", err)
 		}
 		lines = influxSink
@@ -184,6 +207,10 @@ func Run(ctx context.Context, opts Options) error {
 		checks["alert"] = dispatcher.Ready
 		alerts = dispatcher
 	}
+	// The service desk's live view; it takes outage changes from the
+	// shard workers (OnOutage) and sends ETRs into the outage alerts.
+	live := api.NewLive(api.LiveOptions{Model: model, Logger: log.With("component", "desk"), Now: clock.Now})
+	alerts = newDeskAlerts(alerts, live)
 	policy := ring.DropOldest
 	if model.Pipeline.DropPolicy == config.DropNewest {
 		policy = ring.DropNewest
@@ -201,13 +228,14 @@ func Run(ctx context.Context, opts Options) error {
 		Now:        clock.Now,
 		StatePath:  statePath,
 		Outages:    outageStore,
-		OnOutage:   outageAlerts(alerts, log.With("component", "outages")),
+		OnOutage:   deskOutages(outageAlerts(alerts, log.With("component", "outages")), live),
 		Linger:     workerLinger,
 	})
 	if err != nil {
 		return err
 	}
 	checks["pipeline"] = pipe.Ready
+	deskEvents := pipe.Events().Subscribe(deskEventsBuffer)
 	var events *eventAlerts
 	if dispatcher != nil {
 		// Subscribed before the pipeline runs, so no event is missed.
@@ -236,6 +264,13 @@ func Run(ctx context.Context, opts Options) error {
 		Checks:          checks,
 		ShutdownTimeout: opts.ShutdownTimeout,
 		Pprof:           opts.Pprof,
+		Model:           model,
+		Source:          pipe,
+		Live:            live,
+		Polls:           poller.Status,
+		Token:           model.HTTP.Token,
+		TLSCert:         model.HTTP.TLSCert,
+		TLSKey:          model.HTTP.TLSKey,
 	})
 	if err != nil {
 		return err
@@ -262,7 +297,7 @@ func Run(ctx context.Context, opts Options) error {
 		name string
 		err  error
 	}
-	done := make(chan result, 7)
+	done := make(chan result, 8)
 	clockCtx, stopClock := context.WithCancel(context.Background())
 	defer stopClock()
 	go func() { done <- result{"clock", syncClock(clockCtx, clock, log.With("component", "clock"))} }()
@@ -277,8 +312,10 @@ func Run(ctx context.Context, opts Options) error {
 		go func() { done <- result{"event-alerts", events.run(pipe.Resumed())} }()
 	}
 	go func() { done <- result{"http", srv.Run(httpCtx)} }()
+	// It ends when the pipeline closes its event stream.
+	go func() { done <- result{"desk", live.Run(context.Background(), deskEvents.C, pipe)} }()
 	running := map[string]bool{"poll": true, "pipeline": true, "http": true, "influx": influxSink != nil, "clock": true,
-		"alert": dispatcher != nil, "event-alerts": dispatcher != nil}
+		"alert": dispatcher != nil, "event-alerts": dispatcher != nil, "desk": true}
 
 	var firstErr error
 	wait := func(name string) {
@@ -310,6 +347,7 @@ func Run(ctx context.Context, opts Options) error {
 	stopPipe()
 	wait("pipeline")
 	wait("event-alerts")
+	wait("desk")
 	stopSink()
 	stopAlert()
 	wait("influx")

@@ -60,6 +60,8 @@ type daemon struct {
 	base string
 	reg  *prometheus.Registry
 	stop func() error
+	// sim is rtusim's control API, when the test started one.
+	sim string
 }
 
 // startDaemon runs Run on the config text with the test's options, then

@@ -12,12 +12,21 @@ import (
 
 // outageFleet is two feeders joined by a normally open tie switch, as in
 // the demo: F1's recloser recloses twice, 300 ms apart, faster than feederd
-// polls (500 ms).
-func outageFleet(t *testing.T, influx *testenv.Influx, scenario, alertmanager string) (*daemon, *testenv.Influx) {
+// polls (500 ms). extra lines go into feederd's configuration. Without a
+// scenario, events come through rtusim's control API (d.sim).
+func outageFleet(t *testing.T, influx *testenv.Influx, scenario, alertmanager string, extra ...string) (*daemon, *testenv.Influx) {
 	t.Helper()
 	simCfg, ids := outageSimConfig(t)
-	urls := startSim(t, simCfg, scenario)
-	return startDaemon(t, outageConfig(t, ids, urls, influx, alertmanager, "")), influx
+	var urls map[string]string
+	control := ""
+	if scenario == "" {
+		urls, control = startSimControl(t, simCfg)
+	} else {
+		urls = startSim(t, simCfg, scenario)
+	}
+	d := startDaemon(t, outageConfig(t, ids, urls, influx, alertmanager, strings.Join(extra, "\n")))
+	d.sim = control
+	return d, influx
 }
 
 // outageSimConfig is rtusim's configuration of the outage fleet, with the

@@ -90,7 +90,14 @@ func TestBadConfigs(t *testing.T) {
 testdata/config/bad/field_clash.yaml:14: devices[0].points[1].name: point "status_q" would write InfluxDB field "status_q", the quality field of point "status" (profile "relay")
 testdata/config/bad/field_clash.yaml:15: devices[0].points[2].name: point "seq" would write InfluxDB field "seq", which every poll line has`},
 		{"float_as_int.yaml", `testdata/config/bad/float_as_int.yaml:9: devices[0].unit: want an integer, got "1.5"`},
+		{"http_public_no_token.yaml", "testdata/config/bad/http_public_no_token.yaml:4: http.listen: 0.0.0.0:9108 is not a loopback address: the service desk there needs a token (token_env or token_file)"},
+		{"http_tls_half.yaml", "testdata/config/bad/http_tls_half.yaml:3: http.tls_key_file: set both tls_cert_file and tls_key_file, or neither"},
+		{"http_tls_missing.yaml", `testdata/config/bad/http_tls_missing.yaml:4: http.tls_cert_file: file "no-such.crt" not found`},
+		{"http_token_file_empty.yaml", `testdata/config/bad/http_token_file_empty.yaml:5: http.token_file: token file "empty.key" is empty`},
+		{"http_token_literal.yaml", "testdata/config/bad/http_token_literal.yaml:5: http.token: secrets must come from token_env or token_file"},
 		{"influx_bad_scheme.yaml", `testdata/config/bad/influx_bad_scheme.yaml:4: influx.url: unsupported scheme "udp" (want http or https)`},
+		{"influx_spool_budget.yaml", "testdata/config/bad/influx_spool_budget.yaml:6: influx.spool_budget_mb: must be 1..1073741824, got 0"},
+		{"influx_spool_fsync.yaml", `testdata/config/bad/influx_spool_fsync.yaml:6: influx.spool_fsync: want "batch" or a duration > 0, got "often"`},
 		{"influx_credentials_in_url.yaml", "testdata/config/bad/influx_credentials_in_url.yaml:4: influx.url: credentials in the url: secrets must come from token_env or token_file"},
 		{"interval_below_poll_timeout.yaml", "testdata/config/bad/interval_below_poll_timeout.yaml:12: devices[0].interval: interval 500ms is shorter than poll.timeout 1s: set a shorter timeout for the device"},
 		{"interval_1ns.yaml", `testdata/config/bad/interval_1ns.yaml:4: poll.interval: must be at least 10ms, got 1ns
@@ -131,6 +138,7 @@ testdata/config/bad/rtu_serial_incomplete.yaml:6: links[0].serial.stop_bits: req
 		{"rtuovertcp_no_baud.yaml", "testdata/config/bad/rtuovertcp_no_baud.yaml:6: links[0].serial.baud: required for rtuovertcp:// links"},
 		{"serial_on_tcp.yaml", "testdata/config/bad/serial_on_tcp.yaml:6: links[0].serial: only for rtu:// and rtuovertcp:// links"},
 		{"string_no_length.yaml", "testdata/config/bad/string_no_length.yaml:13: devices[0].points[0].length: required for type string (registers)"},
+		{"poll_timeout_over_interval.yaml", "testdata/config/bad/poll_timeout_over_interval.yaml:5: poll.timeout: timeout 2s must not exceed interval 1s"},
 		{"syntax_error.yaml", "testdata/config/bad/syntax_error.yaml:3: did not find expected ',' or ']'"},
 		{"timeout_ge_interval.yaml", "testdata/config/bad/timeout_ge_interval.yaml:13: devices[0].timeout: timeout 1s must be shorter than interval 1s"},
 		{"tls_missing.yaml", "testdata/config/bad/tls_missing.yaml:4: links[0].tls: required for tcp+tls:// links (cert, key, ca)"},

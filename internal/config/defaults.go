@@ -48,6 +48,7 @@ func defaults() defaultValues {
 			QueueSize:     200000,
 			Timeout:       10 * time.Second,
 			Measurement:   "feeder_point",
+			SpoolBudget:   1024 << 20,
 		},
 		HTTP:     HTTP{Listen: "127.0.0.1:9108"},
 		Detect:   detect.DefaultParams(),

@@ -1,7 +1,6 @@
 package config
 
 import (
-	"slices"
 	"strings"
 	"time"
 
@@ -14,7 +13,7 @@ import (
 // and runs Validate last as a backstop for a rule added there and not here.
 func (l *loader) detection(r *rawDetect) detect.Params {
 	p := l.d.Detect
-	before := len(l.s.errs)
+	before := l.s.Len()
 
 	const pre = "detect."
 	// decodeFile has rejected NaN and infinities.
@@ -54,7 +53,7 @@ func (l *loader) detection(r *rawDetect) detect.Params {
 	// A value that did not decode (NaN, a string) would make the rules
 	// between voltages report its default instead: check them only when
 	// every detect value decoded.
-	decoded := !slices.ContainsFunc(l.s.errs, func(e Error) bool { return strings.HasPrefix(e.Path, pre) })
+	decoded := !l.s.HasErrorUnder(strings.TrimSuffix(pre, "."))
 	if decoded {
 		l.detectVoltages(&p)
 	}
@@ -84,7 +83,7 @@ func (l *loader) detection(r *rawDetect) detect.Params {
 	l.positive(pre+"comm_loss_after", p.CommLossAfter)
 	l.positive(pre+"sustained_after", p.SustainedAfter)
 
-	if decoded && len(l.s.errs) == before {
+	if decoded && l.s.Len() == before {
 		if err := p.Validate(); err != nil {
 			l.s.addErr("detect", err, "%s", strings.ReplaceAll(err.Error(), "\n", "; "))
 		}
@@ -97,7 +96,7 @@ func (l *loader) detection(r *rawDetect) detect.Params {
 // where the file breaks it.
 func (l *loader) detectGiven(keys ...string) string {
 	for _, k := range keys {
-		if _, ok := l.s.lines["detect."+k]; ok {
+		if l.s.Has("detect." + k) {
 			return "detect." + k
 		}
 	}

@@ -98,20 +98,20 @@ func TestDetectRulesMatchValidate(t *testing.T) {
 		}
 		l := &loader{d: defaults(), s: newSink("d.yaml")}
 		var raw rawConfig
-		if !decodeFile([]byte(doc), &raw, l.s) || len(l.s.errs) > 0 {
-			t.Fatalf("case %d: decode %q: %v", i, doc, l.s.errs)
+		if !decodeFile([]byte(doc), &raw, l.s) || l.s.Len() > 0 {
+			t.Fatalf("case %d: decode %q: %v", i, doc, l.s.Sorted())
 		}
 		p := l.detection(&raw.Detect)
 		verr := p.Validate()
-		for _, e := range l.s.errs {
+		for _, e := range l.s.Sorted() {
 			if e.Path == "detect" {
 				t.Errorf("case %d: backstop error %q for\n%s", i, e.Msg, doc)
 			}
 		}
 		switch {
-		case verr == nil && len(l.s.errs) > 0:
-			t.Errorf("case %d: config rejects what Validate accepts: %v\n%s", i, l.s.errs, doc)
-		case verr != nil && len(l.s.errs) == 0:
+		case verr == nil && l.s.Len() > 0:
+			t.Errorf("case %d: config rejects what Validate accepts: %v\n%s", i, l.s.Sorted(), doc)
+		case verr != nil && l.s.Len() == 0:
 			t.Errorf("case %d: config accepts what Validate rejects: %v\n%s", i, verr, doc)
 		case verr == nil:
 			accepted++
@@ -183,8 +183,8 @@ func TestDocumentedDefaults(t *testing.T) {
 	example := docExample(t, string(src), "// rawConfig is")
 	l := &loader{d: defaults(), s: newSink("raw.go")}
 	var raw rawConfig
-	if !decodeFile([]byte(example), &raw, l.s) || len(l.s.errs) > 0 {
-		t.Fatalf("the reference does not decode: %v", l.s.errs)
+	if !decodeFile([]byte(example), &raw, l.s) || l.s.Len() > 0 {
+		t.Fatalf("the reference does not decode: %v", l.s.Sorted())
 	}
 	if raw.Detect.SustainedAfter == nil || raw.Pipeline.DropPolicy == nil || raw.Poll.StaleAfter == nil {
 		t.Fatalf("the reference lacks detect, pipeline or poll keys")
@@ -208,8 +208,8 @@ func TestDocumentedDefaults(t *testing.T) {
 	if raw.Detect.RangeA.Low == nil || raw.Detect.RangeA.High == nil || raw.Detect.RangeB.Low == nil || raw.Detect.RangeB.High == nil {
 		t.Errorf("a range end is not in the reference")
 	}
-	if len(l.s.errs) > 0 {
-		t.Errorf("the reference's values are invalid: %v", l.s.errs)
+	if l.s.Len() > 0 {
+		t.Errorf("the reference's values are invalid: %v", l.s.Sorted())
 	}
 }
 

@@ -127,7 +127,7 @@ func (l *loader) memory(m *Model) {
 	rings := int64(min(max(len(feeders), 1), shards))
 	if need := rings * int64(p.RingSize) * ringSlotBytes; need > MaxRingBytes {
 		path := "pipeline.ring_size"
-		if _, set := l.s.lines[path]; !set {
+		if !l.s.Has(path) {
 			path = "pipeline.shards"
 		}
 		l.s.add(path, "%d rings of %d samples need %d MiB, more than the %d MiB allowed: lower ring_size or shards",
@@ -171,7 +171,7 @@ func (l *loader) loadProfiles(paths []string, m *Model) map[string]bool {
 			continue
 		}
 		p, ps := parseProfile(data, file, l.d)
-		if len(ps.errs) > 0 {
+		if ps.Len() > 0 {
 			l.profileSinks = append(l.profileSinks, ps)
 			if p != nil && p.Name != "" {
 				broken[p.Name] = true
@@ -304,6 +304,25 @@ func (l *loader) influx(r *rawInflux) Influx {
 			l.s.add("influx.measurement", "invalid measurement %q (want [A-Za-z0-9_.-]+)", in.Measurement)
 		}
 	}
+	if r.Gzip != nil {
+		in.Gzip = *r.Gzip
+	}
+	if r.SpoolBudgetMB != nil {
+		// The upper bound keeps the byte count from overflowing.
+		if mb := *r.SpoolBudgetMB; mb < 1 || mb > 1<<30 {
+			l.s.add("influx.spool_budget_mb", "must be 1..%d, got %d", 1<<30, mb)
+		} else {
+			in.SpoolBudget = mb << 20
+		}
+	}
+	if r.SpoolFsync != nil && *r.SpoolFsync != "batch" {
+		d, err := time.ParseDuration(*r.SpoolFsync)
+		if err != nil || d <= 0 {
+			l.s.add("influx.spool_fsync", `want "batch" or a duration > 0, got %q`, *r.SpoolFsync)
+		} else {
+			in.SpoolFsync = d
+		}
+	}
 	return in
 }
 
@@ -327,6 +346,7 @@ func (l *loader) http(r *rawHTTP) HTTP {
 			l.s.add("http.listen", "invalid listen address %q (want host:port)", h.Listen)
 		}
 	}
+	l.httpSecurity(r, &h)
 	return h
 }
 
@@ -645,7 +665,9 @@ func (l *loader) devices(raws []rawDevice, m *Model, links map[string]*Link, bro
 		case dv.Interval <= 0 || dv.Timeout <= 0:
 		case r.Timeout != nil && dv.Timeout >= dv.Interval:
 			l.s.add(key("timeout"), "timeout %s must be shorter than interval %s", dv.Timeout, dv.Interval)
-		case r.Timeout == nil && dv.Timeout > dv.Interval:
+		case r.Timeout == nil && r.Interval != nil && dv.Timeout > dv.Interval:
+			// With neither key of its own, the device only inherits a
+			// conflict of the poll block, reported there once.
 			l.s.add(key("interval"), "interval %s is shorter than poll.timeout %s: set a shorter timeout for the device", dv.Interval, dv.Timeout)
 		}
 

@@ -67,6 +67,12 @@ type Influx struct {
 	QueueSize     int           // lines buffered while InfluxDB is slow or down, default 200000
 	Timeout       time.Duration // per write, default 10s
 	Measurement   string        // default "feeder_point"
+	Gzip          bool          // compress write requests, default false
+	// SpoolBudget is the spool's disk budget in bytes (default 1 GiB).
+	SpoolBudget int64
+	// SpoolFsync 0 syncs the spool after every batch; otherwise at most
+	// this long after (default 0).
+	SpoolFsync time.Duration
 	// Disabled turns the sink off (no url in the file).
 	Disabled bool
 }
@@ -74,6 +80,10 @@ type Influx struct {
 // HTTP is feederd's own server (metrics, health, API).
 type HTTP struct {
 	Listen string // default 127.0.0.1:9108
+	// Token is the service desk's bearer token; empty: none.
+	Token Secret
+	// TLSCert and TLSKey are PEM files (resolved paths); empty: plain HTTP.
+	TLSCert, TLSKey string
 }
 
 // Pipeline sizes the path from pollers to the sinks.

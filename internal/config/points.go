@@ -22,7 +22,7 @@ func LoadProfile(path string) (*profile.Profile, error) {
 // errors (as *Errors) and becomes Profile.Source.
 func ParseProfile(data []byte, source string) (*profile.Profile, error) {
 	p, s := parseProfile(data, source, defaults())
-	if len(s.errs) > 0 {
+	if s.Len() > 0 {
 		errs := Errors(s.sorted())
 		return nil, &errs
 	}

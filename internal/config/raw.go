@@ -57,10 +57,26 @@ import "time"
 //	  measurement: feeder_point    # of the line of each device poll (see
 //	                               # InfluxDB schema); [A-Za-z0-9_.-]+.
 //	                               # Default feeder_point.
+//	  gzip: false                  # compress write requests. Default false.
+//	  spool_budget_mb: 1024        # disk for the spool in <data.dir>/spool
+//	                               # (batches InfluxDB could not take yet);
+//	                               # past it the oldest go. >= 1. Default 1024.
+//	                               # No spool when -data.dir is "".
+//	  spool_fsync: batch           # "batch": fsync the spool after every
+//	                               # batch; or a duration > 0: at most that
+//	                               # long after. Default batch.
 //
-//	# feederd's own HTTP server: metrics, health, API, pages.
+//	# feederd's own HTTP server: /metrics, /healthz, /readyz (README, "HTTP endpoints").
 //	http:
 //	  listen: 127.0.0.1:9108       # host:port. Default 127.0.0.1:9108.
+//	  # The service desk's bearer token (README, "Service desk security"):
+//	  # required when listen is not a loopback address, and for every
+//	  # change (ETR, acknowledgement). A `token:` key is an error.
+//	  token_env: FEEDERD_HTTP_TOKEN  # environment variable holding it; must
+//	                               # be set and non-empty when given.
+//	  token_file: desk.token       # or a file holding it; not both.
+//	  tls_cert_file: desk.crt      # PEM certificate and key: serve HTTPS.
+//	  tls_key_file: desk.key       # Both or neither; files must exist.
 //
 //	# Detection thresholds. Voltages are per-unit of a device's
 //	# nominal_voltage. Every key may be left out; the values shown are the
@@ -295,10 +311,19 @@ type rawInflux struct {
 	QueueSize     *int           `yaml:"queue_size"`
 	Timeout       *time.Duration `yaml:"timeout"`
 	Measurement   *string        `yaml:"measurement"`
+	Gzip          *bool          `yaml:"gzip"`
+	SpoolBudgetMB *int64         `yaml:"spool_budget_mb"`
+	SpoolFsync    *string        `yaml:"spool_fsync"`
 }
 
 type rawHTTP struct {
 	Listen *string `yaml:"listen"`
+	// The desk's security (httpsec.go).
+	TokenEnv  string  `yaml:"token_env"`
+	TokenFile string  `yaml:"token_file"`
+	Token     *string `yaml:"token"`
+	TLSCert   string  `yaml:"tls_cert_file"`
+	TLSKey    string  `yaml:"tls_key_file"`
 }
 
 type rawDetect struct {

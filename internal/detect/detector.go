@@ -216,8 +216,8 @@ type Stats struct {
 	Foreign uint64
 	// Late counts samples stamped before one already seen for their device;
 	// they are taken at the newer time.
-	Late uint64
-	Events  uint64
+	Late   uint64
+	Events uint64
 }
 
 // Detector runs the state machines of a set of devices (a shard). It is

@@ -60,8 +60,9 @@ type deviceKeys struct {
 type fieldKeys struct {
 	value   []byte // ",<field>="
 	quality []byte // ",<field>_q="
-	// bits is 32 for unscaled float32 points: their shortest float32 form
-	// ("230.1", not "230.10000610351562") reads back as the same value.
+	// bits is profile.Point.FloatBits: 32 for unscaled float32 points, whose
+	// shortest float32 form ("230.1", not "230.10000610351562") reads back
+	// as the same value.
 	bits int
 }
 
@@ -91,12 +92,9 @@ func NewEncoder(m *config.Model) *Encoder {
 			if p.Type == profile.String {
 				continue
 			}
-			fk := fieldKeys{bits: 64}
+			fk := fieldKeys{bits: p.FloatBits()}
 			fk.value = append(AppendTag(append(fk.value, ','), p.Field()), '=')
 			fk.quality = append(AppendTag(append(fk.quality, ','), p.QualityField()), '=')
-			if p.Type == profile.Float32 && (p.Scale == 0 || p.Scale == 1) && p.Offset == 0 {
-				fk.bits = 32
-			}
 			dk.points[pi] = fk
 		}
 		e.devices[di] = dk
@@ -225,8 +223,9 @@ func appendTime(dst []byte, ns int64) []byte {
 // AppendMeasurement appends a measurement name with commas and spaces
 // escaped.
 //
-// Two things cannot be written in line protocol and are changed: a newline
-// (or carriage return) becomes a space, and trailing backslashes are dropped,
+// Two things cannot be written in line protocol and are changed: a control
+// character (newline, tab, ... DEL) becomes a space, and trailing
+// backslashes are dropped,
 // because InfluxDB takes a backslash before the separator that follows a
 // name for an escape. The same holds for AppendTag.
 func AppendMeasurement(dst []byte, s string) []byte {
@@ -246,7 +245,7 @@ func appendEscaped(dst []byte, s string, equals bool) []byte {
 		switch {
 		case c == ',' || c == ' ' || (equals && c == '='):
 			dst = append(dst, '\\', c)
-		case c == '\n' || c == '\r':
+		case c < 0x20 || c == 0x7f:
 			dst = append(dst, '\\', ' ')
 		default:
 			dst = append(dst, c)

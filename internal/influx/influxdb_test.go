@@ -4,13 +4,18 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"maps"
 	"math"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/feederd/feederd/internal/config"
 	"github.com/feederd/feederd/internal/profile"
@@ -293,7 +298,7 @@ func TestInfluxDBDeliversQueueWhenServerAppears(t *testing.T) {
 		t.Errorf("InfluxDB holds %d lines, want 500", got)
 	}
 	for _, name := range []string{"feederd_influx_points_dropped_total", "feederd_influx_queue_lines"} {
-		if got := f.value(t, name); got != 0 {
+		if got := f.value(t, name); got != 0 { // dropped: reason queue_full
 			t.Errorf("%s = %v, want 0", name, got)
 		}
 	}
@@ -332,39 +337,60 @@ func TestInfluxDBOutageAndRestart(t *testing.T) {
 	}
 }
 
+// TestInfluxDBRejectsBadLines: a batch InfluxDB refuses in part (a field
+// type conflict) or whole (unparseable) lands its good lines; the bad ones
+// go to the dead-letter file beside the spool, with the server's answer.
 func TestInfluxDBRejectsBadLines(t *testing.T) {
 	tests := []struct {
 		name     string
 		lines    string
 		n        int
-		log      string
 		stored   int64 // lines of feeder_point in InfluxDB afterwards
 		rejected float64
+		dead     string // the dead-letter file's lines after its comment
+		answer   string // in the comment
 	}{
-		{"unparseable batch", "not line protocol\n", 1, "influxdb rejected batch", 1, 1},
-		{"partial write", `feeder_point,device=x current_a="text",seq=1i 5` + "\n" +
-			`feeder_point,device=y current_a=2,seq=2i 6` + "\n", 2,
-			"influxdb rejected part of batch, the rest was written", 2, 2},
+		{"unparseable line", "not line protocol\n" + `feeder_point,device=y current_a=2,seq=2i 6` + "\n", 2, 2, 1,
+			"not line protocol\n", "unable to parse 'not line protocol': invalid field format"},
+		{"field type conflict", `feeder_point,device=x current_a="text",seq=1i 5` + "\n" +
+			`feeder_point,device=y current_a=2,seq=2i 6` + "\n" +
+			`feeder_point,device=z current_a=3,seq=3i 7` + "\n", 3, 3, 1,
+			`feeder_point,device=x current_a="text",seq=1i 5` + "\n",
+			`field type conflict: input field "current_a" on measurement "feeder_point" is type string, already exists as type float dropped=1`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ifx := testenv.StartInflux(t)
-			f := newTestSink(t, influxConfig(ifx.URL, 100, 10*time.Millisecond), nil, nil)
+			dir := t.TempDir()
+			f := newTestSink(t, influxConfig(ifx.URL, 100, 10*time.Millisecond), nil, func(o *SinkOptions) {
+				o.Spool = openSpoolFor(t, dir, 1<<20)
+			})
 			f.start(t)
 			f.sink.Put(seqSamples(0, 1)) // makes current_a a float field
 			waitFor(t, "the first line written", func() bool {
 				return f.value(t, "feederd_influx_points_written_total") == 1
 			})
 			f.sink.PutLines([]byte(tt.lines), tt.n)
-			waitFor(t, "the batch rejected", func() bool {
+			waitFor(t, "the bad line rejected", func() bool {
 				return f.value(t, "feederd_influx_points_failed_total", "reason", "rejected") == tt.rejected
+			})
+			waitFor(t, "the good lines written", func() bool {
+				return f.value(t, "feederd_influx_points_written_total") == float64(1+tt.n)-tt.rejected
 			})
 			if got := countLines(t, ifx, "feeder_point"); got != tt.stored {
 				t.Errorf("InfluxDB holds %d lines, want %d", got, tt.stored)
 			}
-			first, _, _ := strings.Cut(tt.lines, "\n")
-			if logs := f.logs.String(); !strings.Contains(logs, `msg="`+tt.log+`"`) || !strings.Contains(logs, "first_line="+strconv.Quote(first)) {
-				t.Errorf("log lacks %q and the first line:\n%s", tt.log, logs)
+			b, err := os.ReadFile(filepath.Join(dir, DeadLetterFile))
+			if err != nil {
+				t.Fatal(err)
+			}
+			comment, rest, _ := strings.Cut(string(b), "\n")
+			if rest != tt.dead || !strings.HasPrefix(comment, "# ") || !strings.Contains(comment, " http 400: ") ||
+				!strings.Contains(comment, tt.answer) {
+				t.Errorf("dead-letter file %q, want a comment with http 400 and %q, then %q", b, tt.answer, tt.dead)
+			}
+			if logs := f.logs.String(); strings.Count(logs, `msg="influxdb rejected lines, written to the dead-letter file"`) != 1 {
+				t.Errorf("want one log line for the rejected line:\n%s", logs)
 			}
 			if err := f.sink.Ready(); err != nil {
 				t.Errorf("Ready = %v, want nil: the server answered", err)
@@ -390,5 +416,129 @@ func TestInfluxDBFlushOnShutdown(t *testing.T) {
 	}
 	if got := f.value(t, "feederd_influx_points_written_total"); got != 7 {
 		t.Errorf("written = %v, want 7", got)
+	}
+}
+
+// TestInfluxDBOutageLongerThanQueue: a fixed feed of 3,000 polls with
+// InfluxDB stopped for 2,000 of them and a memory queue of 20 lines: the
+// spool holds the rest, and InfluxDB ends with exactly the 3,000 lines
+// produced, each written once.
+func TestInfluxDBOutageLongerThanQueue(t *testing.T) {
+	ifx := testenv.StartInflux(t)
+	cfg := influxConfig(ifx.URL, 10, 5*time.Millisecond)
+	cfg.QueueSize = 20
+	dir := t.TempDir()
+	f := newTestSink(t, cfg, nil, func(o *SinkOptions) {
+		o.Spool = openSpoolFor(t, dir, 64<<20)
+		o.BackoffInitial = 10 * time.Millisecond
+		o.BackoffMax = 100 * time.Millisecond
+	})
+	stop := f.start(t)
+	put := func(from, to int) {
+		for i := from; i < to; i += 10 {
+			f.sink.Put(seqSamples(i, 10))
+		}
+	}
+	put(0, 500)
+	waitFor(t, "500 lines written", func() bool { return f.value(t, "feederd_influx_points_written_total") == 500 })
+
+	ifx.Stop()
+	put(500, 510)
+	waitFor(t, "not ready during the outage", func() bool { return f.sink.Ready() != nil })
+	put(510, 2500)
+	// Past the 20-line queue everything goes to disk, even before the
+	// outage when a burst outruns InfluxDB.
+	waitFor(t, "the outage's lines spooled", func() bool {
+		return f.value(t, "feederd_influx_queue_lines") == 0
+	})
+	if got := f.value(t, "feederd_influx_points_spooled_total"); got < 2000 {
+		t.Errorf("spooled %v lines, want the outage's 2000 at least", got)
+	}
+	if got := f.value(t, "feederd_influx_spool_bytes"); got == 0 {
+		t.Errorf("spool_bytes = 0 during the outage")
+	}
+
+	ifx.Restart()
+	put(2500, 3000)
+	waitFor(t, "3000 lines written", func() bool { return f.value(t, "feederd_influx_points_written_total") == 3000 })
+	if err := stop(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if got := countLines(t, ifx, "feeder_point"); got != 3000 {
+		t.Errorf("InfluxDB holds %d lines, want 3000", got)
+	}
+	series := ifx.Query(t, `SELECT count(distinct("seq")) FROM feeder_point`)
+	if n, _ := series[0].Values[0][1].(json.Number).Int64(); n != 3000 {
+		t.Errorf("%d distinct seq in InfluxDB, want 3000", n)
+	}
+	for name, want := range map[string]float64{
+		"feederd_influx_points_written_total":  3000,
+		"feederd_influx_points_replayed_total": f.value(t, "feederd_influx_points_spooled_total"),
+		"feederd_influx_spool_bytes":           0,
+		"feederd_influx_queue_lines":           0,
+	} {
+		if got := f.value(t, name); got != want {
+			t.Errorf("%s = %v, want %v", name, got, want)
+		}
+	}
+	for _, r := range dropReasons {
+		if got := f.value(t, "feederd_influx_points_dropped_total", "reason", r); got != 0 {
+			t.Errorf("dropped{%s} = %v, want 0", r, got)
+		}
+	}
+	if m, _ := filepath.Glob(filepath.Join(dir, "*"+segmentExt)); len(m) != 0 {
+		t.Errorf("segments left after the replay: %v", m)
+	}
+}
+
+// BenchmarkInfluxDBSustained: 12-field poll lines through the sink into
+// the local InfluxDB, batches of 5,000; the figure is lines (device polls)
+// per second from the first Put until InfluxDB accepted the last.
+func BenchmarkInfluxDBSustained(b *testing.B) {
+	ifx := testenv.StartInflux(b)
+	cfg := influxConfig(ifx.URL, 5000, 100*time.Millisecond)
+	cfg.QueueSize = 1 << 22
+	reg := prometheus.NewRegistry()
+	s, err := NewSink(SinkOptions{Config: cfg, Encoder: NewEncoder(testModel("")), Logger: slog.New(slog.DiscardHandler), Registerer: reg})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	const perOp = 5000
+	batches := make([][]byte, b.N)
+	for i := range batches {
+		batches[i] = benchBatch(i*perOp, perOp)
+	}
+	total := b.N * perOp
+	b.ResetTimer()
+	start := time.Now()
+	for _, batch := range batches {
+		s.PutLines(batch, perOp)
+	}
+	for metricValue(b, reg, "feederd_influx_points_written_total") < float64(total) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	elapsed := time.Since(start)
+	b.ReportMetric(float64(total)/elapsed.Seconds(), "lines/s")
+	b.ReportMetric(12*float64(total)/elapsed.Seconds(), "values/s")
+}
+
+// TestInfluxDBGzip: with gzip on, InfluxDB decodes the compressed writes.
+func TestInfluxDBGzip(t *testing.T) {
+	ifx := testenv.StartInflux(t)
+	cfg := influxConfig(ifx.URL, 50, 10*time.Millisecond)
+	cfg.Gzip = true
+	f := newTestSink(t, cfg, nil, nil)
+	stop := f.start(t)
+	f.sink.Put(seqSamples(0, 120))
+	waitFor(t, "120 lines written", func() bool { return f.value(t, "feederd_influx_points_written_total") == 120 })
+	if err := stop(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if got := countLines(t, ifx, "feeder_point"); got != 120 {
+		t.Errorf("InfluxDB holds %d lines, want 120", got)
 	}
 }

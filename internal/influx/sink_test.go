@@ -40,7 +40,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 
 // metricValue returns the value of a counter or gauge, or the sample count
 // of a histogram, from reg; labels are name, value pairs.
-func metricValue(t *testing.T, reg *prometheus.Registry, name string, labels ...string) float64 {
+func metricValue(t testing.TB, reg *prometheus.Registry, name string, labels ...string) float64 {
 	t.Helper()
 	mfs, err := reg.Gather()
 	if err != nil {
@@ -337,7 +337,7 @@ func TestSinkQueueOverflowDropsOldestBatches(t *testing.T) {
 				f.sink.Put(seqSamples(next, n))
 				next += n
 			}
-			if got := f.value(t, "feederd_influx_points_dropped_total"); got != float64(tt.dropped) {
+			if got := f.value(t, "feederd_influx_points_dropped_total", "reason", "queue_full"); got != float64(tt.dropped) {
 				t.Errorf("dropped = %v, want %d", got, tt.dropped)
 			}
 			if got := f.value(t, "feederd_influx_queue_lines"); got != float64(next-tt.dropped) {
@@ -375,7 +375,7 @@ func TestSinkOverflowWhileWritesFail(t *testing.T) {
 		t.Errorf("Ready = %v, want the write error", err)
 	}
 	f.sink.Put(seqSamples(5, 18))
-	if got := f.value(t, "feederd_influx_points_dropped_total"); got != 15 {
+	if got := f.value(t, "feederd_influx_points_dropped_total", "reason", "queue_full"); got != 15 {
 		t.Errorf("dropped = %v, want 15", got)
 	}
 	w.set(nil)
@@ -394,8 +394,9 @@ func TestSinkOverflowWhileWritesFail(t *testing.T) {
 			t.Errorf("failed{%s} = %v, want 0", r, got)
 		}
 	}
-	if err := f.sink.Ready(); err != nil {
-		t.Errorf("Ready after the flush = %v, want nil", err)
+	// Lines were dropped less than a minute ago: not ready, and why.
+	if err := f.sink.Ready(); err == nil || !strings.HasPrefix(err.Error(), "falling behind: lines dropped ") {
+		t.Errorf("Ready after the flush = %v, want the drop reported", err)
 	}
 }
 
@@ -439,47 +440,107 @@ func TestSinkRetriesUntilDelivered(t *testing.T) {
 	}
 }
 
-func TestSinkDropsRejectedBatches(t *testing.T) {
-	const firstLine = `feeder_point,area=n,device=F101-R1,feeder=F101,substation=North\ Yard current_a=0,seq=0i 0`
+// rejecter is a LineWriter that refuses, with err, every batch holding a
+// line whose time is in bad, or more than maxLines lines; it accepts the
+// rest.
+type rejecter struct {
+	recorder
+	bad      map[int64]bool
+	maxLines int
+	err      error
+}
+
+func (r *rejecter) WriteRecord(ctx context.Context, lines ...string) error {
+	b := strings.Join(lines, "\n")
+	ts := lineTimesOf(b)
+	refuse := r.maxLines > 0 && len(ts) > r.maxLines
+	for _, x := range ts {
+		refuse = refuse || r.bad[x]
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.calls++
+	if refuse {
+		return r.err
+	}
+	r.accepted = append(r.accepted, b)
+	return nil
+}
+
+func lineTimesOf(b string) []int64 {
+	var ts []int64
+	for l := range strings.SplitSeq(strings.TrimSuffix(b, "\n"), "\n") {
+		v, _ := strconv.ParseInt(l[strings.LastIndexByte(l, ' ')+1:], 10, 64)
+		ts = append(ts, v)
+	}
+	return ts
+}
+
+// TestSinkRejectedLines: the lines a server refuses as bad data are found
+// by halves and given up (to the log without a spool); the others land.
+// A 413 splits the batch until it fits.
+func TestSinkRejectedLines(t *testing.T) {
 	tests := []struct {
-		name string
-		err  error
-		log  string
+		name       string
+		w          *rejecter
+		written    float64
+		rejected   float64
+		splits     float64
+		logFirst   string // first line of the refused lines in the log
+		dataLogged bool
 	}{
-		{"bad line protocol", &StatusError{StatusCode: 400, Message: "unable to parse 'x': missing fields"},
-			"influxdb rejected batch"},
-		{"partial write", &StatusError{StatusCode: 400, Message: `partial write: field type conflict: input field "current_a" on measurement "feeder_point" is type string, already exists as type float dropped=1`},
-			"influxdb rejected part of batch, the rest was written"},
-		{"client error type", &influxhttp.Error{StatusCode: 400, Code: "400 Bad Request", Message: "partial write: points beyond retention policy dropped=5"},
-			"influxdb rejected part of batch, the rest was written"},
-		{"too large", &StatusError{StatusCode: 413, Message: "Request Entity Too Large"}, "influxdb rejected batch"},
-		{"unprocessable", &StatusError{StatusCode: 422, Message: "unprocessable"}, "influxdb rejected batch"},
+		{"bad line", &rejecter{bad: map[int64]bool{2: true},
+			err: &StatusError{StatusCode: 400, Message: "unable to parse 'x': missing fields"}},
+			7, 1, 3, `feeder_point,area=n,device=F101-R1,feeder=F101,substation=North\ Yard current_a=2,seq=2i 2`, true},
+		{"partial write", &rejecter{bad: map[int64]bool{0: true, 7: true},
+			err: &influxhttp.Error{StatusCode: 400, Code: "400 Bad Request", Message: "partial write: field type conflict dropped=1"}},
+			6, 2, 5, `feeder_point,area=n,device=F101-R1,feeder=F101,substation=North\ Yard current_a=0,seq=0i 0`, true},
+		{"unprocessable", &rejecter{bad: map[int64]bool{4: true}, err: &StatusError{StatusCode: 422, Message: "unprocessable"}},
+			7, 1, 3, `feeder_point,area=n,device=F101-R1,feeder=F101,substation=North\ Yard current_a=4,seq=4i 4`, true},
+		{"too large", &rejecter{maxLines: 2, err: &StatusError{StatusCode: 413, Message: "Request Entity Too Large"}},
+			8, 0, 3, "", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			w := &recorder{answers: []error{tt.err}}
-			f := newTestSink(t, cfgFor(5, 100, 10*time.Millisecond), w, nil)
+			f := newTestSink(t, cfgFor(8, 100, 10*time.Millisecond), tt.w, nil)
 			stop := f.start(t)
 			f.sink.Put(seqSamples(0, 8))
-			waitFor(t, "3 lines written", func() bool {
-				return f.value(t, "feederd_influx_points_written_total") == 3
+			waitFor(t, "every line settled", func() bool {
+				return f.value(t, "feederd_influx_points_written_total")+
+					f.value(t, "feederd_influx_points_failed_total", "reason", "rejected") == 8
 			})
 			if err := stop(); err != nil {
 				t.Fatalf("Run: %v", err)
 			}
-			if got := f.value(t, "feederd_influx_points_failed_total", "reason", "rejected"); got != 5 {
-				t.Errorf("rejected = %v, want 5", got)
+			if got := f.value(t, "feederd_influx_points_written_total"); got != tt.written {
+				t.Errorf("written = %v, want %v", got, tt.written)
 			}
-			if got := f.value(t, "feederd_influx_writes_total", "result", "rejected"); got != 1 {
-				t.Errorf("rejected writes = %v, want 1", got)
+			if got := f.value(t, "feederd_influx_points_failed_total", "reason", "rejected"); got != tt.rejected {
+				t.Errorf("rejected = %v, want %v", got, tt.rejected)
 			}
-			if got, want := w.batches(t), [][]int64{span(5, 3)}; !slices.EqualFunc(got, want, slices.Equal) {
+			if got := f.value(t, "feederd_influx_writes_total", "result", "split"); got != tt.splits {
+				t.Errorf("splits = %v, want %v", got, tt.splits)
+			}
+			var got []int64
+			for _, b := range tt.w.batches(t) {
+				got = append(got, b...)
+			}
+			slices.Sort(got)
+			var want []int64
+			for i := range int64(8) {
+				if !tt.w.bad[i] {
+					want = append(want, i)
+				}
+			}
+			if !slices.Equal(got, want) {
 				t.Errorf("delivered %v, want %v", got, want)
 			}
 			logs := f.logs.String()
-			if !strings.Contains(logs, "msg=\""+tt.log+"\"") || !strings.Contains(logs, "lines=5") ||
-				!strings.Contains(logs, strconv.Quote(firstLine)) {
-				t.Errorf("log lacks %q, lines=5 and the first line %q:\n%s", tt.log, firstLine, logs)
+			if n := strings.Count(logs, `msg="influxdb rejected lines, dropped"`); n != int(tt.rejected) {
+				t.Errorf("%d log lines for rejected lines, want %v:\n%s", n, tt.rejected, logs)
+			}
+			if tt.dataLogged && !strings.Contains(logs, "first_line="+strconv.Quote(tt.logFirst)) {
+				t.Errorf("log lacks the first refused line %q:\n%s", tt.logFirst, logs)
 			}
 			if err := f.sink.Ready(); err != nil {
 				t.Errorf("Ready = %v, want nil: the server answered", err)
@@ -553,7 +614,7 @@ func TestSinkConcurrentPutsDeliverEachLineOnce(t *testing.T) {
 	if !slices.Equal(all, span(0, producers*perProducer)) {
 		t.Errorf("delivered %d lines, want each of %d exactly once", len(all), producers*perProducer)
 	}
-	if got := f.value(t, "feederd_influx_points_dropped_total"); got != 0 {
+	if got := f.value(t, "feederd_influx_points_dropped_total", "reason", "queue_full"); got != 0 {
 		t.Errorf("dropped = %v, want 0", got)
 	}
 }
@@ -715,4 +776,147 @@ func TestBatchQueue(t *testing.T) {
 	if q.len() != 0 {
 		t.Fatalf("len = %d after draining, want 0", q.len())
 	}
+}
+
+// TestSinkSecondStopSpools: while the final flush hangs on a server that
+// never answers, a second stop request (Hurry) ends it at once; every line
+// goes to the spool, Run returns nil and the log says what was kept.
+func TestSinkSecondStopSpools(t *testing.T) {
+	addr, accepted := hangingServer(t)
+	cfg := config.Influx{URL: "http://" + addr, Bucket: "feederd/autogen", BatchSize: 5, QueueSize: 100,
+		FlushInterval: 10 * time.Millisecond, Timeout: time.Minute}
+	dir := t.TempDir()
+	hurry := make(chan struct{})
+	f := newTestSink(t, cfg, nil, func(o *SinkOptions) {
+		o.FlushTimeout = time.Minute
+		o.Spool = openSpoolFor(t, dir, 1<<20)
+		o.Hurry = hurry
+	})
+	f.sink.Put(seqSamples(0, 7))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.sink.Run(ctx) }()
+	<-accepted // the first ping
+	cancel()
+	// Usually the final flush's write hangs by now; if not, the flush
+	// sees the second request before it writes: the outcome is the same.
+	time.Sleep(100 * time.Millisecond)
+	close(hurry)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Run = %v, want nil: every line is in the spool", err)
+		}
+	case <-time.After(waitTimeout):
+		t.Fatal("Run did not return after the second stop request")
+	}
+	if got := f.value(t, "feederd_influx_points_spooled_total"); got != 7 {
+		t.Errorf("spooled = %v, want 7", got)
+	}
+	if got := f.value(t, "feederd_influx_points_failed_total", "reason", "shutdown"); got != 0 {
+		t.Errorf("failed{shutdown} = %v, want 0", got)
+	}
+	g := openTestSpool(t, dir, 1<<20, 1<<20)
+	var ts []int64
+	for _, b := range g.drain(t) {
+		ts = append(ts, lineTimesOf(b)...)
+	}
+	if !slices.Equal(ts, span(0, 7)) {
+		t.Errorf("spool holds lines at %v, want %v", ts, span(0, 7))
+	}
+	if logs := f.logs.String(); !strings.Contains(logs, `msg="second stop request: stopped delivering, what was not written is kept in the spool for the next start" delivered_lines=0 spool_bytes=`) {
+		t.Errorf("log lacks what was kept:\n%s", logs)
+	}
+}
+
+// TestSinkSpoolBudget: with InfluxDB down and a spool budget far smaller
+// than the outage, the oldest spooled lines are dropped, counted by
+// reason and logged once; every line put is either still spooled or
+// counted as dropped.
+func TestSinkSpoolBudget(t *testing.T) {
+	w := &recorder{always: &StatusError{StatusCode: 503, Message: "service unavailable"}}
+	dir := t.TempDir()
+	spoolLogs := &syncBuffer{}
+	sp, err := OpenSpool(SpoolOptions{Dir: dir, MaxBytes: 4 << 10, Logger: slog.New(slog.NewTextHandler(spoolLogs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newTestSink(t, cfgFor(5, 10, time.Millisecond), w, func(o *SinkOptions) {
+		o.BackoffInitial = time.Hour // one failure, then everything is spooled
+		o.Spool = sp
+	})
+	stop := f.start(t)
+	f.sink.Put(seqSamples(0, 5))
+	waitFor(t, "the first write to fail", func() bool {
+		return f.value(t, "feederd_influx_writes_total", "result", "retry") == 1
+	})
+	for i := 5; i < 500; i += 5 {
+		f.sink.Put(seqSamples(i, 5))
+	}
+	waitFor(t, "everything spooled or dropped", func() bool { return f.value(t, "feederd_influx_queue_lines") == 0 })
+	if err := stop(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	dropped := f.value(t, "feederd_influx_points_dropped_total", "reason", "spool_budget")
+	g := openTestSpool(t, dir, 4<<10, 0)
+	var ts []int64
+	for _, b := range g.drain(t) {
+		ts = append(ts, lineTimesOf(b)...)
+	}
+	if dropped == 0 || int(dropped)+len(ts) != 500 {
+		t.Errorf("dropped %v, %d spooled: want both > 0, 500 in all", dropped, len(ts))
+	}
+	if len(ts) == 0 || !slices.Equal(ts, span(500-len(ts), len(ts))) {
+		t.Errorf("spool holds %v, want the newest lines in order", ts)
+	}
+	if n := strings.Count(spoolLogs.String(), "spool over its disk budget"); n != 1 {
+		t.Errorf("%d budget log lines, want 1:\n%s", n, spoolLogs.String())
+	}
+	if err := f.sink.Ready(); err == nil {
+		t.Error("Ready = nil after drops")
+	}
+}
+
+// TestSinkRetryAfterAndCredentials: a 429 with Retry-After: 1 is retried
+// no sooner than a second later although the backoff is 1 ms; a 401 is
+// reported as a credentials fault, and the batch kept and delivered.
+func TestSinkRetryAfterAndCredentials(t *testing.T) {
+	t.Run("retry-after", func(t *testing.T) {
+		w := &timedRecorder{recorder: recorder{answers: []error{
+			&influxhttp.Error{StatusCode: 429, Code: "429", Message: "too many requests", RetryAfter: 1},
+		}}}
+		f := newTestSink(t, cfgFor(5, 100, time.Millisecond), w, nil)
+		f.start(t)
+		f.sink.Put(seqSamples(0, 5))
+		waitFor(t, "5 lines written", func() bool { return f.value(t, "feederd_influx_points_written_total") == 5 })
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		if len(w.at) != 2 || w.at[1].Sub(w.at[0]) < time.Second {
+			t.Errorf("write times %v: want the retry a second or more after the 429", w.at)
+		}
+	})
+	t.Run("401", func(t *testing.T) {
+		w := &recorder{answers: []error{&StatusError{StatusCode: 401, Message: "authorization failed"}}}
+		f := newTestSink(t, cfgFor(5, 100, time.Millisecond), w, nil)
+		f.start(t)
+		f.sink.Put(seqSamples(0, 5))
+		waitFor(t, "5 lines written", func() bool { return f.value(t, "feederd_influx_points_written_total") == 5 })
+		want := `msg="influxdb refused feederd's credentials: check the token (influx.token_env or token_file) and its write permission on the bucket; keeping the data" err="write 5 lines to influxdb: http 401: authorization failed"`
+		if logs := f.logs.String(); !strings.Contains(logs, want) {
+			t.Errorf("log lacks %s:\n%s", want, logs)
+		}
+	})
+}
+
+// timedRecorder records when each write came.
+type timedRecorder struct {
+	recorder
+	at []time.Time
+}
+
+func (r *timedRecorder) WriteRecord(ctx context.Context, lines ...string) error {
+	r.mu.Lock()
+	r.at = append(r.at, time.Now())
+	r.mu.Unlock()
+	return r.recorder.WriteRecord(ctx, lines...)
 }

@@ -1,9 +1,12 @@
 package pipeline
 
 import (
+	"strconv"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/feederd/feederd/internal/detect"
+	"github.com/feederd/feederd/internal/profile"
 )
 
 // stateCollector exposes the detection state of every device from the
@@ -13,11 +16,25 @@ import (
 type stateCollector struct {
 	p                             *Pipeline
 	voltage, band, energized, com *prometheus.Desc
+	// f32[device][phase] is true when the phase's voltage point is read
+	// with float32 precision (profile.Point.FloatBits).
+	f32 [][3]bool
 }
 
 func newStateCollector(p *Pipeline) *stateCollector {
+	f32 := make([][3]bool, len(p.opts.Model.Devices))
+	for i, d := range p.opts.Model.Devices {
+		for _, pt := range d.Points {
+			for ph, r := range [3]profile.Role{profile.RoleVoltageA, profile.RoleVoltageB, profile.RoleVoltageC} {
+				if pt.Role == r && pt.FloatBits() == 32 {
+					f32[i][ph] = true
+				}
+			}
+		}
+	}
 	return &stateCollector{
-		p: p,
+		p:   p,
+		f32: f32,
 		voltage: prometheus.NewDesc("feederd_device_voltage_pu",
 			"Last good phase voltage in per-unit of the device's nominal.",
 			[]string{"device", "feeder", "phase"}, nil),
@@ -43,7 +60,7 @@ func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 var phaseLabels = [3]string{"A", "B", "C"}
 
 func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
-	for _, st := range c.p.Snapshot() {
+	for di, st := range c.p.Snapshot() {
 		if st.ID == "" {
 			continue
 		}
@@ -51,7 +68,11 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 			if st.Phases&(detect.PhaseA<<i) == 0 || st.VoltageTime[i] == 0 {
 				continue
 			}
-			ch <- prometheus.MustNewConstMetric(c.voltage, prometheus.GaugeValue, st.Voltage[i], st.ID, st.Feeder, ph)
+			v := st.Voltage[i]
+			if di < len(c.f32) && c.f32[di][i] {
+				v = shortest32(v)
+			}
+			ch <- prometheus.MustNewConstMetric(c.voltage, prometheus.GaugeValue, v, st.ID, st.Feeder, ph)
 			ch <- prometheus.MustNewConstMetric(c.band, prometheus.GaugeValue, float64(st.Band[i]), st.ID, st.Feeder, ph)
 		}
 		switch st.Energy {
@@ -67,4 +88,18 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(c.com, prometheus.GaugeValue, 0, st.ID, st.Feeder)
 		}
 	}
+}
+
+// shortest32 returns the float64 nearest to the shortest decimal that reads
+// back as float32(v): a per-unit voltage from a float32 register (7070.4 V
+// of 7200) is exposed as 0.982, not 0.9819999864366319, since the
+// exposition format prints float64s in full. It runs per scrape, not per
+// sample.
+func shortest32(v float64) float64 {
+	var buf [32]byte
+	f, err := strconv.ParseFloat(string(strconv.AppendFloat(buf[:0], v, 'g', -1, 32)), 64)
+	if err != nil {
+		return v // NaN and infinities parse back; nothing else fails
+	}
+	return f
 }

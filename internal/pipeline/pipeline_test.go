@@ -350,6 +350,35 @@ feederd_device_voltage_pu{device="F0-D1",feeder="F0",phase="C"} 0
 	}
 }
 
+// TestVoltageMetricFloat32: a per-unit voltage from a float32 register is
+// exposed as the shortest decimal of its float32 precision, as InfluxDB and
+// probe print it: 117.84 V of 120 is 0.982, not 0.9819999694824219.
+func TestVoltageMetricFloat32(t *testing.T) {
+	m := model(1, 1)
+	reg := prometheus.NewRegistry()
+	p := newPipeline(t, m, 1, nil, reg)
+	t0 := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
+	p.opts.Now = func() int64 { return t0.Add(time.Second).UnixNano() }
+	v := float64(float32(117.84))
+	if pu := v / 120; strconv.FormatFloat(pu, 'g', -1, 64) != "0.9819999694824219" {
+		t.Fatalf("test premise: %v/120 = %v", v, pu)
+	}
+	p.Put(poll(0, t0, 1, v, float64(float32(120.6)), 120))
+	sh := p.shards[0]
+	buf := make([]sample.Sample, 16)
+	sh.process(buf[:sh.ring.GetBatch(buf)])
+	sh.tick()
+	want := `# HELP feederd_device_voltage_pu Last good phase voltage in per-unit of the device's nominal.
+# TYPE feederd_device_voltage_pu gauge
+feederd_device_voltage_pu{device="F0-D0",feeder="F0",phase="A"} 0.982
+feederd_device_voltage_pu{device="F0-D0",feeder="F0",phase="B"} 1.005
+feederd_device_voltage_pu{device="F0-D0",feeder="F0",phase="C"} 1
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "feederd_device_voltage_pu"); err != nil {
+		t.Error(err)
+	}
+}
+
 // TestLossIsCounted makes every way a sample can be lost or bent before
 // detection happen, and reads each one's count on /metrics: samples of a
 // device outside the model, samples put after the pipeline stopped, a

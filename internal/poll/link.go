@@ -344,11 +344,13 @@ func (l *link) poll(ctx context.Context, i int) bool {
 		status.Value = 1
 	}
 	d.settle(k, status.Time, l.staleAfter)
+	var latency time.Duration
 	if sent {
-		l.duration.Observe(end.Sub(startT).Seconds())
+		latency = end.Sub(startT)
+		l.duration.Observe(latency.Seconds())
 	}
 	l.polls[result].Inc()
-	d.report(result, end, firstErr)
+	d.report(result, end, latency, firstErr)
 	l.sink.Put(d.samples)
 	l.missed.Add(float64(l.sched.end(i, time.Now())))
 	l.polled.Store(true)

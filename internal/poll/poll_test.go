@@ -279,7 +279,8 @@ func TestTimeoutReconnectsWithBackoff(t *testing.T) {
 		t.Fatalf("first poll: got %v, want %v", g, w)
 	}
 	failedAt := time.Unix(0, polls[0][0].Time)
-	if st := p.Status()[0]; st.Up || st.ConsecutiveFailures < 1 || st.LastError != "read holding registers 10..10 on D: request timed out" {
+	if st := p.Status()[0]; st.Up || st.ConsecutiveFailures < 1 || st.LastError != "read holding registers 10..10 on D: request timed out" ||
+		!slices.Equal(st.Qualities, []sample.Quality{sample.Timeout}) {
 		t.Errorf("status = %+v", st)
 	}
 	deadline := time.Now().Add(10 * time.Second)
@@ -322,7 +323,8 @@ func TestTimeoutReconnectsWithBackoff(t *testing.T) {
 			t.Errorf("connection %s carried %d requests while the device timed out, want 1", c, n)
 		}
 	}
-	if st := p.Status()[0]; !st.Up || st.ConsecutiveFailures != 0 || st.LastError != "" || st.LastGood.IsZero() {
+	if st := p.Status()[0]; !st.Up || st.ConsecutiveFailures != 0 || st.LastError != "" || st.LastGood.IsZero() ||
+		!slices.Equal(st.Qualities, []sample.Quality{sample.Good}) || st.Latency <= 0 || st.Latency > 100*time.Millisecond {
 		t.Errorf("status after recovery = %+v", st)
 	}
 	if g := value(t, reg, "feederd_link_connected", "link", "L"); g != 1 {

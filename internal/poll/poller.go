@@ -137,6 +137,12 @@ type DeviceStatus struct {
 	LastError string
 	// ConsecutiveFailures counts the polls since the device was last up.
 	ConsecutiveFailures int
+	// Latency is how long the last poll took, from its first request to
+	// its end (0 when no request was sent).
+	Latency time.Duration
+	// Qualities are the qualities of the last poll's values, one per point
+	// that is not a string, in point order.
+	Qualities []sample.Quality
 }
 
 // Poller polls every device of a model. Build it with New, run it with Run.
@@ -241,6 +247,7 @@ func (p *Poller) Status() []DeviceStatus {
 	for i, d := range p.devices {
 		d.mu.Lock()
 		out[i] = d.status
+		out[i].Qualities = slices.Clone(d.status.Qualities)
 		d.mu.Unlock()
 	}
 	return out
@@ -318,7 +325,7 @@ func newDevice(dc *config.Device, lc *config.Link, m *metrics, log *slog.Logger)
 }
 
 // report records the end of a poll in the device's status and up gauge.
-func (d *device) report(result int, end time.Time, err error) {
+func (d *device) report(result int, end time.Time, latency time.Duration, err error) {
 	up := result != pollFailure
 	if up {
 		d.up.Set(1)
@@ -329,6 +336,11 @@ func (d *device) report(result int, end time.Time, err error) {
 	was := d.status.Up || d.status.LastPoll.IsZero()
 	d.status.Up = up
 	d.status.LastPoll = end
+	d.status.Latency = latency
+	d.status.Qualities = d.status.Qualities[:0]
+	for _, s := range d.samples[:len(d.samples)-1] {
+		d.status.Qualities = append(d.status.Qualities, s.Quality)
+	}
 	if up {
 		d.status.LastGood = end
 		d.status.ConsecutiveFailures = 0

@@ -145,9 +145,9 @@ func FormatProbe(w io.Writer, values []PointValue) error {
 			val = strconv.Quote(v.Text)
 		case math.Abs(v.Value) < 1e15 && (v.Value == 0 || math.Abs(v.Value) >= 1e-4):
 			// Plain decimals read best at a site: 123456789, not 1.23456789e+08.
-			val = strconv.FormatFloat(v.Value, 'f', -1, 64)
+			val = strconv.FormatFloat(v.Value, 'f', -1, p.FloatBits())
 		default:
-			val = strconv.FormatFloat(v.Value, 'g', -1, 64)
+			val = strconv.FormatFloat(v.Value, 'g', -1, p.FloatBits())
 		}
 		errText := ""
 		if v.Err != nil {

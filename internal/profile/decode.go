@@ -93,6 +93,18 @@ func (p *Point) Decode(raw []uint16) float64 {
 	return v*s + p.Offset
 }
 
+// FloatBits is the precision, 32 or 64, of the point's decoded values: 32
+// for a float32 point that is neither scaled nor offset, whose values are
+// then printed as the shortest decimal that reads back as the same float32
+// (59.98, not 59.97999954223633), 64 for every other point. The InfluxDB
+// encoder and probe both print values with it.
+func (p *Point) FloatBits() int {
+	if p.Type == Float32 && (p.Scale == 0 || p.Scale == 1) && p.Offset == 0 {
+		return 32
+	}
+	return 64
+}
+
 // DecodeString returns a String point's text, trailing NULs and spaces cut.
 func (p *Point) DecodeString(raw []uint16) string {
 	b := make([]byte, 0, 2*len(raw))

@@ -1,16 +1,12 @@
 package sim
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"math"
 	"net"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -19,6 +15,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/feederd/feederd/internal/profile"
+	"github.com/feederd/feederd/internal/yamlfile"
 )
 
 // Config is a validated simulator configuration: every device with its
@@ -217,85 +214,81 @@ func LoadConfig(path string, loadProfile func(path string) (*profile.Profile, er
 
 // ParseConfig validates a simulator configuration read from path.
 func ParseConfig(path string, data []byte, loadProfile func(path string) (*profile.Profile, error)) (*Config, error) {
+	sink := yamlfile.NewSink(path)
 	var f fileConfig
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&f); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, fmt.Errorf("%s: empty sim config", path)
-		}
-		return nil, yamlError(path, err)
-	}
-	var extra yaml.Node
-	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("%s:%d: a sim config is one YAML document", path, extra.Line)
+	if !yamlfile.Decode(data, &f, sink) {
+		return nil, sink.Err()
 	}
 	var root yaml.Node
-	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, yamlError(path, err)
+	if err := yaml.Unmarshal(data, &root); err != nil { // parsed once already
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	c := checker{path: path, root: &root, file: &f, cfg: &Config{
+	c := newChecker(path, &root, sink)
+	c.file = &f
+	c.cfg = &Config{
 		Source:   path,
 		Seed:     1,
 		Tick:     f.Tick,
 		HTTP:     f.HTTP,
 		Profiles: map[string]*profile.Profile{},
-	}}
+	}
+	// Checks run on what decoded: a value that did not decode keeps its
+	// zero, and an error already at its path is the one reported there.
 	c.build(&f, loadProfile)
-	if len(c.errs) > 0 {
-		return nil, errors.Join(c.errs...)
+	if err := c.err(); err != nil {
+		return nil, err
 	}
 	return c.cfg, nil
 }
 
-var (
-	yamlLine     = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
-	yamlUnknown  = regexp.MustCompile(`^field (\S+) not found in type \S+$`)
-	yamlTypeName = regexp.MustCompile(` into \S*sim\.file\w+`)
-)
-
-// yamlError rewrites the decoder's "line N: msg" into "file:N: msg".
-func yamlError(path string, err error) error {
-	var te *yaml.TypeError
-	var msgs []string
-	if errors.As(err, &te) {
-		msgs = te.Errors
-	} else {
-		msgs = []string{err.Error()}
-	}
-	var errs []error
-	for _, m := range msgs {
-		if g := yamlLine.FindStringSubmatch(m); g != nil {
-			msg := g[2]
-			if u := yamlUnknown.FindStringSubmatch(msg); u != nil {
-				msg = fmt.Sprintf("unknown key %q", u[1])
-			}
-			msg = yamlTypeName.ReplaceAllString(msg, " into a mapping")
-			errs = append(errs, fmt.Errorf("%s:%s: %s", path, g[1], msg))
-		} else {
-			errs = append(errs, fmt.Errorf("%s: %s", path, m))
-		}
-	}
-	return errors.Join(errs...)
-}
-
+// checker validates a decoded file. Its errors go to a yamlfile.Sink, so that
+// rtusim reports every problem of a file as feederd does: sorted by line,
+// "file:line: key.path: message", the first at each key path.
 type checker struct {
 	path string
 	root *yaml.Node
-	file *fileConfig
-	cfg  *Config
-	errs []error
+	sink *yamlfile.Sink
+	// decoded holds the key paths where decoding failed: a check of a
+	// mapping above one of them would only repeat that error.
+	decodeErrs []string
+	file       *fileConfig
+	cfg        *Config
 	// ports maps a TCP port to the path of its user, for collisions.
 	ports map[int]string
 }
 
 // errf records an error at the line of key path p ("devices", 2, "port").
 func (c *checker) errf(p []any, format string, args ...any) {
-	msg := fmt.Sprintf(format, args...)
-	if ps := pathString(p); ps != "" {
-		msg = ps + ": " + msg
+	if c.sink == nil {
+		c.sink = yamlfile.NewSink(c.path)
 	}
-	c.errs = append(c.errs, fmt.Errorf("%s:%d: %s", c.path, lineOf(c.root, p), msg))
+	ps := pathString(p)
+	for _, e := range c.decodeErrs {
+		if e == ps || strings.HasPrefix(e, ps+".") || strings.HasPrefix(e, ps+"[") {
+			return
+		}
+	}
+	c.sink.AddAt(lineOf(c.root, p), ps, nil, format, args...)
+}
+
+// newChecker starts the checks of a file whose decoding went to sink.
+func newChecker(path string, root *yaml.Node, sink *yamlfile.Sink) checker {
+	c := checker{path: path, root: root, sink: sink}
+	for _, e := range sink.Sorted() {
+		c.decodeErrs = append(c.decodeErrs, e.Path)
+	}
+	return c
+}
+
+// failed reports whether an error was recorded.
+func (c *checker) failed() bool { return c.sink != nil && c.sink.Len() > 0 }
+
+// err returns the errors recorded, sorted by line (*yamlfile.Errors), or nil.
+func (c *checker) err() error {
+	if c.sink == nil {
+		return nil
+	}
+	return c.sink.Err()
 }
 
 func pathString(p []any) string {
@@ -517,7 +510,7 @@ func (c *checker) build(f *fileConfig, loadProfile func(string) (*profile.Profil
 	if len(f.Devices) == 0 && len(f.Fleets) == 0 {
 		c.errf(nil, "no devices and no fleets")
 	}
-	if len(c.errs) > 0 {
+	if c.failed() {
 		return // an unused endpoint is likely a consequence
 	}
 	for i, g := range f.Gateways {

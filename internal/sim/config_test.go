@@ -188,46 +188,17 @@ func TestDemoConfig(t *testing.T) {
 
 func TestLoadConfigBad(t *testing.T) {
 	tests := map[string]string{
-		"bad-duplicate-id":                "bad-duplicate-id.yaml:4: devices[1].id: device A is already defined at devices[0]",
-		"bad-duplicate-port":              "bad-duplicate-port.yaml:4: devices[1].port: port 5020 is already used by devices[0] (A)",
-		"bad-duplicate-unit":              "bad-duplicate-unit.yaml:5: devices[1].unit: unit 4 on gw1 is already device A",
-		"bad-empty":                       "bad-empty.yaml: empty sim config",
-		"bad-fleet-count":                 "bad-fleet-count.yaml:3: fleets[0].count: count 0 is outside 1..10000",
-		"bad-fleet-id":                    "bad-fleet-id.yaml:5: fleets[0].id_prefix: device SIM-002 is already defined at devices[0]",
-		"bad-fleet-port-collision":        "bad-fleet-port-collision.yaml:5: fleets[0].base_port: port 6005 is already used by devices[0] (A)",
-		"bad-fleet-ports":                 "bad-fleet-ports.yaml:3: fleets[0].base_port: ports 65400..65599 are outside 1..65535",
-		"bad-fleet-unit":                  "bad-fleet-unit.yaml:3: fleets[0].unit: with units_per_port > 1 units are 1..units_per_port",
-		"bad-listen":                      `bad-listen.yaml:1: listen: "127.0.0.1:80" is not an IP address or localhost (ports are set per device)`,
-		"bad-missing-nominal":             "bad-missing-nominal.yaml:3: devices[0]: nominal_voltage is required: profile sel751a has voltage points",
-		"bad-no-devices":                  "bad-no-devices.yaml:1: no devices and no fleets",
-		"bad-no-endpoint":                 "bad-no-endpoint.yaml:3: devices[0]: set exactly one of port, gateway and serial",
-		"bad-profile-file":                "bad-profile-file.yaml:1: profiles[1]: load profile testdata/config/missing.yaml: no such file",
-		"bad-serial":                      `bad-serial.yaml:3: serial[0]: serial line /dev/ttyS1: parity must be N, E or O, not "X"`,
-		"bad-syntax":                      "bad-syntax.yaml:2: did not find expected '-' indicator",
-		"bad-tick":                        "bad-tick.yaml:1: tick: 1ms is shorter than 10ms",
-		"bad-transport":                   `bad-transport.yaml:3: devices[0].transport: transport "udp" is not tcp, tcp+tls or rtuovertcp`,
-		"bad-transport-on-gateway-device": "bad-transport-on-gateway-device.yaml:4: devices[0].transport: transport belongs to the gateway or serial line, not to a device on it",
-		"bad-two-documents":               "bad-two-documents.yaml:4: a sim config is one YAML document",
-		"bad-two-endpoints":               "bad-two-endpoints.yaml:4: devices[0]: set exactly one of port, gateway and serial",
-		"bad-type":                        "bad-type.yaml:3: cannot unmarshal !!str `one` into int",
-		"bad-unit":                        "bad-unit.yaml:3: devices[0].unit: unit 248 is outside 1..247",
-		"bad-unknown-gateway":             `bad-unknown-gateway.yaml:3: devices[0].gateway: no gateway "gw9"`,
-		"bad-unknown-key":                 `bad-unknown-key.yaml:6: unknown key "prot"`,
-		"bad-unknown-profile":             `bad-unknown-profile.yaml:3: devices[0].profile: no profile "sel751" in the profile files`,
-		"bad-unused-gateway":              "bad-unused-gateway.yaml:2: gateways[0]: gateway gw1 serves no device",
-		"bad-value-point":                 "bad-value-point.yaml:9: devices[0].values.vx: profile sel751a has no point vx",
-		"bad-value-type":                  `bad-value-type.yaml:9: devices[0].values.va: int32 point va takes a number, not "high"`,
-		"bad-tls":                         "bad-tls.yaml:3: devices[0].transport: tcp+tls needs the tls section (cert_file, key_file, client_ca_file)",
-		"bad-tls-files":                   "bad-tls-files.yaml:4: tls.key_file: missing",
-		"bad-tls-unused":                  "bad-tls-unused.yaml:4: tls: no endpoint has transport tcp+tls",
-		"bad-pty":                         "bad-pty.yaml:5: serial[0]: a pseudo-terminal (pty: true) has no baud, data_bits, parity or stop_bits",
+		"bad-duplicate-id":   `bad-duplicate-id.yaml:4: devices[1].id: device A is already defined at devices[0]`,
+		"bad-duplicate-port": `bad-duplicate-port.yaml:4: devices[1].port: port 5020 is already used by devices[0] (A)`,
+		"bad-duplicate-unit": `bad-duplicate-unit.yaml:5: devices[1].unit: unit 4 on gw1 is already device A`,
+		"bad-empty":          `bad-empty.yaml:1: the file is empty`,
 		"bad-feeder-device": `bad-feeder-device.yaml:10: feeders[0].nodes[1].device: device A-BRK already serves feeders[0].nodes[0]
 bad-feeder-device.yaml:11: feeders[0].nodes[2].device: no device "A-METER"
 bad-feeder-device.yaml:12: feeders[0].nodes[3].device: device A-MTR sets current 40: on a feeder its current comes from the load`,
 		"bad-feeder-ids": `bad-feeder-ids.yaml:9: feeders[0].nodes[0].id: node A-BRK has the ID of the device at devices[0] but serves "B-BRK": a node with a device's ID serves that device
-bad-feeder-ids.yaml:16: feeders[2].id: feeder A is defined twice
-bad-feeder-ids.yaml:15: feeders[1].nodes[1].id: duplicate node id "B" (first at feeders[0].nodes[1].id)
 bad-feeder-ids.yaml:11: feeders[1].id: feeder B has the ID of node feeders[0].nodes[1]: scenario targets would be ambiguous
+bad-feeder-ids.yaml:15: feeders[1].nodes[1].id: duplicate node id "B" (first at feeders[0].nodes[1].id)
+bad-feeder-ids.yaml:16: feeders[2].id: feeder A is defined twice
 bad-feeder-ids.yaml:20: feeders[3].id: feeder A-BRK has the ID of node feeders[0].nodes[0]: scenario targets would be ambiguous`,
 		"bad-feeder-nominal": `bad-feeder-nominal.yaml:5: feeders[0]: set exactly one of nominal_voltage (line-to-neutral volts) and source_kv (line-to-line kV)
 bad-feeder-nominal.yaml:11: feeders[1].source_kv: -1 is not positive`,
@@ -248,12 +219,41 @@ bad-feeder-params.yaml:13: feeders[0].reclose.intervals: 9 recloses: at most 8
 bad-feeder-params.yaml:13: feeders[0].reclose.intervals[0]: open interval 0s is outside (0s, 1h]
 bad-feeder-params.yaml:14: feeders[0].reclose.reset: reset -1s is outside (0s, 24h]`,
 		"bad-feeder-topology": `bad-feeder-topology.yaml:10: feeders[0].nodes[2].kind: "fuse" is not one of breaker, recloser, sectionalizer, switch, sensor, meter, section
-bad-feeder-topology.yaml:13: feeders[0].nodes[5].section: load -5 kW is negative or not a number
-bad-feeder-topology.yaml:14: feeders[0].nodes[6].id: duplicate node id "A-S1" (first at feeders[0].nodes[1].id)
 bad-feeder-topology.yaml:10: feeders[0].nodes[2].upstream: unknown node "A-S9"
 bad-feeder-topology.yaml:11: feeders[0].nodes[3].upstream: feeder A has 2 nodes without upstream (A-BRK, A-S3): exactly one is its source
 bad-feeder-topology.yaml:12: feeders[0].nodes[4].upstream: upstream cycle A-S4 -> A-S5 -> A-S4
+bad-feeder-topology.yaml:13: feeders[0].nodes[5].section: load -5 kW is negative or not a number
+bad-feeder-topology.yaml:14: feeders[0].nodes[6].id: duplicate node id "A-S1" (first at feeders[0].nodes[1].id)
 bad-feeder-topology.yaml:15: feeders[1].id: no node is on feeder "B"`,
+		"bad-fleet-count":                 `bad-fleet-count.yaml:3: fleets[0].count: count 0 is outside 1..10000`,
+		"bad-fleet-id":                    `bad-fleet-id.yaml:5: fleets[0].id_prefix: device SIM-002 is already defined at devices[0]`,
+		"bad-fleet-port-collision":        `bad-fleet-port-collision.yaml:5: fleets[0].base_port: port 6005 is already used by devices[0] (A)`,
+		"bad-fleet-ports":                 `bad-fleet-ports.yaml:3: fleets[0].base_port: ports 65400..65599 are outside 1..65535`,
+		"bad-fleet-unit":                  `bad-fleet-unit.yaml:3: fleets[0].unit: with units_per_port > 1 units are 1..units_per_port`,
+		"bad-listen":                      `bad-listen.yaml:1: listen: "127.0.0.1:80" is not an IP address or localhost (ports are set per device)`,
+		"bad-missing-nominal":             `bad-missing-nominal.yaml:3: devices[0]: nominal_voltage is required: profile sel751a has voltage points`,
+		"bad-no-devices":                  `bad-no-devices.yaml:1: no devices and no fleets`,
+		"bad-no-endpoint":                 `bad-no-endpoint.yaml:3: devices[0]: set exactly one of port, gateway and serial`,
+		"bad-profile-file":                `bad-profile-file.yaml:1: profiles[1]: load profile testdata/config/missing.yaml: no such file`,
+		"bad-pty":                         `bad-pty.yaml:5: serial[0]: a pseudo-terminal (pty: true) has no baud, data_bits, parity or stop_bits`,
+		"bad-serial":                      `bad-serial.yaml:3: serial[0]: serial line /dev/ttyS1: parity must be N, E or O, not "X"`,
+		"bad-syntax":                      `bad-syntax.yaml:2: did not find expected '-' indicator`,
+		"bad-tick":                        `bad-tick.yaml:1: tick: 1ms is shorter than 10ms`,
+		"bad-tls":                         `bad-tls.yaml:3: devices[0].transport: tcp+tls needs the tls section (cert_file, key_file, client_ca_file)`,
+		"bad-tls-files":                   `bad-tls-files.yaml:4: tls.key_file: missing`,
+		"bad-tls-unused":                  `bad-tls-unused.yaml:4: tls: no endpoint has transport tcp+tls`,
+		"bad-transport":                   `bad-transport.yaml:3: devices[0].transport: transport "udp" is not tcp, tcp+tls or rtuovertcp`,
+		"bad-transport-on-gateway-device": `bad-transport-on-gateway-device.yaml:4: devices[0].transport: transport belongs to the gateway or serial line, not to a device on it`,
+		"bad-two-documents":               `bad-two-documents.yaml:4: only one YAML document is allowed`,
+		"bad-two-endpoints":               `bad-two-endpoints.yaml:4: devices[0]: set exactly one of port, gateway and serial`,
+		"bad-type":                        `bad-type.yaml:3: devices[0].unit: want an integer, got "one"`,
+		"bad-unit":                        `bad-unit.yaml:3: devices[0].unit: unit 248 is outside 1..247`,
+		"bad-unknown-gateway":             `bad-unknown-gateway.yaml:3: devices[0].gateway: no gateway "gw9"`,
+		"bad-unknown-key":                 `bad-unknown-key.yaml:6: devices[0].prot: unknown key "prot" (did you mean "port"?)`,
+		"bad-unknown-profile":             `bad-unknown-profile.yaml:3: devices[0].profile: no profile "sel751" in the profile files`,
+		"bad-unused-gateway":              `bad-unused-gateway.yaml:2: gateways[0]: gateway gw1 serves no device`,
+		"bad-value-point":                 `bad-value-point.yaml:9: devices[0].values.vx: profile sel751a has no point vx`,
+		"bad-value-type":                  `bad-value-type.yaml:9: devices[0].values.va: int32 point va takes a number, not "high"`,
 	}
 	files, err := filepath.Glob("testdata/config/bad-*.yaml")
 	if err != nil {

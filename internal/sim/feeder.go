@@ -398,7 +398,7 @@ func (nw *network) write(n *simNode, hours float64) error {
 		flow = nw.down[head] // back-fed through this device
 	}
 	nomLN := n.feeder.cfg.NominalVoltage
-	var r reading
+	r := reading{noCurrent: true} // until current is found to flow
 	r.closed = n.conducts()
 	r.lockout = n.lockout
 	r.shots = float64(n.shots)
@@ -406,7 +406,7 @@ func (nw *network) write(n *simNode, hours float64) error {
 	if nw.live[head] {
 		f := nw.feeders[nw.source[head]]
 		r.pf, r.freq = f.pf, f.freq
-		var apparent float64
+		var apparent, total float64
 		for ph := range 3 {
 			vpu := nw.volt[head][ph]
 			amps := nw.faultAmps[n.g][ph]
@@ -416,7 +416,9 @@ func (nw *network) write(n *simNode, hours float64) error {
 			r.v[ph] = vpu * o.nominal
 			r.i[ph] = amps * o.ratio
 			apparent += vpu * nomLN * amps
+			total += amps
 		}
+		r.noCurrent = total == 0
 		r.apparent = apparent
 		r.active = apparent * r.pf
 		r.reactive = apparent * math.Sqrt(max(0, 1-r.pf*r.pf))

@@ -277,7 +277,7 @@ func (s *Sim) checkScenario(sc *Scenario) error {
 			c.errf(at("events", i, fe.key), "%s", fe.msg)
 		}
 	}
-	return errors.Join(c.errs...)
+	return c.err()
 }
 
 // Inject checks ev and applies it now, or ev.After from now. It must not

@@ -566,3 +566,48 @@ func dur(d time.Duration) *Duration {
 	v := Duration(d)
 	return &v
 }
+
+// TestMeterLineToLine: a meter's vab, vbc and vca come from its phase
+// phasors, so a sag on phase B lowers vab and vbc but not vca.
+func TestMeterLineToLine(t *testing.T) {
+	s := newFeederSim(t, "")
+	s.mustInject(t, Event{Action: ActionSag, Target: "F1", Magnitude: ptr(0.7), Duration: dur(10 * time.Second), Phases: "B", After: dur(2 * time.Second)})
+	for _, at := range []time.Duration{time.Second, 3 * time.Second} {
+		s.mustAdvance(t, at)
+		d := s.device(t, "F1-MTR")
+		var ln [3]float64
+		for k, name := range []string{"van", "vbn", "vcn"} {
+			ln[k] = value(t, d, name)
+		}
+		for k, name := range []string{"vab", "vbc", "vca"} {
+			a, b := ln[k], ln[(k+1)%3]
+			want := float64(float32(math.Sqrt(a*a + b*b + a*b)))
+			if got := value(t, d, name); math.Abs(got-want) > 1e-3 {
+				t.Errorf("%v: %s = %v, want sqrt(%v² + %v² + %[3]v·%[4]v) = %v", at, name, got, a, b, want)
+			}
+		}
+		vab, vbc, vca := value(t, d, "vab"), value(t, d, "vbc"), value(t, d, "vca")
+		if at == 3*time.Second && !(vab < 0.9*vca && vbc < 0.9*vca) {
+			t.Errorf("phase B at 0.7 pu: vab %v, vbc %v, vca %v; want vab and vbc well below vca", vab, vbc, vca)
+		}
+	}
+}
+
+// TestNoCurrentPowerFactor: a device that carries no current has no power
+// factor: an int16 point (the SEL-751A's) reports 0, a float32 one (the
+// PM5100's) NaN; a device carrying load reports the load's.
+func TestNoCurrentPowerFactor(t *testing.T) {
+	s := newFeederSim(t, "")
+	s.mustInject(t, Event{Action: ActionOpen, Target: "F2-BRK", After: dur(2 * time.Second)})
+	s.mustAdvance(t, time.Second)
+	if pf := byRole(t, s.device(t, "F2-BRK"), profile.RolePowerFactor); pf < 0.9 || pf > 1 {
+		t.Errorf("closed F2-BRK pf = %v, want the load's (about 0.95)", pf)
+	}
+	s.mustAdvance(t, 3*time.Second)
+	if pf := byRole(t, s.device(t, "F2-BRK"), profile.RolePowerFactor); pf != 0 {
+		t.Errorf("open F2-BRK (int16 pf) pf = %v, want 0", pf)
+	}
+	if pf := byRole(t, s.device(t, "F2-MTR"), profile.RolePowerFactor); !math.IsNaN(pf) {
+		t.Errorf("F2-MTR behind the open breaker (float32 pf) pf = %v, want NaN", pf)
+	}
+}

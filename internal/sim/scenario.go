@@ -1,17 +1,16 @@
 package sim
 
 import (
-	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"math"
 	"os"
 	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/feederd/feederd/internal/yamlfile"
 )
 
 // Scenario is a timeline of events for a simulated run, read from a YAML
@@ -144,17 +143,6 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 	return d.UnmarshalText([]byte(s))
 }
 
-// UnmarshalYAML reports a bad duration at its line.
-func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
-	if n.Kind != yaml.ScalarNode {
-		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: a duration is text such as 10s", n.Line)}}
-	}
-	if err := d.UnmarshalText([]byte(n.Value)); err != nil {
-		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: %v", n.Line, err)}}
-	}
-	return nil
-}
-
 func parseDuration(s string) (time.Duration, error) {
 	v, err := time.ParseDuration(s)
 	if err != nil {
@@ -187,24 +175,16 @@ func LoadScenario(path string) (*Scenario, error) {
 // ParseScenario reads a scenario from data; name stands for the file in
 // messages.
 func ParseScenario(name string, data []byte) (*Scenario, error) {
+	sink := yamlfile.NewSink(name)
 	var f fileScenario
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&f); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, fmt.Errorf("%s: empty scenario", name)
-		}
-		return nil, yamlError(name, err)
-	}
-	var extra yaml.Node
-	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("%s:%d: a scenario is one YAML document", name, extra.Line)
+	if !yamlfile.Decode(data, &f, sink) {
+		return nil, sink.Err()
 	}
 	var root yaml.Node
-	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, yamlError(name, err)
+	if err := yaml.Unmarshal(data, &root); err != nil { // parsed once already
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	c := checker{path: name, root: &root}
+	c := newChecker(name, &root, sink)
 	sc := &Scenario{Source: name, Seed: f.Seed, TimeScale: f.TimeScale, Start: f.Start, Events: f.Events, root: &root}
 	if f.TimeScale < 0 || f.TimeScale > maxTimeScale || math.IsNaN(f.TimeScale) {
 		c.errf(at("time_scale"), "%g is outside (0, %d]", f.TimeScale, maxTimeScale)
@@ -233,8 +213,8 @@ func ParseScenario(name string, data []byte) (*Scenario, error) {
 			c.errf(append(p, fe.key), "%s", fe.msg)
 		}
 	}
-	if len(c.errs) > 0 {
-		return nil, errors.Join(c.errs...)
+	if err := c.err(); err != nil {
+		return nil, err
 	}
 	return sc, nil
 }

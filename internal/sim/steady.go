@@ -166,6 +166,10 @@ type reading struct {
 	i  [3]float64
 	in float64
 	pf float64
+	// noCurrent: no current flows (an open switch, a dead line), so the
+	// power factor is undefined: a float point reports NaN, as meters do
+	// for "not available", an integer point 0.
+	noCurrent bool
 	// freq in Hz; active, reactive and apparent power in W, var and VA;
 	// energy in Wh.
 	freq, active, reactive, apparent, energy float64
@@ -176,8 +180,9 @@ type reading struct {
 // value is the reading for point p, by role or, for points without a role,
 // by unit (V, A, Hz, W, var, VA, Wh with k or M prefixes). A voltage point
 // with no role whose name ends in ab, bc or ca on a line-to-neutral profile
-// gets the line-to-line value. voltScale converts the device's voltage
-// terms to volts (1000 when its voltage points are in kV).
+// gets that pair's line-to-line voltage (lineToLine), any other the mean
+// of the phases. voltScale converts the device's voltage terms to volts
+// (1000 when its voltage points are in kV).
 func (r *reading) value(p *profile.Point, lineToLine bool, voltScale float64) (float64, bool) {
 	switch p.Role {
 	case profile.RoleVoltageA:
@@ -199,6 +204,12 @@ func (r *reading) value(p *profile.Point, lineToLine bool, voltScale float64) (f
 	case profile.RoleReactivePower:
 		return r.reactive / prefixFactor(p.Unit, "var"), true
 	case profile.RolePowerFactor:
+		if r.noCurrent {
+			if p.Type == profile.Float32 || p.Type == profile.Float64 {
+				return math.NaN(), true
+			}
+			return 0, true
+		}
 		return r.pf, true
 	case profile.RoleFrequency:
 		return r.freq, true
@@ -232,15 +243,24 @@ func (r *reading) value(p *profile.Point, lineToLine bool, voltScale float64) (f
 	case u == "a" || u == "ka":
 		return r.i[0] / prefixFactor(p.Unit, "A"), true
 	case u == "v" || u == "kv":
-		volts := (r.v[0] + r.v[1] + r.v[2]) / 3 * voltScale
+		volts := (r.v[0] + r.v[1] + r.v[2]) / 3
 		n := strings.ToLower(p.Name)
-		if !lineToLine && (strings.HasSuffix(n, "ab") || strings.HasSuffix(n, "bc") || strings.HasSuffix(n, "ca")) {
-			volts *= math.Sqrt(3)
+		if !lineToLine {
+			for k, pair := range [3]string{"ab", "bc", "ca"} {
+				if strings.HasSuffix(n, pair) {
+					volts = phaseToPhase(r.v[k], r.v[(k+1)%3])
+				}
+			}
 		}
-		return volts / prefixFactor(p.Unit, "V"), true
+		return volts * voltScale / prefixFactor(p.Unit, "V"), true
 	}
 	return 0, false
 }
+
+// phaseToPhase is the magnitude of the difference of two phase-to-neutral
+// phasors of magnitudes a and b, 120° apart: sqrt(a² + b² + ab), √3·a when
+// a = b.
+func phaseToPhase(a, b float64) float64 { return math.Sqrt(a*a + b*b + a*b) }
 
 func b2f(b bool) float64 {
 	if b {

@@ -54,6 +54,8 @@ type Influx struct {
 	cfgPath string
 	logPath string
 	client  *http.Client
+	// cq turns InfluxDB's continuous-query service on (StartInfluxWithCQ).
+	cq bool
 
 	mu   sync.Mutex
 	proc *influxProc
@@ -72,14 +74,22 @@ type influxProc struct {
 // the test failed.
 func StartInflux(t testing.TB) *Influx {
 	t.Helper()
-	return startInflux(t, "")
+	return startInflux(t, "", false)
+}
+
+// StartInfluxWithCQ is StartInflux with the continuous-query service on,
+// checking every second whether a query is due, for tests of the
+// downsampling queries the README recommends.
+func StartInfluxWithCQ(t testing.TB) *Influx {
+	t.Helper()
+	return startInflux(t, "", true)
 }
 
 // StartInfluxOn starts influxd on addr ("127.0.0.1:port"), for tests that
 // point a client at an address before the server exists there.
 func StartInfluxOn(t testing.TB, addr string) *Influx {
 	t.Helper()
-	return startInflux(t, addr)
+	return startInflux(t, addr, false)
 }
 
 // FreeAddr returns a 127.0.0.1 address where nothing listens at the time of
@@ -137,7 +147,7 @@ func moduleRoot() (string, error) {
 	}
 }
 
-func startInflux(t testing.TB, addr string) *Influx {
+func startInflux(t testing.TB, addr string, cq bool) *Influx {
 	t.Helper()
 	dir := t.TempDir()
 	i := &Influx{
@@ -149,6 +159,7 @@ func startInflux(t testing.TB, addr string) *Influx {
 		cfgPath:  filepath.Join(dir, "influxd.toml"),
 		logPath:  filepath.Join(dir, "influxd.log"),
 		client:   &http.Client{Timeout: 10 * time.Second},
+		cq:       cq,
 	}
 	t.Cleanup(func() {
 		i.stop()
@@ -217,8 +228,9 @@ bind-address = "127.0.0.1:0"
   enabled = false
 
 [continuous_queries]
-  enabled = false
+  enabled = %[5]t
   log-enabled = false
+  run-interval = "1s"
 
 [http]
   enabled = true
@@ -231,7 +243,7 @@ bind-address = "127.0.0.1:0"
 [logging]
   level = "warn"
   suppress-logo = true
-`, filepath.Join(i.dir, "meta"), filepath.Join(i.dir, "data"), filepath.Join(i.dir, "wal"), i.addr)
+`, filepath.Join(i.dir, "meta"), filepath.Join(i.dir, "data"), filepath.Join(i.dir, "wal"), i.addr, i.cq)
 	if err := os.WriteFile(i.cfgPath, []byte(cfg), 0o600); err != nil {
 		return fmt.Errorf("write influxd config %s: %w", i.cfgPath, err)
 	}

@@ -1,7 +1,8 @@
-package config
+package yamlfile
 
 import (
 	"bytes"
+	"encoding"
 	"errors"
 	"fmt"
 	"io"
@@ -26,21 +27,26 @@ const aliasBudget = 250_000
 // truncate 1.5 into an integer, and reports every problem with its key path
 // and line into a sink instead of stopping at the first.
 type decoder struct {
-	s        *sink
+	s        *Sink
 	steps    int
 	maxSteps int
 	fields   map[reflect.Type]map[string]int // yamlFields, per struct type
 }
 
-// decodeFile parses data as one YAML document and decodes it into out (a
-// pointer to a raw struct). It returns false when the file could not be
-// parsed at all; decoding errors are in s.
-func decodeFile(data []byte, out any, s *sink) bool {
+// Decode parses data as one YAML document and decodes it into out (a
+// pointer to a struct whose fields carry `yaml` tags). It returns false when
+// the file could not be parsed at all; every problem is in s.
+//
+// Supported field types: structs, pointers, slices, map[string]T, strings,
+// bools, signed and unsigned integers, float64, time.Duration (Go syntax),
+// any type implementing encoding.TextUnmarshaler (from a scalar), and
+// time.Time and interface values (as yaml.v3 decodes them).
+func Decode(data []byte, out any, s *Sink) bool {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil {
 		if errors.Is(err, io.EOF) {
-			s.addAt(1, "", nil, "the file is empty")
+			s.AddAt(1, "", nil, "the file is empty")
 			return false
 		}
 		addSyntaxError(s, err)
@@ -49,7 +55,7 @@ func decodeFile(data []byte, out any, s *sink) bool {
 	var extra yaml.Node
 	switch err := dec.Decode(&extra); {
 	case err == nil:
-		s.addAt(extra.Line, "", nil, "only one YAML document is allowed")
+		s.AddAt(extra.Line, "", nil, "only one YAML document is allowed")
 		return false
 	case !errors.Is(err, io.EOF):
 		addSyntaxError(s, err)
@@ -60,7 +66,7 @@ func decodeFile(data []byte, out any, s *sink) bool {
 		root = root.Content[0]
 	}
 	if isNull(root) {
-		s.addAt(max(root.Line, 1), "", nil, "the file is empty")
+		s.AddAt(max(root.Line, 1), "", nil, "the file is empty")
 		return false
 	}
 	s.lines[""] = root.Line
@@ -71,7 +77,7 @@ func decodeFile(data []byte, out any, s *sink) bool {
 
 // addSyntaxError turns "yaml: line 3: mapping values are not allowed in this
 // context" into an Error on line 3.
-func addSyntaxError(s *sink, err error) {
+func addSyntaxError(s *Sink, err error) {
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
 	line := 0
 	if rest, ok := strings.CutPrefix(msg, "line "); ok {
@@ -81,7 +87,7 @@ func addSyntaxError(s *sink, err error) {
 			}
 		}
 	}
-	s.addAt(line, "", err, "%s", msg)
+	s.AddAt(line, "", err, "%s", msg)
 }
 
 func isNull(n *yaml.Node) bool {
@@ -94,7 +100,7 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 	d.steps++
 	if d.steps > d.maxSteps {
 		if d.steps == d.maxSteps+1 {
-			d.s.add(path, "the document is too large (too many aliases?)")
+			d.s.Add(path, "the document is too large (too many aliases?)")
 		}
 		return
 	}
@@ -111,10 +117,27 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 		}
 		dur, err := time.ParseDuration(s)
 		if err != nil {
-			d.s.add(path, "invalid duration %q (use a Go duration such as 1s or 250ms)", s)
+			d.s.Add(path, "invalid duration %q (use a Go duration such as 1s or 250ms)", s)
 			return
 		}
 		v.SetInt(int64(dur))
+		return
+	}
+	if v.Type() == reflect.TypeFor[time.Time]() || v.Kind() == reflect.Interface {
+		// As yaml.v3 reads them: RFC 3339 times; any value into an interface.
+		if err := n.Decode(v.Addr().Interface()); err != nil {
+			d.s.Add(path, "want %s, got %s", wantOf(v.Type()), describe(n))
+		}
+		return
+	}
+	if v.Kind() != reflect.Pointer && v.Addr().Type().Implements(textUnmarshaler) {
+		s, ok := d.scalar(n, path, "text")
+		if !ok {
+			return
+		}
+		if err := v.Addr().Interface().(encoding.TextUnmarshaler).UnmarshalText([]byte(s)); err != nil {
+			d.s.Add(path, "%v", err)
+		}
 		return
 	}
 	switch v.Kind() {
@@ -132,12 +155,12 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 		d.mapping(n, v, path)
 	case reflect.Slice:
 		if n.Kind != yaml.SequenceNode {
-			d.s.add(path, "want a list, got %s", describe(n))
+			d.s.Add(path, "want a list, got %s", describe(n))
 			return
 		}
 		sl := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
 		for i, c := range n.Content {
-			p := indexPath(path, i)
+			p := IndexPath(path, i)
 			d.s.lines[p] = c.Line
 			d.decode(c, sl.Index(i), p)
 		}
@@ -153,11 +176,30 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 		if d.typed(n, path, &b, "true or false", "!!bool") {
 			v.SetBool(b)
 		}
-	case reflect.Int, reflect.Int64:
+	case reflect.Int, reflect.Int64, reflect.Int32, reflect.Int16, reflect.Int8:
 		var i int64
-		if d.typed(n, path, &i, "an integer", "!!int") {
-			v.SetInt(i)
+		if !d.typed(n, path, &i, "an integer", "!!int") {
+			return
 		}
+		if v.OverflowInt(i) {
+			d.s.Add(path, "%d is out of range for %s", i, v.Type())
+			return
+		}
+		v.SetInt(i)
+	case reflect.Uint, reflect.Uint64, reflect.Uint32, reflect.Uint16, reflect.Uint8:
+		if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!int" && strings.HasPrefix(n.Value, "-") {
+			d.s.Add(path, "%s is out of range for %s", n.Value, v.Type())
+			return
+		}
+		var u uint64
+		if !d.typed(n, path, &u, "an integer", "!!int") {
+			return
+		}
+		if v.OverflowUint(u) {
+			d.s.Add(path, "%d is out of range for %s", u, v.Type())
+			return
+		}
+		v.SetUint(u)
 	case reflect.Float64:
 		var f float64
 		if !d.typed(n, path, &f, "a number", "!!int", "!!float") {
@@ -167,21 +209,21 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 		// (.nan) or infinite (.inf): such a value would reach the poll
 		// arithmetic and the detectors as NaN.
 		if math.IsNaN(f) || math.IsInf(f, 0) {
-			d.s.add(path, "must be a finite number, got %v", f)
+			d.s.Add(path, "must be a finite number, got %v", f)
 			return
 		}
 		v.SetFloat(f)
 	default:
 		// Only reachable through a raw struct field of an unsupported type,
 		// which the tests would catch; report it rather than panic.
-		d.s.add(path, "internal error: cannot decode into %s", v.Type())
+		d.s.Add(path, "internal error: cannot decode into %s", v.Type())
 	}
 }
 
 // mapping decodes a mapping into a struct, field by field via `yaml` tags.
 func (d *decoder) mapping(n *yaml.Node, v reflect.Value, path string) {
 	if n.Kind != yaml.MappingNode {
-		d.s.add(path, "want a mapping, got %s", describe(n))
+		d.s.Add(path, "want a mapping, got %s", describe(n))
 		return
 	}
 	fields, ok := d.fields[v.Type()]
@@ -193,17 +235,17 @@ func (d *decoder) mapping(n *yaml.Node, v reflect.Value, path string) {
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, val := n.Content[i], n.Content[i+1]
 		if k.Kind != yaml.ScalarNode {
-			d.s.addAt(k.Line, path, nil, "keys must be plain strings")
+			d.s.AddAt(k.Line, path, nil, "keys must be plain strings")
 			continue
 		}
-		p := joinPath(path, k.Value)
+		p := JoinPath(path, k.Value)
 		if l, dup := first[k.Value]; dup {
-			d.s.addAt(k.Line, p, nil, "duplicate key (first at line %d)", l)
+			d.s.AddAt(k.Line, p, nil, "duplicate key (first at line %d)", l)
 			continue
 		}
 		first[k.Value] = k.Line
 		if k.Value == "<<" {
-			d.s.addAt(k.Line, p, nil, "merge keys are not supported")
+			d.s.AddAt(k.Line, p, nil, "merge keys are not supported")
 			continue
 		}
 		fi, ok := fields[k.Value]
@@ -213,11 +255,11 @@ func (d *decoder) mapping(n *yaml.Node, v reflect.Value, path string) {
 			if hint != "" {
 				msg += fmt.Sprintf(" (did you mean %q?)", hint)
 			}
-			d.s.addAt(k.Line, p, nil, "%s", msg)
+			d.s.AddAt(k.Line, p, nil, "%s", msg)
 			if hint != "" && !hasKey(n, hint) {
 				// The misspelt key is why the suggested one is missing:
 				// do not also report that one as required.
-				d.s.seen[joinPath(path, hint)] = true
+				d.s.seen[JoinPath(path, hint)] = true
 			}
 			continue
 		}
@@ -238,7 +280,7 @@ func hasKey(mapping *yaml.Node, key string) bool {
 // stringMap decodes a mapping of scalars into a map[string]string.
 func (d *decoder) stringMap(n *yaml.Node, v reflect.Value, path string) {
 	if n.Kind != yaml.MappingNode {
-		d.s.add(path, "want a mapping, got %s", describe(n))
+		d.s.Add(path, "want a mapping, got %s", describe(n))
 		return
 	}
 	m := reflect.MakeMapWithSize(v.Type(), len(n.Content)/2)
@@ -246,12 +288,12 @@ func (d *decoder) stringMap(n *yaml.Node, v reflect.Value, path string) {
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, val := n.Content[i], n.Content[i+1]
 		if k.Kind != yaml.ScalarNode {
-			d.s.addAt(k.Line, path, nil, "keys must be plain strings")
+			d.s.AddAt(k.Line, path, nil, "keys must be plain strings")
 			continue
 		}
-		p := joinPath(path, k.Value)
+		p := JoinPath(path, k.Value)
 		if l, dup := first[k.Value]; dup {
-			d.s.addAt(k.Line, p, nil, "duplicate key (first at line %d)", l)
+			d.s.AddAt(k.Line, p, nil, "duplicate key (first at line %d)", l)
 			continue
 		}
 		first[k.Value] = k.Line
@@ -267,7 +309,7 @@ func (d *decoder) stringMap(n *yaml.Node, v reflect.Value, path string) {
 // string, so that "feeder: 101" means "101".
 func (d *decoder) scalar(n *yaml.Node, path, want string) (string, bool) {
 	if n.Kind != yaml.ScalarNode {
-		d.s.add(path, "want %s, got %s", want, describe(n))
+		d.s.Add(path, "want %s, got %s", want, describe(n))
 		return "", false
 	}
 	return n.Value, true
@@ -276,7 +318,7 @@ func (d *decoder) scalar(n *yaml.Node, path, want string) (string, bool) {
 // typed decodes a scalar whose resolved tag is one of tags.
 func (d *decoder) typed(n *yaml.Node, path string, out any, want string, tags ...string) bool {
 	if n.Kind != yaml.ScalarNode || !slices.Contains(tags, n.ShortTag()) {
-		d.s.add(path, "want %s, got %s", want, describe(n))
+		d.s.Add(path, "want %s, got %s", want, describe(n))
 		return false
 	}
 	// Plain decimal numbers and booleans, nearly all of them, are parsed
@@ -286,6 +328,8 @@ func (d *decoder) typed(n *yaml.Node, path string, out any, want string, tags ..
 	switch out := out.(type) {
 	case *int64:
 		*out, err = strconv.ParseInt(n.Value, 10, 64)
+	case *uint64:
+		*out, err = strconv.ParseUint(n.Value, 10, 64)
 	case *float64:
 		*out, err = strconv.ParseFloat(n.Value, 64)
 	case *bool:
@@ -295,10 +339,20 @@ func (d *decoder) typed(n *yaml.Node, path string, out any, want string, tags ..
 		return true
 	}
 	if err := n.Decode(out); err != nil {
-		d.s.add(path, "want %s, got %s", want, describe(n))
+		d.s.Add(path, "want %s, got %s", want, describe(n))
 		return false
 	}
 	return true
+}
+
+var textUnmarshaler = reflect.TypeFor[encoding.TextUnmarshaler]()
+
+// wantOf names what a value of type t is written as.
+func wantOf(t reflect.Type) string {
+	if t == reflect.TypeFor[time.Time]() {
+		return "a time such as 2026-11-28T10:00:00Z"
+	}
+	return "a value"
 }
 
 func describe(n *yaml.Node) string {
