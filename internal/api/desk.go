@@ -120,7 +120,7 @@ func (s *Server) knownFeeder(id string) bool {
 			return true
 		}
 	}
-	return s.opts.Model.FeederByID(id) != nil
+	return s.opts.Model.Topology != nil && s.opts.Model.Topology.Feeder(id) != nil
 }
 
 func (s *Server) feederParam(w http.ResponseWriter, r *http.Request) (string, bool) {

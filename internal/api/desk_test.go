@@ -25,6 +25,7 @@ import (
 	"github.com/feederd/feederd/internal/profile"
 	"github.com/feederd/feederd/internal/ring"
 	"github.com/feederd/feederd/internal/sample"
+	"github.com/feederd/feederd/internal/topology"
 )
 
 var meterProfile = &profile.Profile{Name: "meter", Points: []profile.Point{
@@ -49,10 +50,17 @@ func deskModel() *config.Model {
 		link.Devices = append(link.Devices, d)
 	}
 	m.Links = []*config.Link{link}
-	m.Feeders = []*config.Feeder{{ID: "F0", Sections: []*config.Section{
-		{ID: "S1", FedBy: m.Devices[0], Customers: 100, Critical: []config.CriticalCustomer{{Name: "Mercy Hospital", Kind: config.CriticalHospital}}},
-		{ID: "S2", FedBy: m.Devices[1], Customers: 200},
-	}}}
+	c1, c2 := 100, 200
+	top, err := topology.New(topology.Spec{Noun: "device",
+		Nodes: []topology.NodeSpec{{ID: "F0-D0", Feeder: "F0", Kind: topology.KindMeter}, {ID: "F0-D1", Feeder: "F0", Kind: topology.KindMeter, Upstream: "F0-D0"}},
+		Feeders: []topology.FeederSpec{{ID: "F0", Sections: []topology.SectionSpec{
+			{ID: "S1", FedBy: "F0-D0", Customers: &c1, Critical: []topology.CriticalCustomer{{Name: "Mercy Hospital", Kind: topology.CriticalHospital}}},
+			{ID: "S2", FedBy: "F0-D1", Customers: &c2},
+		}}}})
+	if err != nil {
+		panic(err) // a fixed, valid spec
+	}
+	m.Topology = top
 	return m
 }
 

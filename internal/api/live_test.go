@@ -4,14 +4,14 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/feederd/feederd/internal/config"
 	"github.com/feederd/feederd/internal/grid"
+	"github.com/feederd/feederd/internal/topology"
 )
 
 // TestBoardOrder: the board puts the largest impact first: customers out,
 // then critical customers, then the oldest.
 func TestBoardOrder(t *testing.T) {
-	hosp := []config.CriticalCustomer{{Name: "H", Kind: config.CriticalHospital}}
+	hosp := []topology.CriticalCustomer{{Name: "H", Kind: topology.CriticalHospital}}
 	os := []grid.Outage{
 		{ID: "small-old", CustomersOut: 10, Start: 1},
 		{ID: "big", CustomersOut: 500, Start: 5},

@@ -9,6 +9,7 @@ import (
 	"github.com/feederd/feederd/internal/grid"
 	"github.com/feederd/feederd/internal/poll"
 	"github.com/feederd/feederd/internal/profile"
+	"github.com/feederd/feederd/internal/topology"
 )
 
 // The JSON views of the API. Times are RFC 3339 in UTC; voltages in pu.
@@ -248,10 +249,17 @@ func feederViews(m *config.Model, devs []detect.DeviceState, active []grid.Outag
 		}
 		f.Devices = append(f.Devices, dv)
 	}
-	for _, cf := range m.Feeders {
+	var topo []*topology.Feeder
+	if m.Topology != nil {
+		topo = m.Topology.Feeders
+	}
+	for _, cf := range topo {
+		if len(cf.Sections) == 0 {
+			continue
+		}
 		f := add(cf.ID)
 		for _, s := range cf.Sections {
-			sv := SectionView{ID: s.ID, FedBy: s.FedBy.ID, Customers: s.Customers, Energized: !sectionOut[s.ID], Critical: []CriticalView{}}
+			sv := SectionView{ID: s.ID, FedBy: cf.Nodes[s.FedBy].ID, Customers: s.Customers, Energized: !sectionOut[s.ID], Critical: []CriticalView{}}
 			for _, c := range s.Critical {
 				sv.Critical = append(sv.Critical, CriticalView{Name: c.Name, Kind: string(c.Kind)})
 			}

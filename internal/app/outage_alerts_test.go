@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/feederd/feederd/internal/alert"
-	"github.com/feederd/feederd/internal/config"
 	"github.com/feederd/feederd/internal/grid"
+	"github.com/feederd/feederd/internal/topology"
 )
 
 // recordSink records Set and Resolve calls as text.
@@ -35,7 +35,7 @@ func (r *recordSink) Resolve(l map[string]string, at time.Time) {
 func TestOutageAlerts(t *testing.T) {
 	start := time.Date(2026, 1, 1, 14, 2, 0, 0, time.UTC).UnixNano()
 	o := grid.Outage{ID: "F1/F1-REC/1", Feeder: "F1", Device: "F1-REC", Status: grid.StatusConfirmed, Start: start,
-		CustomersAffected: 1184, CustomersOut: 1184, Critical: []config.CriticalCustomer{{Name: "St Mary's Hospital", Kind: config.CriticalHospital}}}
+		CustomersAffected: 1184, CustomersOut: 1184, Critical: []topology.CriticalCustomer{{Name: "St Mary's Hospital", Kind: topology.CriticalHospital}}}
 	var sink recordSink
 	on := outageAlerts(&sink, slog.New(slog.DiscardHandler))
 	on(&grid.Change{Kind: grid.OutageStarted, Outage: o, Time: start})

@@ -91,8 +91,7 @@ func (l *loader) load(data []byte) *Model {
 	m.Alerting = l.alerting(raw.Alerting)
 	links := l.links(raw.Links, m)
 	l.devices(raw.Devices, m, links, broken)
-	l.topology(m.Devices)
-	l.feeders(raw.Feeders, m)
+	l.topology(raw.Feeders, m)
 	l.memory(m)
 	return m
 }
@@ -571,7 +570,6 @@ func (l *loader) serial(r *rawSerial, path string, scheme Scheme) *Serial {
 }
 
 func (l *loader) devices(raws []rawDevice, m *Model, links map[string]*Link, brokenProfiles map[string]bool) {
-	idLine := map[string]int{}
 	type linkUnit struct {
 		link *Link
 		unit int
@@ -592,15 +590,9 @@ func (l *loader) devices(raws []rawDevice, m *Model, links map[string]*Link, bro
 		}
 		m.Devices = append(m.Devices, dv)
 
-		switch line, dup := idLine[r.ID]; {
-		case r.ID == "":
-			l.s.add(key("id"), "required")
-		case !validID(r.ID):
+		// Missing and duplicate IDs are the topology's to report.
+		if r.ID != "" && !validID(r.ID) {
 			l.s.add(key("id"), "invalid device id %q (want [A-Za-z0-9_.-]+)", r.ID)
-		case dup:
-			l.s.add(key("id"), "duplicate device id %q (first at line %d)", r.ID, line)
-		default:
-			idLine[r.ID] = l.s.line(key("id"))
 		}
 
 		switch lk := links[r.Link]; {
@@ -634,8 +626,7 @@ func (l *loader) devices(raws []rawDevice, m *Model, links map[string]*Link, bro
 		}
 
 		switch {
-		case r.Feeder == "":
-			l.s.add(key("feeder"), "required")
+		case r.Feeder == "": // the topology's to report
 		case !validID(r.Feeder):
 			l.s.add(key("feeder"), "invalid feeder %q (want [A-Za-z0-9_.-]+)", r.Feeder)
 		}
@@ -818,91 +809,4 @@ func (l *loader) quirks(r *rawQuirks, path string, pollGap uint16) Quirks {
 		}
 	}
 	return q
-}
-
-// topology checks upstream references: a known device on the same feeder,
-// no cycles, and one source per feeder. A feeder without a source always
-// has a cycle or a bad reference, reported as such.
-func (l *loader) topology(devs []*Device) {
-	l.sources(devs)
-	byID := map[string]int{}
-	for i, d := range devs {
-		if _, dup := byID[d.ID]; !dup && d.ID != "" {
-			byID[d.ID] = i
-		}
-	}
-	next := make([]int, len(devs))
-	for i, d := range devs {
-		next[i] = -1
-		if d.Upstream == "" {
-			continue
-		}
-		path := indexPath("devices", i) + ".upstream"
-		j, ok := byID[d.Upstream]
-		switch {
-		case !ok:
-			l.s.add(path, "unknown device %q", d.Upstream)
-		case devs[j].Feeder != d.Feeder:
-			l.s.add(path, "device %q is on feeder %q, not %q", d.Upstream, devs[j].Feeder, d.Feeder)
-		default:
-			next[i] = j
-		}
-	}
-	const (
-		unvisited = iota
-		onPath
-		done
-	)
-	state := make([]int, len(devs))
-	for i := range devs {
-		var chain []int
-		j := i
-		for j >= 0 && state[j] == unvisited {
-			state[j] = onPath
-			chain = append(chain, j)
-			j = next[j]
-		}
-		if j >= 0 && state[j] == onPath {
-			cycle := chain[slices.Index(chain, j):]
-			start := slices.Min(cycle)
-			ids := []string{devs[start].ID}
-			for k := next[start]; ; k = next[k] {
-				ids = append(ids, devs[k].ID)
-				if k == start {
-					break
-				}
-			}
-			l.s.add(indexPath("devices", start)+".upstream", "upstream cycle %s", strings.Join(ids, " -> "))
-		}
-		for _, k := range chain {
-			state[k] = done
-		}
-	}
-}
-
-// sources reports feeders with more than one device without upstream, on
-// the second of them.
-func (l *loader) sources(devs []*Device) {
-	roots := map[string][]int{}
-	var feeders []string
-	for i, d := range devs {
-		if d.Upstream != "" || d.Feeder == "" {
-			continue
-		}
-		if roots[d.Feeder] == nil {
-			feeders = append(feeders, d.Feeder)
-		}
-		roots[d.Feeder] = append(roots[d.Feeder], i)
-	}
-	for _, f := range feeders {
-		r := roots[f]
-		if len(r) < 2 {
-			continue
-		}
-		ids := make([]string, len(r))
-		for k, i := range r {
-			ids[k] = devs[i].ID
-		}
-		l.s.add(indexPath("devices", r[1])+".upstream", "feeder %s has %d devices without upstream (%s): exactly one is its source", f, len(r), strings.Join(ids, ", "))
-	}
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/feederd/feederd/internal/detect"
 	"github.com/feederd/feederd/internal/profile"
+	"github.com/feederd/feederd/internal/topology"
 )
 
 // Model is the validated, immutable configuration that every component
@@ -29,9 +30,11 @@ type Model struct {
 	// Devices in file order; a device's position is its Index and the
 	// sample.Sample.Device of its samples.
 	Devices []*Device
-	// Feeders as the feeders block gives them (sections, customers, ties),
-	// in file order; feeders it does not list have no customers.
-	Feeders []*Feeder
+	// Topology is every feeder: its devices' upstream tree, and the
+	// sections, customers and ties the feeders block gives it (a feeder the
+	// block does not list has no customers). Its nodes are the devices:
+	// Spec of a node is its device's Index.
+	Topology *topology.Topology
 }
 
 // PollDefaults apply to every link and device that does not set its own.

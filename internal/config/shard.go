@@ -3,9 +3,10 @@ package config
 import (
 	"fmt"
 	"hash/fnv"
-	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/feederd/feederd/internal/topology"
 )
 
 // Shard is the part of a configuration that one of several feederd
@@ -102,40 +103,27 @@ func (m *Model) Shard(s Shard) *Model {
 			sub.Links = append(sub.Links, lc)
 		}
 	}
-	// Feeders keep their sections and ties, pointing at the sub-model's
-	// copies of their devices; tied feeders share a shard (shardKeys).
-	copyOf := map[*Device]*Device{}
-	j := 0
-	for i, d := range m.Devices {
-		if s.owns(keys[i]) {
-			copyOf[d] = sub.Devices[j]
-			j++
-		}
-	}
-	sub.Feeders = nil
-	for _, f := range m.Feeders {
-		fc := &Feeder{ID: f.ID}
-		for _, sec := range f.Sections {
-			sc := *sec
-			sc.FedBy = copyOf[sec.FedBy]
-			if sc.FedBy == nil {
-				fc = nil
-				break
-			}
-			fc.Sections = append(fc.Sections, &sc)
-		}
-		if fc == nil {
-			continue
-		}
-		for _, t := range f.Ties {
-			if tc := (Tie{Device: copyOf[t.Device], To: copyOf[t.To]}); tc.Device != nil && tc.To != nil {
-				fc.Ties = append(fc.Ties, tc)
+	// The topology is built again for the sub-model's devices: whole
+	// feeders, tied feeders together (shardKeys), so it is valid whenever
+	// m's is.
+	if m.Topology != nil {
+		full := m.Topology.Spec()
+		spec := topology.Spec{Noun: "device"}
+		kept := map[string]bool{}
+		for i, n := range full.Nodes {
+			if s.owns(keys[i]) {
+				spec.Nodes = append(spec.Nodes, n)
+				kept[n.Feeder] = true
 			}
 		}
-		if len(f.Sections) == 0 && !slices.ContainsFunc(sub.Devices, func(d *Device) bool { return d.Feeder == f.ID }) {
-			continue
+		for _, f := range full.Feeders {
+			if kept[f.ID] {
+				spec.Feeders = append(spec.Feeders, f)
+			}
 		}
-		sub.Feeders = append(sub.Feeders, fc)
+		// New cannot fail for a model Load built; a model built in code
+		// whose topology does not match its devices gets none.
+		sub.Topology, _ = topology.New(spec)
 	}
 	return &sub
 }
@@ -188,10 +176,15 @@ func shardKeys(m *Model) []string {
 		}
 	}
 	// A tie joins two feeders: outage logic needs both.
-	for _, f := range m.Feeders {
-		for _, t := range f.Ties {
-			if _, ok := parent[f.ID]; ok && t.Device != nil {
-				union(f.ID, feeder(t.Device))
+	if m.Topology != nil {
+		for _, f := range m.Topology.Feeders {
+			for _, t := range f.Ties {
+				other := m.Topology.Feeders[t.Switch.Feeder].ID
+				_, ok1 := parent[f.ID]
+				_, ok2 := parent[other]
+				if ok1 && ok2 {
+					union(f.ID, other)
+				}
 			}
 		}
 	}

@@ -215,7 +215,7 @@ func TestModelShardKnowsEveryField(t *testing.T) {
 	for f := range reflect.TypeFor[Model]().Fields() {
 		got = append(got, f.Name)
 	}
-	want := []string{"Source", "Poll", "Influx", "HTTP", "Detect", "Pipeline", "Alerting", "Profiles", "Links", "Devices", "Feeders"}
+	want := []string{"Source", "Poll", "Influx", "HTTP", "Detect", "Pipeline", "Alerting", "Profiles", "Links", "Devices", "Topology"}
 	if !slices.Equal(got, want) {
 		t.Errorf("Model's fields are %v; Shard was written for %v: check that it filters whatever refers to devices or links, then update this list", got, want)
 	}
@@ -234,8 +234,12 @@ func TestShardKeepsTiedFeedersTogether(t *testing.T) {
 			if c := sub.FeederCount(); c != 0 && c != 2 {
 				t.Errorf("shard %d/%d has %d of the 2 tied feeders", i, n, c)
 			}
-			if c := sub.FeederCount(); c == 2 && (len(sub.Feeders) != 2 || len(sub.Feeders[0].Ties) != 1 || sub.Feeders[0].Ties[0].Device != sub.Devices[6]) {
-				t.Errorf("shard %d/%d: feeders block not carried over: %+v", i, n, sub.Feeders)
+			if c := sub.FeederCount(); c == 2 {
+				top := sub.Topology
+				if len(top.Feeders) != 2 || len(top.Feeders[0].Ties) != 1 || top.Node(top.Feeders[0].Ties[0].Switch).Spec != 6 ||
+					top.Feeders[0].Customers()+top.Feeders[1].Customers() != m.Topology.Feeders[0].Customers()+m.Topology.Feeders[1].Customers() {
+					t.Errorf("shard %d/%d: topology not carried over: %+v", i, n, top)
+				}
 			}
 		}
 	}

@@ -13,7 +13,8 @@ type DeviceInfo struct {
 	Index  uint32
 	ID     string
 	Feeder string
-	// Upstream is the Index of the device upstream on the feeder, or -1.
+	// Upstream is the Index of the device upstream on the feeder, or -1,
+	// as internal/topology's tree gives it (pipeline.DevicesFromModel).
 	// An upstream device outside the Detector's set is ignored (feeders
 	// never span shards, so this only happens across feeders).
 	Upstream int
@@ -27,7 +28,7 @@ type DeviceInfo struct {
 	PointRoles []profile.Role
 	// Ties are the Indexes of normally open tie switches (on other feeders,
 	// in the same Detector) that feed this device's input when they are
-	// closed and energized.
+	// closed and energized: the topology's ties to this device.
 	Ties []int
 }
 

@@ -7,8 +7,8 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/feederd/feederd/internal/config"
 	"github.com/feederd/feederd/internal/detect"
+	"github.com/feederd/feederd/internal/topology"
 )
 
 // Status of an outage (DOMAIN.md: predicted → confirmed → restored).
@@ -57,7 +57,7 @@ type Outage struct {
 	CustomersAffected int `json:"customers_affected"`
 	CustomersOut      int `json:"customers_out"`
 	// Critical lists the critical customers out now.
-	Critical []config.CriticalCustomer `json:"critical,omitempty"`
+	Critical []topology.CriticalCustomer `json:"critical,omitempty"`
 	// Sections and Devices out now (IDs); CommLost are the devices among
 	// them that do not answer (counted inside the outage, never as outages
 	// of their own).
@@ -144,7 +144,7 @@ type feederEngine struct {
 	parent []int
 	local  map[uint32]int
 	// sections and the local index of the device feeding each.
-	sections []*config.Section
+	sections []*topology.Section
 	fedBy    []int
 	// below[k] is the customers of the sections at and below device k.
 	below []int
@@ -169,11 +169,11 @@ type feederEngine struct {
 	key                       []int
 }
 
-// NewEngine builds the outage logic of the given feeders of m (IDs of the
-// feeders this shard owns). Store may be nil (nothing kept). emit receives
-// every change on the caller's goroutine; the *Change is only valid during
-// the call.
-func NewEngine(m *config.Model, feeders []string, p Params, store Store, emit func(*Change)) (*Engine, error) {
+// NewEngine builds the outage logic of the given feeders of top (IDs of the
+// feeders this shard owns); a node's Spec is its device's model index.
+// Store may be nil (nothing kept). emit receives every change on the
+// caller's goroutine; the *Change is only valid during the call.
+func NewEngine(top *topology.Topology, feeders []string, p Params, store Store, emit func(*Change)) (*Engine, error) {
 	if p.SustainedAfter <= 0 {
 		return nil, fmt.Errorf("new outage engine: sustained boundary %v is not positive", p.SustainedAfter)
 	}
@@ -182,36 +182,22 @@ func NewEngine(m *config.Model, feeders []string, p Params, store Store, emit fu
 	}
 	e := &Engine{p: p, byDevice: map[uint32]*feederEngine{}, store: store, emit: emit}
 	for _, id := range feeders {
+		tf := top.Feeder(id)
+		if tf == nil {
+			return nil, fmt.Errorf("new outage engine: feeder %s is not in the topology", id)
+		}
 		fe := &feederEngine{id: id, local: map[uint32]int{}}
-		for _, d := range m.Devices {
-			if d.Feeder == id {
-				fe.local[d.Index] = len(fe.devs)
-				fe.devs = append(fe.devs, d.Index)
-				fe.ids = append(fe.ids, d.ID)
-			}
+		for k, n := range tf.Nodes {
+			fe.local[uint32(n.Spec)] = k
+			fe.devs = append(fe.devs, uint32(n.Spec))
+			fe.ids = append(fe.ids, n.ID)
+			fe.parent = append(fe.parent, n.Parent)
 		}
-		fe.parent = make([]int, len(fe.devs))
-		for k, idx := range fe.devs {
-			fe.parent[k] = -1
-			if up := m.Devices[idx].Upstream; up != "" {
-				for j, other := range fe.ids {
-					if other == up {
-						fe.parent[k] = j
-					}
-				}
-			}
+		for s := range tf.Sections {
+			fe.sections = append(fe.sections, &tf.Sections[s])
+			fe.fedBy = append(fe.fedBy, tf.Sections[s].FedBy)
 		}
-		if f := m.FeederByID(id); f != nil {
-			for _, s := range f.Sections {
-				k, ok := fe.local[s.FedBy.Index]
-				if !ok {
-					return nil, fmt.Errorf("new outage engine: section %s: device %s is not on feeder %s", s.ID, s.FedBy.ID, id)
-				}
-				fe.sections = append(fe.sections, s)
-				fe.fedBy = append(fe.fedBy, k)
-				fe.nt += s.Customers
-			}
-		}
+		fe.nt = tf.Customers()
 		fe.below = make([]int, len(fe.devs))
 		for s, k := range fe.fedBy {
 			for j := k; j >= 0; j = fe.parent[j] {

@@ -7,10 +7,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/feederd/feederd/internal/config"
 	"github.com/feederd/feederd/internal/detect"
 	"github.com/feederd/feederd/internal/profile"
 	"github.com/feederd/feederd/internal/sample"
+	"github.com/feederd/feederd/internal/topology"
 )
 
 // The roles of the test devices: what each can report.
@@ -29,7 +29,8 @@ const t0 = int64(1_767_225_600_000_000_000) // 2026-01-01T00:00:00Z
 // by synthetic polls.
 type world struct {
 	t       *testing.T
-	m       *config.Model
+	top     *topology.Topology
+	ids     []string // the devices in model order
 	roles   map[string][]profile.Role
 	det     *detect.Detector
 	eng     *Engine
@@ -51,53 +52,68 @@ type sec struct {
 // [tie switch, device it feeds].
 func newWorld(t *testing.T, devs []dev, secs map[string][]sec, ties [][2]string, store Store) *world {
 	t.Helper()
-	w := &world{t: t, m: &config.Model{}, roles: map[string][]profile.Role{}}
-	byID := map[string]*config.Device{}
-	for i, d := range devs {
-		cd := &config.Device{Index: uint32(i), ID: d.id, Feeder: d.feeder, Upstream: d.upstream, Interval: time.Second}
-		w.m.Devices = append(w.m.Devices, cd)
-		byID[d.id] = cd
-		w.roles[d.id] = d.roles
-	}
+	w := &world{t: t, roles: map[string][]profile.Role{}}
+	spec := topology.Spec{Noun: "device"}
 	var feeders []string
 	for _, d := range devs {
+		spec.Nodes = append(spec.Nodes, topology.NodeSpec{ID: d.id, Feeder: d.feeder, Upstream: d.upstream})
+		w.roles[d.id] = d.roles
+		w.ids = append(w.ids, d.id)
 		if !contains(feeders, d.feeder) {
 			feeders = append(feeders, d.feeder)
 		}
 	}
-	tiesTo := map[string][]int{}
-	for _, f := range feeders {
-		cf := &config.Feeder{ID: f}
-		for _, s := range secs[f] {
-			cs := &config.Section{ID: s.id, FedBy: byID[s.fedBy], Customers: s.customers}
-			for _, c := range s.critical {
-				cs.Critical = append(cs.Critical, config.CriticalCustomer{Name: c, Kind: config.CriticalHospital})
+	feederOf := func(id string) string {
+		for _, d := range devs {
+			if d.id == id {
+				return d.feeder
 			}
-			cf.Sections = append(cf.Sections, cs)
+		}
+		return ""
+	}
+	for _, f := range feeders {
+		fs := topology.FeederSpec{ID: f}
+		for _, s := range secs[f] {
+			ss := topology.SectionSpec{ID: s.id, FedBy: s.fedBy, Customers: &s.customers}
+			for _, c := range s.critical {
+				ss.Critical = append(ss.Critical, topology.CriticalCustomer{Name: c, Kind: topology.CriticalHospital})
+			}
+			fs.Sections = append(fs.Sections, ss)
 		}
 		for _, tie := range ties {
-			if byID[tie[1]].Feeder == f {
-				cf.Ties = append(cf.Ties, config.Tie{Device: byID[tie[0]], To: byID[tie[1]]})
-				tiesTo[tie[1]] = append(tiesTo[tie[1]], int(byID[tie[0]].Index))
+			if feederOf(tie[1]) == f {
+				fs.Ties = append(fs.Ties, topology.TieSpec{Device: tie[0], To: tie[1]})
 			}
 		}
-		w.m.Feeders = append(w.m.Feeders, cf)
-	}
-	var infos []detect.DeviceInfo
-	for i, d := range devs {
-		up := -1
-		if d.upstream != "" {
-			up = int(byID[d.upstream].Index)
-		}
-		infos = append(infos, detect.DeviceInfo{Index: uint32(i), ID: d.id, Feeder: d.feeder, Upstream: up,
-			Nominal: 120, PTRatio: 1, Interval: time.Second, PointRoles: d.roles, Ties: tiesTo[d.id]})
+		spec.Feeders = append(spec.Feeders, fs)
 	}
 	var err error
+	w.top, err = topology.New(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Detection sees the tree and the ties of the same topology.
+	var infos []detect.DeviceInfo
+	for i, d := range devs {
+		ref, _ := w.top.Ref(i)
+		f := w.top.Feeders[ref.Feeder]
+		n := f.Nodes[ref.Node]
+		up := -1
+		if n.Parent >= 0 {
+			up = f.Nodes[n.Parent].Spec
+		}
+		var tiesTo []int
+		for _, r := range n.Ties {
+			tiesTo = append(tiesTo, w.top.Node(r).Spec)
+		}
+		infos = append(infos, detect.DeviceInfo{Index: uint32(i), ID: d.id, Feeder: d.feeder, Upstream: up,
+			Nominal: 120, PTRatio: 1, Interval: time.Second, PointRoles: d.roles, Ties: tiesTo})
+	}
 	w.det, err = detect.New(detect.DefaultParams(), infos, func(*detect.Event) {})
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.eng, err = NewEngine(w.m, feeders, Params{SustainedAfter: 5 * time.Minute}, store, func(c *Change) { w.changes = append(w.changes, *c) })
+	w.eng, err = NewEngine(w.top, feeders, Params{SustainedAfter: 5 * time.Minute}, store, func(c *Change) { w.changes = append(w.changes, *c) })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,12 +134,11 @@ func contains(s []string, v string) bool {
 // per-unit voltage, "silent" for a failed poll.
 func (w *world) poll(id string, at time.Duration, what string) {
 	w.t.Helper()
-	var d *config.Device
-	for _, cd := range w.m.Devices {
-		if cd.ID == id {
-			d = cd
-		}
+	ref, known := w.top.Lookup(id)
+	if !known {
+		w.t.Fatalf("no device %s", id)
 	}
+	d := struct{ Index uint32 }{uint32(w.top.Node(ref).Spec)}
 	when := t0 + int64(at)
 	var ss []sample.Sample
 	ok := what != "silent"
@@ -185,15 +200,15 @@ func b2f(b bool) float64 {
 // pollAll polls every device at `at`, the ones in set as given, the rest
 // closed or at 1 pu.
 func (w *world) pollAll(at time.Duration, set map[string]string) {
-	for _, d := range w.m.Devices {
-		what, ok := set[d.ID]
+	for _, id := range w.ids {
+		what, ok := set[id]
 		if !ok {
 			what = "closed"
-			if w.roles[d.ID][0] != profile.RoleBreakerClosed {
+			if w.roles[id][0] != profile.RoleBreakerClosed {
 				what = "1"
 			}
 		}
-		w.poll(d.ID, at, what)
+		w.poll(id, at, what)
 	}
 	w.drain()
 }
@@ -494,8 +509,8 @@ func TestRestartPollByPoll(t *testing.T) {
 	state := map[string]string{"TIE": "open", "REC2": "lockout", "MTR": "0"}
 	// Polled in reverse model order: the meter and the switch below the
 	// recloser before it.
-	for i := len(w2.m.Devices) - 1; i >= 0; i-- {
-		id := w2.m.Devices[i].ID
+	for i := len(w2.ids) - 1; i >= 0; i-- {
+		id := w2.ids[i]
 		what, ok := state[id]
 		if !ok {
 			what = "closed"

@@ -18,7 +18,11 @@ func TestDevicesFromModel(t *testing.T) {
 		{Index: 1, ID: "R2", Feeder: "F1", Upstream: "BRK", Interval: 2 * time.Second, NominalVoltage: 120, PTRatio: 1, Profile: p,
 			Points: []profile.Point{{Name: "kw"}}},
 	}}
-	got := DevicesFromModel(m)
+	top, err := m.DeviceTopology()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := DevicesFromModel(m, top)
 	want := []detect.DeviceInfo{
 		{Index: 0, ID: "BRK", Feeder: "F1", Upstream: -1, Nominal: 7200, PTRatio: 60, Interval: time.Second,
 			PointRoles: []profile.Role{profile.RoleBreakerClosed, profile.RoleVoltageA}},

@@ -5,6 +5,7 @@ import (
 
 	"github.com/feederd/feederd/internal/config"
 	"github.com/feederd/feederd/internal/grid"
+	"github.com/feederd/feederd/internal/topology"
 )
 
 // outageSnapshot is what readers see of a shard's outage logic.
@@ -42,7 +43,7 @@ func (p *Pipeline) Reliability() map[string]grid.Accumulator {
 // assignShards gives every feeder a shard, round robin in the order feeders
 // first appear, keeping tied feeders together: outage logic needs both
 // sides of a tie switch.
-func assignShards(m *config.Model, shards int) map[string]int {
+func assignShards(m *config.Model, top *topology.Topology, shards int) map[string]int {
 	group := map[string]string{}
 	var find func(string) string
 	find = func(f string) string {
@@ -53,9 +54,9 @@ func assignShards(m *config.Model, shards int) map[string]int {
 		}
 		return f
 	}
-	for _, f := range m.Feeders {
+	for _, f := range top.Feeders {
 		for _, t := range f.Ties {
-			a, b := find(f.ID), find(t.Device.Feeder)
+			a, b := find(f.ID), find(top.Feeders[t.Switch.Feeder].ID)
 			if a != b {
 				group[b] = a
 			}

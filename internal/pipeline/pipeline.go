@@ -145,10 +145,14 @@ func New(opts Options) (*Pipeline, error) {
 	p.metrics = newMetrics(opts.Registerer)
 	p.stream = newStream(p.metrics.streamDrops)
 
-	feederShard := assignShards(m, opts.Shards)
+	top, err := m.DeviceTopology()
+	if err != nil {
+		return nil, fmt.Errorf("pipeline: %w", err)
+	}
+	feederShard := assignShards(m, top, opts.Shards)
 	// Fewer feeders than shards: idle shards would only cost memory.
 	n := min(opts.Shards, max(len(feederShard), 1))
-	infos := DevicesFromModel(m)
+	infos := DevicesFromModel(m, top)
 	perShard := make([][]detect.DeviceInfo, n)
 	for i, d := range m.Devices {
 		s := feederShard[d.Feeder]
@@ -177,7 +181,7 @@ func New(opts Options) (*Pipeline, error) {
 			}
 		}
 		slices.Sort(feeders)
-		sh.out, err = grid.NewEngine(m, feeders, grid.Params{SustainedAfter: m.Detect.SustainedAfter}, opts.Outages, sh.emitOutage)
+		sh.out, err = grid.NewEngine(top, feeders, grid.Params{SustainedAfter: m.Detect.SustainedAfter}, opts.Outages, sh.emitOutage)
 		if err != nil {
 			return nil, fmt.Errorf("pipeline: shard %d outages: %w", i, err)
 		}

@@ -77,7 +77,7 @@ import (
 //	        upstream: ""         # the parent node
 //	        section: {load_kw: 900, customers: 450, critical: 1}  # load at the daily peak
 //	        normally_open: false # switching nodes: start open
-//	        tie: F102-S3         # switches: the node whose section closing this switch connects
+//	        tie: F102-S3         # switches: the node of another feeder whose section closing this switch connects
 //	        reclose: {intervals: [30s]}  # breakers and reclosers: their own sequence
 //	                             # (breakers do not reclose unless they have one)
 //	        counts: 2            # sectionalizers: trips upstream before they open (default 2)

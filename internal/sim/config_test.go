@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/feederd/feederd/internal/config"
 	"github.com/feederd/feederd/internal/profile"
 )
 
@@ -100,7 +101,8 @@ func TestLoadConfigGood(t *testing.T) {
 }
 
 // TestDemoConfig pins the demo fleet that configs/demo.yaml (feederd's side)
-// is written against.
+// is written against, and checks that feederd's topology of that file is
+// the tree rtusim simulates, device for device.
 func TestDemoConfig(t *testing.T) {
 	var loaded []string
 	load := func(path string) (*profile.Profile, error) {
@@ -136,16 +138,16 @@ func TestDemoConfig(t *testing.T) {
 	// the upstream device) that configs/demo.yaml gives it.
 	var nodes []string
 	for _, f := range cfg.Feeders {
-		for i, n := range f.Grid.Nodes {
+		for i, n := range f.Topology.Nodes {
 			if di := f.Nodes[i].Device; di >= 0 {
 				up := ""
-				for p := n.Parent; p >= 0; p = f.Grid.Nodes[p].Parent {
+				for p := n.Parent; p >= 0; p = f.Topology.Nodes[p].Parent {
 					if f.Nodes[p].Device >= 0 {
-						up = f.Grid.Nodes[p].ID
+						up = f.Topology.Nodes[p].ID
 						break
 					}
 				}
-				nodes = append(nodes, cfg.Devices[di].ID+" "+f.Grid.ID+" "+string(n.Kind)+" "+n.ID+" up:"+up)
+				nodes = append(nodes, cfg.Devices[di].ID+" "+f.Topology.ID+" "+string(n.Kind)+" "+n.ID+" up:"+up)
 			}
 		}
 	}
@@ -160,6 +162,24 @@ func TestDemoConfig(t *testing.T) {
 	}
 	if !slices.Equal(nodes, wantNodes) {
 		t.Fatalf("demo nodes\n%s\nwant\n%s", strings.Join(nodes, "\n"), strings.Join(wantNodes, "\n"))
+	}
+	// And feederd's topology of configs/demo.yaml is that tree.
+	m, err := config.Load("../../configs/demo.yaml", config.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var feederd []string
+	for _, f := range m.Topology.Feeders {
+		for _, n := range f.Nodes {
+			up := ""
+			if n.Parent >= 0 {
+				up = f.Nodes[n.Parent].ID
+			}
+			feederd = append(feederd, n.ID+" "+f.ID+" "+string(n.Kind)+" "+n.ID+" up:"+up)
+		}
+	}
+	if !slices.Equal(feederd, nodes) {
+		t.Fatalf("feederd's demo topology\n%s\nrtusim's\n%s", strings.Join(feederd, "\n"), strings.Join(nodes, "\n"))
 	}
 	if cfg.HTTP != "127.0.0.1:9201" || cfg.Seed != 1 || cfg.Tick != time.Second {
 		t.Fatalf("http %s seed %d tick %s", cfg.HTTP, cfg.Seed, cfg.Tick)
@@ -177,7 +197,7 @@ bad-feeder-device.yaml:11: feeders[0].nodes[2].device: no device "A-METER"
 bad-feeder-device.yaml:12: feeders[0].nodes[3].device: device A-MTR sets current 40: on a feeder its current comes from the load`,
 		"bad-feeder-ids": `bad-feeder-ids.yaml:9: feeders[0].nodes[0].id: node A-BRK has the ID of the device at devices[0] but serves "B-BRK": a node with a device's ID serves that device
 bad-feeder-ids.yaml:11: feeders[1].id: feeder B has the ID of node feeders[0].nodes[1]: scenario targets would be ambiguous
-bad-feeder-ids.yaml:15: feeders[1].nodes[1].id: node B is already defined at feeders[0].nodes[1]
+bad-feeder-ids.yaml:15: feeders[1].nodes[1].id: duplicate node id "B" (first at feeders[0].nodes[1].id)
 bad-feeder-ids.yaml:16: feeders[2].id: feeder A is defined twice
 bad-feeder-ids.yaml:20: feeders[3].id: feeder A-BRK has the ID of node feeders[0].nodes[0]: scenario targets would be ambiguous`,
 		"bad-feeder-nominal": `bad-feeder-nominal.yaml:5: feeders[0]: set exactly one of nominal_voltage (line-to-neutral volts) and source_kv (line-to-line kV)
@@ -188,7 +208,8 @@ bad-feeder-options.yaml:11: feeders[0].nodes[3].counts: only sectionalizers coun
 bad-feeder-options.yaml:12: feeders[0].nodes[4].counts: 9 is outside 1..8
 bad-feeder-options.yaml:13: feeders[0].nodes[5].tie: a tie is a switch, not a sensor
 bad-feeder-options.yaml:14: feeders[0].nodes[6].tie: no node "A-NOPE"
-bad-feeder-options.yaml:15: feeders[0].nodes[7].tie: a switch cannot tie to itself`,
+bad-feeder-options.yaml:15: feeders[0].nodes[7].tie: a switch cannot tie to itself
+bad-feeder-options.yaml:16: feeders[0].nodes[8].tie: node "A-W" is on this feeder: a tie comes from another feeder`,
 		"bad-feeder-params": `bad-feeder-params.yaml:7: feeders[0].source_pu: 2 is outside 0.5..1.5
 bad-feeder-params.yaml:8: feeders[0].power_factor: 1.2 is outside (0, 1]
 bad-feeder-params.yaml:9: feeders[0].frequency: -50 Hz is outside (0, 1000]
@@ -198,12 +219,12 @@ bad-feeder-params.yaml:13: feeders[0].reclose.intervals: 9 recloses: at most 8
 bad-feeder-params.yaml:13: feeders[0].reclose.intervals[0]: open interval 0s is outside (0s, 1h]
 bad-feeder-params.yaml:14: feeders[0].reclose.reset: reset -1s is outside (0s, 24h]`,
 		"bad-feeder-topology": `bad-feeder-topology.yaml:10: feeders[0].nodes[2].kind: "fuse" is not one of breaker, recloser, sectionalizer, switch, sensor, meter, section
-bad-feeder-topology.yaml:10: feeders[0].nodes[2].upstream: no node "A-S9" on feeder A
-bad-feeder-topology.yaml:11: feeders[0].nodes[3].upstream: 2 nodes without upstream (A-BRK, A-S3): exactly one is the source
+bad-feeder-topology.yaml:10: feeders[0].nodes[2].upstream: unknown node "A-S9"
+bad-feeder-topology.yaml:11: feeders[0].nodes[3].upstream: feeder A has 2 nodes without upstream (A-BRK, A-S3): exactly one is its source
 bad-feeder-topology.yaml:12: feeders[0].nodes[4].upstream: upstream cycle A-S4 -> A-S5 -> A-S4
 bad-feeder-topology.yaml:13: feeders[0].nodes[5].section: load -5 kW is negative or not a number
-bad-feeder-topology.yaml:14: feeders[0].nodes[6].id: node A-S1 is defined twice
-bad-feeder-topology.yaml:15: feeders[1]: no nodes`,
+bad-feeder-topology.yaml:14: feeders[0].nodes[6].id: duplicate node id "A-S1" (first at feeders[0].nodes[1].id)
+bad-feeder-topology.yaml:15: feeders[1].id: no node is on feeder "B"`,
 		"bad-fleet-count":                 `bad-fleet-count.yaml:3: fleets[0].count: count 0 is outside 1..10000`,
 		"bad-fleet-id":                    `bad-fleet-id.yaml:5: fleets[0].id_prefix: device SIM-002 is already defined at devices[0]`,
 		"bad-fleet-port-collision":        `bad-fleet-port-collision.yaml:5: fleets[0].base_port: port 6005 is already used by devices[0] (A)`,
@@ -272,10 +293,10 @@ func TestLoadConfigFeeders(t *testing.T) {
 		t.Fatalf("%d feeders", len(cfg.Feeders))
 	}
 	a, b := cfg.Feeders[0], cfg.Feeders[1]
-	if a.Grid.ID != "A" || a.NominalVoltage != 7200 || a.SourcePU != 1.03 || a.PowerFactor != 0.9 || a.Frequency != 50 || a.DropPerMW != 0.01 || a.TripDelay != 100*time.Millisecond {
+	if a.Topology.ID != "A" || a.NominalVoltage != 7200 || a.SourcePU != 1.03 || a.PowerFactor != 0.9 || a.Frequency != 50 || a.DropPerMW != 0.01 || a.TripDelay != 100*time.Millisecond {
 		t.Fatalf("feeder A %+v", a)
 	}
-	if b.Grid.ID != "B" || math.Abs(b.NominalVoltage-7199.56) > 0.01 || b.SourcePU != 1 || b.PowerFactor != 0.95 || b.Frequency != 60 || b.DropPerMW != 0.002 || b.TripDelay != 0 {
+	if b.Topology.ID != "B" || math.Abs(b.NominalVoltage-7199.56) > 0.01 || b.SourcePU != 1 || b.PowerFactor != 0.95 || b.Frequency != 60 || b.DropPerMW != 0.002 || b.TripDelay != 0 {
 		t.Fatalf("feeder B %+v", b)
 	}
 	type node struct {
@@ -290,13 +311,13 @@ func TestLoadConfigFeeders(t *testing.T) {
 	}
 	var got []node
 	for _, f := range cfg.Feeders {
-		for i, n := range f.Grid.Nodes {
+		for i, n := range f.Topology.Nodes {
 			parent := ""
 			if n.Parent >= 0 {
-				parent = f.Grid.Nodes[n.Parent].ID
+				parent = f.Topology.Nodes[n.Parent].ID
 			}
 			nc := f.Nodes[i]
-			got = append(got, node{n.ID, string(n.Kind), parent, nc.Device, nc.NormallyOpen, nc.Tie, nc.Reclose.Intervals, nc.Reclose.Reset, nc.Counts, n.Section.LoadKW})
+			got = append(got, node{n.ID, string(n.Kind), parent, nc.Device, nc.NormallyOpen, nc.Tie, nc.Reclose.Intervals, nc.Reclose.Reset, nc.Counts, nc.Section.LoadKW})
 		}
 	}
 	none := NodeRef{-1, -1}
@@ -314,7 +335,7 @@ func TestLoadConfigFeeders(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("nodes\n%v\nwant\n%v", got, want)
 	}
-	if sec := a.Grid.Nodes[1].Section; sec.Customers != 200 || sec.Critical != 2 {
+	if sec := a.Nodes[1].Section; sec.Customers != 200 || sec.Critical != 2 {
 		t.Fatalf("A-S1 section %+v", sec)
 	}
 	// A device on no feeder keeps its current; values pin points.

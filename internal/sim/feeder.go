@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/feederd/feederd/internal/grid"
+	"github.com/feederd/feederd/internal/topology"
 )
 
 // The feeder physics: a deliberately simple, deterministic model of radial
@@ -152,7 +152,7 @@ type simFeeder struct {
 type simNode struct {
 	g      int
 	feeder *simFeeder
-	node   *grid.Node
+	node   *topology.Node
 	cfg    *NodeConfig
 	parent int // global index, -1 for a root
 
@@ -200,12 +200,12 @@ func newNetwork(cfg *Config, devs []*Device, seed uint64) *network {
 	for fi := range cfg.Feeders {
 		fc := &cfg.Feeders[fi]
 		h := fnv.New64a()
-		h.Write([]byte("feeder/" + fc.Grid.ID))
+		h.Write([]byte("feeder/" + fc.Topology.ID))
 		f := &simFeeder{idx: fi, cfg: fc, first: len(nw.nodes), rng: rand.New(rand.NewPCG(seed, h.Sum64()))}
-		f.root = f.first + fc.Grid.Root()
+		f.root = f.first + fc.Topology.Root()
 		nw.feeders = append(nw.feeders, f)
-		for ni := range fc.Grid.Nodes {
-			gn := &fc.Grid.Nodes[ni]
+		for ni := range fc.Topology.Nodes {
+			gn := &fc.Topology.Nodes[ni]
 			n := &simNode{g: len(nw.nodes), feeder: f, node: gn, cfg: &fc.Nodes[ni], parent: -1}
 			if gn.Parent >= 0 {
 				n.parent = f.first + gn.Parent
@@ -327,9 +327,9 @@ func (nw *network) step(t time.Time) error {
 		}
 		f.freq = c.Frequency + 0.005*f.rng.NormFloat64()
 		f.pf = clamp(c.PowerFactor+0.003*f.rng.NormFloat64(), 0.05, 1)
-		for ni := range c.Grid.Nodes {
+		for ni := range c.Topology.Nodes {
 			g := f.first + ni
-			kw := c.Grid.Nodes[ni].Section.LoadKW
+			kw := c.Nodes[ni].Section.LoadKW
 			if kw == 0 {
 				nw.load[g] = [3]float64{}
 				continue

@@ -4,16 +4,17 @@ import (
 	"errors"
 	"math"
 	"strconv"
+	"strings"
 	"time"
 
-	"github.com/feederd/feederd/internal/grid"
+	"github.com/feederd/feederd/internal/topology"
 )
 
 // FeederConfig is one simulated feeder of a Config: its topology and the
 // parameters of its physics and protection. See the Config doc comment for
 // the file format and feeder.go for what the numbers mean.
 type FeederConfig struct {
-	Grid *grid.Feeder
+	Topology *topology.Feeder
 	// NominalVoltage is 1 pu on the primary, line-to-neutral volts.
 	NominalVoltage float64
 	// SourcePU is the substation bus voltage (default 1.0).
@@ -27,12 +28,14 @@ type FeederConfig struct {
 	// TripDelay is how long fault current flows before protection opens
 	// (default 0: the trip happens at the instant of the fault).
 	TripDelay time.Duration
-	// Nodes parallel Grid.Nodes.
+	// Nodes parallel Topology.Nodes.
 	Nodes []NodeConfig
 }
 
 // NodeConfig is what the simulator needs beyond the topology of one node.
 type NodeConfig struct {
+	// Section is the load the node serves.
+	Section Section
 	// Device indexes Config.Devices: the device that serves this node's
 	// registers; -1 for a node without telemetry.
 	Device int
@@ -47,6 +50,17 @@ type NodeConfig struct {
 	// Counts is the number of interruptions after which a sectionalizer
 	// opens (default 2).
 	Counts int
+}
+
+// Section is the load a node serves: the customers connected between it
+// and the next nodes downstream.
+type Section struct {
+	// LoadKW is the three-phase load at its daily peak.
+	LoadKW    float64
+	Customers int
+	// Critical counts the customers among Customers that need priority
+	// restoration (hospital, life support, water).
+	Critical int
 }
 
 // NodeRef names a node of a Config: Config.Feeders[Feeder].Nodes[Node].
@@ -126,7 +140,6 @@ func (c *checker) feeders(ff []fileFeeder, defined map[string]string) {
 	for i, d := range cfg.Devices {
 		devIdx[d.ID] = i
 	}
-	type where struct{ feeder, node int }
 	nodes := map[string]where{}   // node ID -> where it is defined
 	usedDev := map[int]string{}   // device index -> path of the node using it
 	feederIDs := map[string]int{} // feeder ID -> index in ff
@@ -135,13 +148,23 @@ func (c *checker) feeders(ff []fileFeeder, defined map[string]string) {
 		from   where
 		target string
 	}
+	// The feeders' trees go through the one topology model; sp says where
+	// in the file each of its nodes and feeders is.
+	var sp specPlaces
+	spec := topology.Spec{Locate: func(p []any) string { return pathString(sp.path(p)) }}
 	for i, f := range ff {
 		p := at("feeders", i)
+		// The nodes of a feeder without an ID, or with another's, are
+		// left out of the topology: the feeder is an error already.
+		inTopology := false
 		if c.checkID(f.ID, append(p, "id")) {
 			if _, dup := feederIDs[f.ID]; dup {
 				c.errf(append(p, "id"), "feeder %s is defined twice", f.ID)
 			} else {
 				feederIDs[f.ID] = i
+				inTopology = true
+				spec.Feeders = append(spec.Feeders, topology.FeederSpec{ID: f.ID})
+				sp.feeders = append(sp.feeders, i)
 			}
 		}
 		fc := FeederConfig{
@@ -184,18 +207,30 @@ func (c *checker) feeders(ff []fileFeeder, defined map[string]string) {
 			recloserDefault = c.reclose(f.Reclose, append(p, "reclose"), DefaultReclose())
 		}
 
-		specs := make([]grid.NodeSpec, len(f.Nodes))
 		fc.Nodes = make([]NodeConfig, len(f.Nodes))
 		for j, n := range f.Nodes {
 			np := at("feeders", i, "nodes", j)
-			kind := grid.Kind(n.Kind)
-			specs[j] = grid.NodeSpec{ID: n.ID, Kind: kind, Upstream: n.Upstream,
-				Section: grid.Section{LoadKW: n.Section.LoadKW, Customers: n.Section.Customers, Critical: n.Section.Critical}}
-			nc := NodeConfig{Device: -1, NormallyOpen: n.NormallyOpen, Tie: NodeRef{-1, -1}}
+			kind := topology.Kind(n.Kind)
+			if inTopology {
+				spec.Nodes = append(spec.Nodes, topology.NodeSpec{ID: n.ID, Feeder: f.ID, Kind: kind, Upstream: n.Upstream})
+				sp.nodes = append(sp.nodes, where{i, j})
+			}
+			if !kind.Valid() {
+				c.errf(append(np, "kind"), "%q is not one of %s", n.Kind, kindList())
+			}
+			sec := Section{LoadKW: n.Section.LoadKW, Customers: n.Section.Customers, Critical: n.Section.Critical}
+			switch {
+			case sec.LoadKW < 0 || math.IsNaN(sec.LoadKW) || math.IsInf(sec.LoadKW, 0):
+				c.errf(append(np, "section"), "load %g kW is negative or not a number", sec.LoadKW)
+			case sec.Customers < 0 || sec.Critical < 0:
+				c.errf(append(np, "section"), "customers %d, critical %d: negative", sec.Customers, sec.Critical)
+			case sec.Critical > sec.Customers:
+				c.errf(append(np, "section"), "%d critical customers of %d customers", sec.Critical, sec.Customers)
+			}
+			nc := NodeConfig{Section: sec, Device: -1, NormallyOpen: n.NormallyOpen, Tie: NodeRef{-1, -1}}
 			if n.ID != "" {
-				if prev, dup := nodes[n.ID]; dup && prev.feeder != i {
-					c.errf(append(np, "id"), "node %s is already defined at feeders[%d].nodes[%d]", n.ID, prev.feeder, prev.node)
-				} else if !dup {
+				// Duplicates are the topology's to report.
+				if _, dup := nodes[n.ID]; !dup {
 					nodes[n.ID] = where{i, j}
 				}
 				if prev, clash := defined[n.ID]; clash && n.Device != n.ID {
@@ -223,7 +258,7 @@ func (c *checker) feeders(ff []fileFeeder, defined map[string]string) {
 				c.errf(append(np, "normally_open"), "a %s cannot open: only breakers, reclosers, sectionalizers and switches", kindName(kind))
 			}
 			if n.Tie != "" {
-				if kind != grid.KindSwitch {
+				if kind != topology.KindSwitch {
 					c.errf(append(np, "tie"), "a tie is a switch, not a %s", kindName(kind))
 				} else {
 					ties = append(ties, struct {
@@ -236,11 +271,11 @@ func (c *checker) feeders(ff []fileFeeder, defined map[string]string) {
 			switch {
 			case n.Reclose != nil && !kind.Protective():
 				c.errf(append(np, "reclose"), "only breakers and reclosers reclose, not a %s", kindName(kind))
-			case n.Reclose != nil && kind == grid.KindBreaker:
+			case n.Reclose != nil && kind == topology.KindBreaker:
 				nc.Reclose = c.reclose(n.Reclose, append(np, "reclose"), Reclose{Reset: recloserDefault.Reset})
 			case n.Reclose != nil:
 				nc.Reclose = c.reclose(n.Reclose, append(np, "reclose"), recloserDefault)
-			case kind == grid.KindRecloser:
+			case kind == topology.KindRecloser:
 				nc.Reclose = recloserDefault
 			default:
 				// Breakers trip to lockout unless told to reclose; the reset
@@ -248,7 +283,7 @@ func (c *checker) feeders(ff []fileFeeder, defined map[string]string) {
 				nc.Reclose = Reclose{Reset: recloserDefault.Reset}
 			}
 			switch {
-			case n.Counts != 0 && kind != grid.KindSectionalizer:
+			case n.Counts != 0 && kind != topology.KindSectionalizer:
 				c.errf(append(np, "counts"), "only sectionalizers count interruptions, not a %s", kindName(kind))
 			case n.Counts < 0 || n.Counts > maxShots:
 				c.errf(append(np, "counts"), "%d is outside 1..%d", n.Counts, maxShots)
@@ -259,12 +294,37 @@ func (c *checker) feeders(ff []fileFeeder, defined map[string]string) {
 			}
 			fc.Nodes[j] = nc
 		}
-		g, err := grid.NewFeeder(f.ID, specs)
-		if err != nil {
-			c.gridErrors(i, err)
-		}
-		fc.Grid = g
 		cfg.Feeders = append(cfg.Feeders, fc)
+	}
+	// A tie is a switch of one feeder that can feed a node of another: the
+	// topology checks that it joins two feeders, as it does feederd's.
+	specFeeder := map[int]int{} // ff index -> spec.Feeders index
+	for k, i := range sp.feeders {
+		specFeeder[i] = k
+	}
+	for _, t := range ties {
+		w, ok := nodes[t.target]
+		switch {
+		case !ok:
+			c.errf(t.p, "no node %q", t.target)
+		case w == t.from:
+			c.errf(t.p, "a switch cannot tie to itself")
+		default:
+			cfg.Feeders[t.from.feeder].Nodes[t.from.node].Tie = NodeRef{w.feeder, w.node}
+			k, in := specFeeder[w.feeder]
+			if _, fromIn := specFeeder[t.from.feeder]; in && fromIn {
+				fs := &spec.Feeders[k]
+				fs.Ties = append(fs.Ties, topology.TieSpec{Device: ff[t.from.feeder].Nodes[t.from.node].ID, To: t.target})
+				sp.ties = append(sp.ties, tiePlace{feeder: k, tie: len(fs.Ties) - 1, path: t.p})
+			}
+		}
+	}
+	top, err := topology.New(spec)
+	c.topologyErrors(err, &sp)
+	if top != nil {
+		for i := range cfg.Feeders {
+			cfg.Feeders[i].Topology = top.Feeder(ff[i].ID)
+		}
 	}
 	for fi, f := range ff {
 		id := f.ID
@@ -277,37 +337,71 @@ func (c *checker) feeders(ff []fileFeeder, defined map[string]string) {
 			c.errf(at("feeders", fi, "id"), "feeder %s has the ID of the device at %s: scenario targets would be ambiguous", id, prev)
 		}
 	}
-	for _, t := range ties {
-		w, ok := nodes[t.target]
-		switch {
-		case !ok:
-			c.errf(t.p, "no node %q", t.target)
-		case w == t.from:
-			c.errf(t.p, "a switch cannot tie to itself")
-		default:
-			cfg.Feeders[t.from.feeder].Nodes[t.from.node].Tie = NodeRef{w.feeder, w.node}
+}
+
+// where is a node of the file: feeders[feeder].nodes[node].
+type where struct{ feeder, node int }
+
+// specPlaces says where the topology spec's nodes and feeders are in the
+// file.
+type specPlaces struct {
+	nodes   []where
+	feeders []int
+	ties    []tiePlace
+}
+
+// tiePlace is the tie key of the switch node that spec.Feeders[feeder]
+// .Ties[tie] came from.
+type tiePlace struct {
+	feeder, tie int
+	path        []any
+}
+
+// path turns a topology path ("nodes", k, ... or "feeders", k, ...) into
+// the file's ("feeders", i, "nodes", j, ... or "feeders", i, ...); a tie's
+// is the tie key of its switch node.
+func (sp *specPlaces) path(p []any) []any {
+	if len(p) < 2 {
+		return p
+	}
+	k, _ := p[1].(int)
+	switch {
+	case p[0] == "nodes" && k < len(sp.nodes):
+		w := sp.nodes[k]
+		return append(at("feeders", w.feeder, "nodes", w.node), p[2:]...)
+	case p[0] == "feeders" && len(p) >= 4 && p[2] == "ties":
+		for _, tp := range sp.ties {
+			if tp.feeder == k && tp.tie == p[3] {
+				return tp.path
+			}
 		}
+	case p[0] == "feeders" && k < len(sp.feeders):
+		return append(at("feeders", sp.feeders[k]), p[2:]...)
+	}
+	return p
+}
+
+// topologyErrors reports topology.New's errors at the file's key paths.
+func (c *checker) topologyErrors(err error, sp *specPlaces) {
+	if err == nil {
+		return
+	}
+	var errs topology.Errors
+	if !errors.As(err, &errs) {
+		c.errf(at("feeders"), "%v", err) // New returns only Errors
+		return
+	}
+	for _, e := range errs {
+		c.errf(sp.path(e.Path), "%s", e.Msg)
 	}
 }
 
-// gridErrors reports grid.NewFeeder's errors at their node's key.
-func (c *checker) gridErrors(feeder int, err error) {
-	var joined interface{ Unwrap() []error }
-	errs := []error{err}
-	if errors.As(err, &joined) {
-		errs = joined.Unwrap()
+func kindList() string {
+	s := make([]string, len(topology.Kinds))
+	for i, k := range topology.Kinds {
+		s[i] = string(k)
 	}
-	for _, e := range errs {
-		var ge *grid.Error
-		switch {
-		case !errors.As(e, &ge):
-			c.errf(at("feeders", feeder), "%v", e)
-		case ge.Node < 0:
-			c.errf(at("feeders", feeder), "%s", ge.Msg)
-		default:
-			c.errf(at("feeders", feeder, "nodes", ge.Node, ge.Key), "%s", ge.Msg)
-		}
-	}
+	return strings.Join(s, ", ")
 }
 
 func (c *checker) reclose(r *fileReclose, p []any, def Reclose) Reclose {
@@ -352,7 +446,7 @@ func orNone(s string) string {
 	return strconv.Quote(s)
 }
 
-func kindName(k grid.Kind) string {
+func kindName(k topology.Kind) string {
 	if k == "" {
 		return "node without kind"
 	}

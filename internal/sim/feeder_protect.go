@@ -5,7 +5,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/feederd/feederd/internal/grid"
+	"github.com/feederd/feederd/internal/topology"
 )
 
 // Faults and protection.
@@ -224,7 +224,7 @@ func (nw *network) trip(d *simNode, below []int, now time.Time, after scheduler)
 	d.bump()
 	for _, g := range below {
 		s := nw.nodes[g]
-		if s.node.Kind != grid.KindSectionalizer || !s.closed {
+		if s.node.Kind != topology.KindSectionalizer || !s.closed {
 			continue
 		}
 		s.count++

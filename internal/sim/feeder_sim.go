@@ -111,7 +111,7 @@ func Build(cfg *Config, start time.Time) (*Sim, error) {
 		s.steady[i] = drv
 	}
 	for f, fc := range cfg.Feeders {
-		s.targets[fc.Grid.ID] = target{feeder: f, node: -1, dev: -1}
+		s.targets[fc.Topology.ID] = target{feeder: f, node: -1, dev: -1}
 	}
 	for _, n := range s.net.nodes {
 		s.targets[n.id()] = target{feeder: n.feeder.idx, node: n.g, dev: n.cfg.Device}
@@ -374,7 +374,7 @@ func (s *Sim) describe(t target) string {
 	switch {
 	case t.node >= 0:
 		n := s.net.nodes[t.node]
-		return fmt.Sprintf("a %s on feeder %s", n.node.Kind, n.feeder.cfg.Grid.ID)
+		return fmt.Sprintf("a %s on feeder %s", n.node.Kind, n.feeder.cfg.Topology.ID)
 	case t.feeder >= 0:
 		return "a feeder"
 	}
@@ -585,7 +585,7 @@ func (s *Sim) state(i int) DeviceState {
 	if g := s.nodeOf[i]; g >= 0 {
 		n := s.net.nodes[g]
 		live := s.net.live[s.net.headBus(g)]
-		st.Feeder, st.Node, st.Kind, st.Energized = n.feeder.cfg.Grid.ID, n.id(), string(n.node.Kind), &live
+		st.Feeder, st.Node, st.Kind, st.Energized = n.feeder.cfg.Topology.ID, n.id(), string(n.node.Kind), &live
 		pins = n.out.pins
 	} else if drv := s.steady[i]; drv != nil {
 		pins = drv.cfg.Fixed
@@ -632,15 +632,15 @@ func (s *Sim) Feeders() []FeederState {
 	nw := s.net
 	out := make([]FeederState, len(nw.feeders))
 	for fi, f := range nw.feeders {
-		fs := FeederState{ID: f.cfg.Grid.ID}
-		for ni := range f.cfg.Grid.Nodes {
+		fs := FeederState{ID: f.cfg.Topology.ID}
+		for ni := range f.cfg.Topology.Nodes {
 			n := nw.nodes[f.first+ni]
 			ns := NodeState{ID: n.id(), Kind: string(n.node.Kind), Energized: nw.live[n.g], Lockout: n.lockout, Shots: n.shots, Trips: n.trips}
 			if n.cfg.Device >= 0 {
 				ns.Device = s.Devices[n.cfg.Device].ID
 			}
 			if src := nw.source[n.g]; src >= 0 && src != fi {
-				ns.FedBy = nw.feeders[src].cfg.Grid.ID
+				ns.FedBy = nw.feeders[src].cfg.Topology.ID
 			}
 			if n.switching() {
 				closed := n.closed
