@@ -210,6 +210,7 @@ func (l *Live) Run(ctx context.Context, events <-chan detect.Event, src Source) 
 	defer tick.Stop()
 	// History is kept on wall-clock ticks, stamped with sample time.
 	histEvery := max(int(l.opts.HistoryStep/l.opts.Tick), 1)
+	var lastGen uint64
 	ticks := 0
 	for {
 		select {
@@ -241,6 +242,18 @@ func (l *Live) Run(ctx context.Context, events <-chan detect.Event, src Source) 
 		case <-l.kick:
 		case <-tick.C:
 			now := l.opts.Now()
+			ticks++
+			histDue := ticks%histEvery == 0
+			if g, ok := src.(interface{ Generation() uint64 }); ok {
+				// Nothing new since the last tick: the states and their
+				// key are what they were (a history sample is still due
+				// on its own clock).
+				gen := g.Generation()
+				if gen == lastGen && !l.dropped.Load() && !histDue {
+					continue
+				}
+				lastGen = gen
+			}
 			devs := src.Snapshot()
 			if l.dropped.Swap(false) {
 				l.active = map[string]grid.Outage{}
@@ -249,7 +262,7 @@ func (l *Live) Run(ctx context.Context, events <-chan detect.Event, src Source) 
 				}
 				l.publish()
 			}
-			if ticks++; ticks%histEvery == 0 {
+			if histDue {
 				l.sampleVoltages(devs, now)
 				l.publish()
 			}

@@ -82,6 +82,8 @@ type Pipeline struct {
 	running atomic.Bool
 	// quiet is set by Quiesce: the producers are stopping.
 	quiet atomic.Bool
+	// gen counts the snapshots the shard workers published.
+	gen atomic.Uint64
 	// resumed: the events in progress New continued from the state file.
 	resumed []detect.Event
 }
@@ -263,6 +265,11 @@ func (p *Pipeline) Put(samples []sample.Sample) {
 // Snapshot returns the detection state of every device, indexed by device
 // index, as last published by the workers (at most TickEvery old). It builds
 // a new slice on each call, without sorting: device indexes are dense.
+// Generation changes whenever a worker publishes a new snapshot, so a reader
+// polling Snapshot can skip building one that cannot have changed (each
+// is a slice of every device).
+func (p *Pipeline) Generation() uint64 { return p.gen.Load() }
+
 func (p *Pipeline) Snapshot() []detect.DeviceState {
 	out := make([]detect.DeviceState, len(p.byDev))
 	for _, sh := range p.shards {
@@ -435,6 +442,7 @@ func (sh *shard) tick() {
 	}
 	st := sh.det.Snapshot()
 	sh.snap.Store(&st)
+	sh.p.gen.Add(1)
 	stats := sh.det.Stats()
 	sh.foreign.Store(stats.Foreign)
 	sh.late.Store(stats.Late)
