@@ -1,29 +1,21 @@
 package testenv
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 )
 
 const (
-	amStartTimeout  = 30 * time.Second
-	amStopTimeout   = 10 * time.Second
-	amStartAttempts = 5
-	amLogTail       = 64 << 10
+	amLogTail = 64 << 10
 )
 
 // Alertmanager is a running Prometheus Alertmanager owned by one test, with
@@ -36,26 +28,15 @@ type Alertmanager struct {
 	// URL is the base URL, http://127.0.0.1:port.
 	URL string
 
-	t        testing.TB
-	bin      string
-	dir      string
-	addr     string
+	server
 	cfgPath  string
-	logPath  string
 	receiver string
 	client   *http.Client
 
+	// mu guards what the webhook receiver records.
 	mu            sync.Mutex
-	proc          *amProc
 	notifications []AMNotification
 	hook          *http.Server
-}
-
-type amProc struct {
-	cmd    *exec.Cmd
-	cancel context.CancelFunc
-	done   chan struct{}
-	err    error
 }
 
 // AMAlert is an alert as GET /api/v2/alerts returns it.
@@ -93,14 +74,28 @@ func StartAlertmanager(t testing.TB) *Alertmanager {
 	t.Helper()
 	dir := t.TempDir()
 	a := &Alertmanager{
-		t:        t,
-		bin:      AlertmanagerPath(t),
-		dir:      dir,
+		server: server{
+			t:       t,
+			name:    "alertmanager",
+			bin:     AlertmanagerPath(t),
+			dir:     dir,
+			logPath: filepath.Join(dir, "alertmanager.log"),
+		},
 		cfgPath:  filepath.Join(dir, "alertmanager.yml"),
-		logPath:  filepath.Join(dir, "alertmanager.log"),
 		receiver: "testenv-" + filepath.Base(dir),
 		client:   &http.Client{Timeout: 10 * time.Second},
 	}
+	a.args = func() []string {
+		return []string{
+			"--config.file=" + a.cfgPath,
+			"--storage.path=" + filepath.Join(a.dir, "data"),
+			"--web.listen-address=" + a.addr,
+			"--cluster.listen-address=",
+			"--log.level=info",
+		}
+	}
+	a.ready = a.readyz
+	a.isMine = a.statusIsMine
 	t.Cleanup(func() {
 		a.stop()
 		a.mu.Lock()
@@ -114,24 +109,11 @@ func StartAlertmanager(t testing.TB) *Alertmanager {
 		}
 	})
 	hookURL := a.serveHook(t)
-	var lastErr error
-	for attempt := 0; attempt < amStartAttempts; attempt++ {
-		a.addr = FreeAddr(t)
+	a.startOnFreePort("", func() error {
 		a.URL = "http://" + a.addr
-		if err := a.writeConfig(hookURL); err != nil {
-			t.Fatalf("start alertmanager: %v", err)
-		}
-		lastErr = a.start()
-		if lastErr == nil {
-			return a
-		}
-		a.stop()
-		if !errors.Is(lastErr, errAddrInUse) {
-			break
-		}
-	}
-	t.Fatalf("start alertmanager: %v", lastErr)
-	return nil
+		return a.writeConfig(hookURL)
+	})
+	return a
 }
 
 // AlertmanagerPath returns the alertmanager binary: $FEEDERD_ALERTMANAGER,
@@ -223,70 +205,8 @@ receivers:
 	return nil
 }
 
-// start runs alertmanager and waits until /-/ready answers 200.
-func (a *Alertmanager) start() error {
-	logf, err := os.OpenFile(a.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return fmt.Errorf("open alertmanager log: %w", err)
-	}
-	fmt.Fprintf(logf, "--- alertmanager on %s at %s\n", a.addr, time.Now().Format(time.RFC3339Nano))
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, a.bin,
-		"--config.file="+a.cfgPath,
-		"--storage.path="+filepath.Join(a.dir, "data"),
-		"--web.listen-address="+a.addr,
-		"--cluster.listen-address=",
-		"--log.level=info",
-	)
-	cmd.Dir = a.dir
-	cmd.Stdout = logf
-	cmd.Stderr = logf
-	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
-	cmd.WaitDelay = amStopTimeout
-	if err := cmd.Start(); err != nil {
-		cancel()
-		logf.Close()
-		return fmt.Errorf("run %s: %w", a.bin, err)
-	}
-	p := &amProc{cmd: cmd, cancel: cancel, done: make(chan struct{})}
-	go func() {
-		p.err = cmd.Wait()
-		logf.Close()
-		close(p.done)
-	}()
-	a.mu.Lock()
-	a.proc = p
-	a.mu.Unlock()
-
-	deadline := time.Now().Add(amStartTimeout)
-	for {
-		select {
-		case <-p.done:
-			if b, _ := os.ReadFile(a.logPath); bytes.Contains(b, []byte("address already in use")) {
-				return fmt.Errorf("alertmanager exited (%v): %w", p.err, errAddrInUse)
-			}
-			return fmt.Errorf("alertmanager exited before it was ready: %v", p.err)
-		default:
-		}
-		if a.ready() == nil {
-			// Another test's server may have taken the port first.
-			mine, err := a.isMine()
-			if err != nil {
-				return err
-			}
-			if !mine {
-				return fmt.Errorf("another alertmanager answers on %s: %w", a.addr, errAddrInUse)
-			}
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("alertmanager not ready on %s within %s", a.addr, amStartTimeout)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-func (a *Alertmanager) ready() error {
+// readyz reports whether the server answers /-/ready.
+func (a *Alertmanager) readyz() error {
 	resp, err := a.client.Get(a.URL + "/-/ready")
 	if err != nil {
 		return err
@@ -299,9 +219,9 @@ func (a *Alertmanager) ready() error {
 	return nil
 }
 
-// isMine reports whether the server on addr runs our configuration: its
+// statusIsMine reports whether the server on addr runs our configuration: its
 // status shows the receiver's name, which holds our temporary directory's.
-func (a *Alertmanager) isMine() (bool, error) {
+func (a *Alertmanager) statusIsMine() (bool, error) {
 	resp, err := a.client.Get(a.URL + "/api/v2/status")
 	if err != nil {
 		return false, fmt.Errorf("GET /api/v2/status: %w", err)
@@ -316,45 +236,6 @@ func (a *Alertmanager) isMine() (bool, error) {
 		return false, fmt.Errorf("decode /api/v2/status: %w", err)
 	}
 	return strings.Contains(st.Config.Original, a.receiver), nil
-}
-
-func (a *Alertmanager) stop() {
-	a.mu.Lock()
-	p := a.proc
-	a.proc = nil
-	a.mu.Unlock()
-	if p == nil {
-		return
-	}
-	p.cancel()
-	<-p.done
-}
-
-// Stop stops the server (SIGTERM, then SIGKILL after 10 s) and keeps its
-// storage (silences, the notification log) for Restart; alerts live in
-// memory only and are lost, as in production.
-func (a *Alertmanager) Stop() {
-	a.t.Helper()
-	a.stop()
-}
-
-// Restart starts the server again on the same port with the same storage.
-// It stops it first if it runs.
-func (a *Alertmanager) Restart() {
-	a.t.Helper()
-	a.stop()
-	var err error
-	for attempt := 0; attempt < amStartAttempts; attempt++ {
-		if err = a.start(); err == nil {
-			return
-		}
-		a.stop()
-		if !errors.Is(err, errAddrInUse) {
-			break
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	a.t.Fatalf("restart alertmanager on %s: %v", a.addr, err)
 }
 
 func (a *Alertmanager) dumpLog() {

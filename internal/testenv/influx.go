@@ -9,19 +9,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -30,12 +26,7 @@ import (
 const InfluxDatabase = "feederd"
 
 const (
-	influxStartTimeout = 30 * time.Second
-	influxStopTimeout  = 10 * time.Second
-	// influxStartAttempts bounds retries when the chosen HTTP port was taken
-	// by another process between picking it and influxd binding it.
-	influxStartAttempts = 5
-	influxLogTail       = 64 << 10
+	influxLogTail = 64 << 10
 )
 
 // Influx is a running InfluxDB 1.8 server owned by one test.
@@ -47,26 +38,11 @@ type Influx struct {
 	// Bucket is Database/autogen, as the v2 compatibility API names it.
 	Bucket string
 
-	t       testing.TB
-	bin     string
-	dir     string
-	addr    string
+	server
 	cfgPath string
-	logPath string
 	client  *http.Client
 	// cq turns InfluxDB's continuous-query service on (StartInfluxWithCQ).
 	cq bool
-
-	mu   sync.Mutex
-	proc *influxProc
-}
-
-// influxProc is one run of the influxd process.
-type influxProc struct {
-	cmd    *exec.Cmd
-	cancel context.CancelFunc
-	done   chan struct{} // closed when Wait returned
-	err    error         // Wait's result, valid after done
 }
 
 // StartInflux starts influxd on a free port of 127.0.0.1 and creates the
@@ -153,14 +129,20 @@ func startInflux(t testing.TB, addr string, cq bool) *Influx {
 	i := &Influx{
 		Database: InfluxDatabase,
 		Bucket:   InfluxDatabase + "/autogen",
-		t:        t,
-		bin:      InfluxdPath(t),
-		dir:      dir,
-		cfgPath:  filepath.Join(dir, "influxd.toml"),
-		logPath:  filepath.Join(dir, "influxd.log"),
-		client:   &http.Client{Timeout: 10 * time.Second},
-		cq:       cq,
+		server: server{
+			t:       t,
+			name:    "influxd",
+			bin:     InfluxdPath(t),
+			dir:     dir,
+			logPath: filepath.Join(dir, "influxd.log"),
+		},
+		cfgPath: filepath.Join(dir, "influxd.toml"),
+		client:  &http.Client{Timeout: 10 * time.Second},
+		cq:      cq,
 	}
+	i.args = func() []string { return []string{"run", "-config", i.cfgPath} }
+	i.ready = i.ping
+	i.isMine = i.configIsMine
 	t.Cleanup(func() {
 		i.stop()
 		if t.Failed() {
@@ -168,35 +150,13 @@ func startInflux(t testing.TB, addr string, cq bool) *Influx {
 		}
 	})
 
-	fixed := addr != ""
-	var lastErr error
-	for attempt := 0; attempt < influxStartAttempts; attempt++ {
-		if !fixed {
-			addr = FreeAddr(t)
-		}
-		i.addr = addr
-		i.URL = "http://" + addr
-		if err := i.writeConfig(); err != nil {
-			t.Fatalf("start influxd: %v", err)
-		}
-		err := i.start()
-		if err == nil {
-			break
-		}
-		lastErr = err
-		i.stop()
-		if fixed || !errors.Is(err, errAddrInUse) {
-			t.Fatalf("start influxd on %s: %v", addr, err)
-		}
-	}
-	if lastErr != nil && i.running() == nil {
-		t.Fatalf("start influxd: %d attempts failed, last: %v", influxStartAttempts, lastErr)
-	}
+	i.startOnFreePort(addr, func() error {
+		i.URL = "http://" + i.addr
+		return i.writeConfig()
+	})
 	i.Exec(t, "CREATE DATABASE "+i.Database)
 	return i
 }
-
-var errAddrInUse = errors.New("address already in use")
 
 // writeConfig writes a config that keeps everything on 127.0.0.1 and in the
 // temporary directory and turns off what only makes noise in tests. The RPC
@@ -250,65 +210,6 @@ bind-address = "127.0.0.1:0"
 	return nil
 }
 
-// start runs influxd and waits until /ping answers 204.
-func (i *Influx) start() error {
-	logf, err := os.OpenFile(i.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return fmt.Errorf("open influxd log: %w", err)
-	}
-	fmt.Fprintf(logf, "--- influxd run -config %s (http %s) at %s\n", i.cfgPath, i.addr, time.Now().Format(time.RFC3339Nano))
-
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, i.bin, "run", "-config", i.cfgPath)
-	cmd.Dir = i.dir
-	cmd.Stdout = logf
-	cmd.Stderr = logf
-	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
-	cmd.WaitDelay = influxStopTimeout
-	if err := cmd.Start(); err != nil {
-		cancel()
-		logf.Close()
-		return fmt.Errorf("run %s: %w", i.bin, err)
-	}
-	p := &influxProc{cmd: cmd, cancel: cancel, done: make(chan struct{})}
-	go func() {
-		p.err = cmd.Wait()
-		logf.Close()
-		close(p.done)
-	}()
-	i.mu.Lock()
-	i.proc = p
-	i.mu.Unlock()
-
-	deadline := time.Now().Add(influxStartTimeout)
-	for {
-		select {
-		case <-p.done:
-			if bytes.Contains(i.readLog(), []byte("address already in use")) {
-				return fmt.Errorf("influxd exited (%v): %w", p.err, errAddrInUse)
-			}
-			return fmt.Errorf("influxd exited before answering /ping: %v", p.err)
-		default:
-		}
-		if i.ping() == nil {
-			// Another test's server may have taken the port before ours
-			// could bind it; ours then exits, but theirs answers /ping.
-			mine, err := i.isMine()
-			if err != nil {
-				return err
-			}
-			if !mine {
-				return fmt.Errorf("another influxd answers on %s: %w", i.addr, errAddrInUse)
-			}
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("influxd did not answer /ping on %s within %s", i.addr, influxStartTimeout)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 func (i *Influx) ping() error {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
@@ -328,15 +229,9 @@ func (i *Influx) ping() error {
 	return nil
 }
 
-func (i *Influx) running() *influxProc {
-	i.mu.Lock()
-	defer i.mu.Unlock()
-	return i.proc
-}
-
-// isMine reports whether the server answering on addr runs with our config
-// file, which its /debug/vars shows in the command line.
-func (i *Influx) isMine() (bool, error) {
+// configIsMine reports whether the server answering on addr runs with our
+// config file, which its /debug/vars shows in the command line.
+func (i *Influx) configIsMine() (bool, error) {
 	resp, err := i.client.Get(i.URL + "/debug/vars")
 	if err != nil {
 		return false, fmt.Errorf("GET /debug/vars: %w", err)
@@ -349,53 +244,6 @@ func (i *Influx) isMine() (bool, error) {
 		return false, fmt.Errorf("decode /debug/vars: %w", err)
 	}
 	return slices.Contains(vars.Cmdline, i.cfgPath), nil
-}
-
-// stop terminates the running process, if any: SIGTERM, then SIGKILL after
-// influxStopTimeout.
-func (i *Influx) stop() {
-	i.mu.Lock()
-	p := i.proc
-	i.proc = nil
-	i.mu.Unlock()
-	if p == nil {
-		return
-	}
-	p.cancel()
-	<-p.done
-}
-
-// Stop stops the server (SIGTERM, then SIGKILL after 10 s) and keeps its
-// data for Restart. Clients see connection refused until then; the port is
-// not held meanwhile.
-func (i *Influx) Stop() {
-	i.t.Helper()
-	i.stop()
-}
-
-// Restart starts the server again on the same port with the same data, as
-// after an outage. It stops it first if it is running.
-func (i *Influx) Restart() {
-	i.t.Helper()
-	i.stop()
-	var err error
-	for attempt := 0; attempt < influxStartAttempts; attempt++ {
-		if err = i.start(); err == nil {
-			return
-		}
-		i.stop()
-		if !errors.Is(err, errAddrInUse) {
-			break
-		}
-		// The old listener may linger for a moment after the process exits.
-		time.Sleep(200 * time.Millisecond)
-	}
-	i.t.Fatalf("restart influxd on %s: %v", i.addr, err)
-}
-
-func (i *Influx) readLog() []byte {
-	b, _ := os.ReadFile(i.logPath)
-	return b
 }
 
 func (i *Influx) dumpLog() {
