@@ -91,7 +91,7 @@ func (p *feederdProc) wait(t *testing.T) int {
 }
 
 // spoolLines reads the spool's segments as feederd left them: the time of
-// each line of each valid record, record by record.
+// each poll line (feeder_point) of each valid record, record by record.
 func spoolLines(t *testing.T, dir string) [][]string {
 	t.Helper()
 	segs, err := filepath.Glob(filepath.Join(dir, "*.seg"))
@@ -106,9 +106,13 @@ func spoolLines(t *testing.T, dir string) [][]string {
 			t.Fatal(err)
 		}
 		influx.ScanRecords(b, func(_ int, r influx.Record) {
+			// Poll lines only: storedTimes reads feeder_point, and an event
+			// or outage line of the record may carry a time no poll line has.
 			var ts []string
 			for l := range strings.SplitSeq(strings.TrimSuffix(string(r.Payload), "\n"), "\n") {
-				ts = append(ts, l[strings.LastIndexByte(l, ' ')+1:])
+				if strings.HasPrefix(l, "feeder_point,") {
+					ts = append(ts, l[strings.LastIndexByte(l, ' ')+1:])
+				}
 			}
 			recs = append(recs, ts)
 		})
