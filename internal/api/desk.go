@@ -179,7 +179,7 @@ func (s *Server) voltageView(id string) VoltageView {
 		if d.Feeder != id {
 			continue
 		}
-		if pts, ok := snap.history[d.Index]; ok {
+		if pts := snap.series(d.Index); pts != nil {
 			v.Series = append(v.Series, SeriesView{Device: d.ID, Points: pts})
 		}
 	}

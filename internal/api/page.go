@@ -329,7 +329,7 @@ func layoutChart(v VoltageView, now int64) chart {
 			if p.T < from {
 				continue
 			}
-			pts = append(pts, fmt.Sprintf("%.1f,%.1f", x(p.T), y(p.PU)))
+			pts = append(pts, fmt.Sprintf("%.1f,%.1f", x(p.T), y(float64(p.PU))))
 		}
 		if len(pts) == 1 {
 			pts = append(pts, pts[0])
