@@ -219,7 +219,7 @@ func TestPipeline(t *testing.T) {
 		want  Pipeline
 		err   string
 	}{
-		{"", Pipeline{RingSize: 65536, DropPolicy: DropOldest}, ""},
+		{"", Pipeline{RingSize: 16384, DropPolicy: DropOldest}, ""}, // derived: a small site
 		{"pipeline: {shards: 1024, ring_size: 4194304}\n", Pipeline{Shards: 1024, RingSize: 1 << 22, DropPolicy: DropOldest}, ""},
 		{"pipeline: {ring_size: 1024, drop_policy: newest}\n", Pipeline{RingSize: 1024, DropPolicy: DropNewest}, ""},
 		{"pipeline: {shards: -1}\n", Pipeline{}, "site.yaml:1: pipeline.shards: shards -1 out of range 0..1024 (0: one per GOMAXPROCS)"},

@@ -169,7 +169,7 @@ func TestGoodConfigs(t *testing.T) {
 		{"site.yaml", wantModel{
 			poll: PollDefaults{Interval: 2 * time.Second, Timeout: time.Second, BackoffInitial: 500 * time.Millisecond, BackoffMax: time.Minute, MaxGap: 4, StaleAfter: 3},
 			influx: Influx{URL: "http://127.0.0.1:8086", Bucket: "feederd/autogen", Token: NewSecret(testToken),
-				BatchSize: 1000, FlushInterval: time.Second, QueueSize: 200000, Timeout: 10 * time.Second, Measurement: "feeder_point",
+				BatchSize: 1000, FlushInterval: time.Second, QueueSize: 1000, Timeout: 10 * time.Second, Measurement: "feeder_point",
 				Gzip: true, SpoolBudget: 64 << 20, SpoolFsync: 200 * time.Millisecond},
 			http:     HTTP{Listen: "127.0.0.1:0"},
 			detect:   siteDetect,
@@ -207,11 +207,11 @@ func TestGoodConfigs(t *testing.T) {
 		{"minimal.yaml", wantModel{
 			poll: PollDefaults{Interval: time.Second, Timeout: time.Second, BackoffInitial: 500 * time.Millisecond, BackoffMax: 30 * time.Second, MaxGap: 10, StaleAfter: 3},
 			influx: Influx{URL: "https://influx.example.net:8086", Bucket: "feeders", Token: NewSecret("feederd:t0ken-from-file"),
-				BatchSize: 5000, FlushInterval: time.Second, QueueSize: 200000, Timeout: 10 * time.Second, Measurement: "feeder_point",
+				BatchSize: 5000, FlushInterval: time.Second, QueueSize: 5000, Timeout: 10 * time.Second, Measurement: "feeder_point",
 				SpoolBudget: 1 << 30},
 			http:     HTTP{Listen: "127.0.0.1:9108"},
 			detect:   detect.DefaultParams(),
-			pipeline: Pipeline{RingSize: 65536, DropPolicy: DropOldest},
+			pipeline: Pipeline{RingSize: 16384, DropPolicy: DropOldest},
 			profiles: map[string]*profile.Profile{"relay": relay},
 			links: []linkView{
 				{Link{ID: "gw", URL: "tcp://[::1]:502", Scheme: SchemeTCP, Timeout: time.Second, BackoffInitial: 500 * time.Millisecond, BackoffMax: 30 * time.Second}, []string{"F7-CB"}},

@@ -92,8 +92,53 @@ func (l *loader) load(data []byte) *Model {
 	links := l.links(raw.Links, m)
 	l.devices(raw.Devices, m, links, broken)
 	l.topology(raw.Feeders, m)
+	l.sizes(&raw, m)
 	l.memory(m)
 	return m
+}
+
+// Sizes the file may leave to the fleet (raw.go: pipeline.ring_size and
+// influx.queue_size).
+const (
+	// A ring holds a second of its shard's samples, at least minDerivedRing.
+	minDerivedRing = 1 << 14
+	maxDerivedRing = 1 << 20
+	// The queue holds queueSeconds of poll lines, at least one batch and at
+	// most maxDerivedQueue lines; past that the spool takes the overflow.
+	queueSeconds    = 30
+	maxDerivedQueue = 200_000
+)
+
+// sizes derives the ring and queue sizes the file does not set from the
+// fleet: its samples and poll lines a second.
+func (l *loader) sizes(raw *rawConfig, m *Model) {
+	var samples, lines float64
+	feeders := map[string]bool{}
+	for _, d := range m.Devices {
+		if d.Interval <= 0 {
+			continue
+		}
+		perSec := float64(time.Second) / float64(d.Interval)
+		samples += float64(len(d.Points)+1) * perSec
+		lines += perSec
+		feeders[d.Feeder] = true
+	}
+	if raw.Pipeline.RingSize == nil {
+		shards := m.Pipeline.Shards
+		if shards == 0 {
+			shards = runtime.GOMAXPROCS(0)
+		}
+		rings := float64(min(max(len(feeders), 1), shards))
+		n := minDerivedRing
+		for float64(n) < samples/rings && n < maxDerivedRing {
+			n <<= 1
+		}
+		m.Pipeline.RingSize = n
+	}
+	if raw.Influx != nil && raw.Influx.QueueSize == nil {
+		q := min(int(lines*queueSeconds), maxDerivedQueue)
+		m.Influx.QueueSize = max(q, m.Influx.BatchSize)
+	}
 }
 
 // Memory bounds. The pipeline makes min(shards, feeders) rings (shards 0:

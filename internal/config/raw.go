@@ -52,7 +52,10 @@ import "time"
 //	  flush_interval: 1s           # longest wait before a partial batch is
 //	                               # written; > 0. Default 1s.
 //	  queue_size: 200000           # lines held while InfluxDB is slow or down;
-//	                               # >= batch_size, <= 5000000. Default 200000.
+//	                               # >= batch_size, <= 5000000. Default: 30 s
+//	                               # of the fleet's poll lines, at least
+//	                               # batch_size, at most 200000 (about 200
+//	                               # bytes a line; the spool takes the rest).
 //	  timeout: 10s                 # per write; > 0. Default 10s.
 //	  measurement: feeder_point    # of the line of each device poll (see
 //	                               # InfluxDB schema); [A-Za-z0-9_.-]+.
@@ -129,7 +132,10 @@ import "time"
 //	                               # and an ingest ring; 0..1024. Default 0:
 //	                               # one per GOMAXPROCS.
 //	  ring_size: 65536             # samples per ingest ring; a power of two,
-//	                               # 1024..4194304. Default 65536. All rings
+//	                               # 1024..4194304. Default: a second of a
+//	                               # shard's samples (points + 1 per poll),
+//	                               # 16384..1048576; 65536 at 10,000 devices
+//	                               # of 12 points on 2 shards. All rings
 //	                               # (min(shards, feeders), 40 bytes a sample)
 //	                               # may take at most 1 GiB.
 //	  drop_policy: oldest          # what a full ring loses: oldest | newest.
