@@ -294,42 +294,8 @@ func checkVoltageBands(t *testing.T, file string, panels []grafanaPanel) int {
 // sustained_after short enough that the steps count in IEEE 1366.
 func dashboardFleet(t *testing.T, influx *testenv.Influx) *daemon {
 	t.Helper()
-	prof := profilesDir(t)
-	ids := []string{"F1-BRK", "F1-REC", "F1-MTR", "F2-BRK", "TIE-12"}
-	profileOf := map[string]string{"F1-BRK": "sel751a", "F1-REC": "feeder-rtu", "F1-MTR": "pm5100", "F2-BRK": "sel751a", "TIE-12": "feeder-rtu"}
-	var simDevs, links strings.Builder
-	for _, id := range ids {
-		nom := "7200"
-		if id == "F1-MTR" {
-			nom = "120"
-		}
-		fmt.Fprintf(&simDevs, "  - {id: %s, profile: %s, unit: 1, port: %s, nominal_voltage: %s}\n", id, profileOf[id], freePort(t), nom)
-	}
-	urls := startSim(t, fmt.Sprintf(`
-seed: 1
-tick: 50ms
-listen: 127.0.0.1
-profiles: [%[1]s/sel751a.yaml, %[1]s/feeder-rtu.yaml, %[1]s/pm5100.yaml]
-devices:
-%[2]sfeeders:
-  - id: F1
-    nominal_voltage: 7200
-    reclose: {intervals: [300ms, 300ms], reset: 60s}
-    nodes:
-      - {id: F1-BRK, kind: breaker, device: F1-BRK}
-      - {id: F1-S1, kind: section, upstream: F1-BRK, section: {load_kw: 800, customers: 300}}
-      - {id: F1-REC, kind: recloser, upstream: F1-S1, device: F1-REC}
-      - {id: F1-S2, kind: section, upstream: F1-REC, section: {load_kw: 600, customers: 250}}
-      - {id: F1-SW, kind: switch, upstream: F1-S2}
-      - {id: F1-S3, kind: section, upstream: F1-SW, section: {load_kw: 300, customers: 100}}
-      - {id: F1-MTR, kind: meter, upstream: F1-S3, device: F1-MTR}
-  - id: F2
-    nominal_voltage: 7200
-    nodes:
-      - {id: F2-BRK, kind: breaker, device: F2-BRK}
-      - {id: F2-S1, kind: section, upstream: F2-BRK, section: {load_kw: 800, customers: 300}}
-      - {id: TIE-12, kind: switch, device: TIE-12, upstream: F2-S1, normally_open: true, tie: F1-S3}
-`, prof, simDevs.String()), `
+	simCfg, ids := outageSimConfig(t)
+	urls := startSim(t, simCfg, `
 seed: 1
 start: 2025-01-15T12:00:00Z
 events:
@@ -341,33 +307,7 @@ events:
   - {at: 10s, action: clear_fault, target: F1-S2}
   - {at: 11s, action: close, target: F1-REC}
 `)
-	for _, id := range ids {
-		fmt.Fprintf(&links, "  - {id: %s, url: %s}\n", strings.ToLower(id), urls[id])
-	}
-	return startDaemon(t, fmt.Sprintf(`
-profiles: [%[1]s/sel751a.yaml, %[1]s/feeder-rtu.yaml, %[1]s/pm5100.yaml]
-poll: {interval: 500ms, timeout: 400ms}
-detect: {sustained_after: 2s}
-influx: {url: %[2]s, bucket: %[3]s, flush_interval: 200ms, batch_size: 500}
-links:
-%[4]sdevices:
-  - {id: F1-BRK, link: f1-brk, unit: 1, profile: sel751a, feeder: F1, nominal_voltage: 7200}
-  - {id: F1-REC, link: f1-rec, unit: 1, profile: feeder-rtu, feeder: F1, upstream: F1-BRK, nominal_voltage: 7200}
-  - {id: F1-MTR, link: f1-mtr, unit: 1, profile: pm5100, feeder: F1, upstream: F1-REC, nominal_voltage: 120}
-  - {id: F2-BRK, link: f2-brk, unit: 1, profile: sel751a, feeder: F2, nominal_voltage: 7200}
-  - {id: TIE-12, link: tie-12, unit: 1, profile: feeder-rtu, feeder: F2, upstream: F2-BRK, kind: switch, nominal_voltage: 7200}
-feeders:
-  - id: F1
-    sections:
-      - {id: F1-S1, fed_by: F1-BRK, customers: 300}
-      - {id: F1-S2, fed_by: F1-REC, customers: 250, critical: [{name: Mercy Hospital, kind: hospital}]}
-      - {id: F1-S3, fed_by: F1-MTR, customers: 100}
-    ties:
-      - {device: TIE-12, to: F1-MTR}
-  - id: F2
-    sections:
-      - {id: F2-S1, fed_by: F2-BRK, customers: 300}
-`, prof, influx.URL, influx.Bucket, links.String()))
+	return startDaemon(t, outageConfig(t, ids, urls, influx, "", "detect: {sustained_after: 2s}"))
 }
 
 // readmeRollups returns the InfluxQL statements of the README's retention
