@@ -1,16 +1,11 @@
 package app
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,7 +13,6 @@ import (
 	"github.com/feederd/feederd/internal/config"
 	"github.com/feederd/feederd/internal/detect"
 	"github.com/feederd/feederd/internal/pipeline"
-	"github.com/feederd/feederd/internal/sim"
 	"github.com/feederd/feederd/internal/testenv"
 )
 
@@ -26,51 +20,7 @@ import (
 // free port and returns the URL of each device and the API's base URL.
 func startSimControl(t *testing.T, cfgText string) (map[string]string, string) {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "sim.yaml")
-	if err := os.WriteFile(path, []byte(cfgText), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := sim.LoadConfig(path, config.LoadProfile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts := sim.DefaultOptions()
-	opts.Config = cfg
-	opts.Logger = slog.New(slog.DiscardHandler)
-	opts.HTTPListen = "127.0.0.1:0"
-	var mu sync.Mutex
-	urls := map[string]string{}
-	control := ""
-	ready := make(chan struct{})
-	opts.OnListen = func(l sim.Listening) {
-		mu.Lock()
-		defer mu.Unlock()
-		if l.Device != nil {
-			urls[l.Device.ID] = l.URL
-		} else {
-			control = l.URL
-			close(ready)
-		}
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- sim.Run(ctx, opts) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("sim.Run: %v", err)
-		}
-	})
-	select {
-	case <-ready:
-	case err := <-done:
-		t.Fatalf("sim.Run: %v", err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("rtusim did not start its control API")
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	return urls, control
+	return runSim(t, cfgText, "", true)
 }
 
 // simEvent injects one scenario event now through rtusim's control API.

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -28,8 +29,17 @@ func freePort(t *testing.T) string {
 // the URL of each device.
 func startSim(t *testing.T, cfgText, scenarioText string) map[string]string {
 	t.Helper()
-	dir := t.TempDir()
-	path := filepath.Join(dir, "sim.yaml")
+	urls, _ := runSim(t, cfgText, scenarioText, false)
+	return urls
+}
+
+// runSim runs rtusim on a config text, with a scenario when scenarioText is
+// not empty and its control API on a free port when control is set, until
+// the test ends. It returns once every device listens (and the API, which
+// starts last), with each device's URL and the API's base URL.
+func runSim(t *testing.T, cfgText, scenarioText string, control bool) (map[string]string, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "sim.yaml")
 	if err := os.WriteFile(path, []byte(cfgText), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -37,26 +47,30 @@ func startSim(t *testing.T, cfgText, scenarioText string) map[string]string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sc, err := sim.ParseScenario("scenario.yaml", []byte(scenarioText))
-	if err != nil {
-		t.Fatal(err)
-	}
 	opts := sim.DefaultOptions()
 	opts.Config = cfg
-	opts.Scenario = sc
 	opts.Logger = slog.New(slog.DiscardHandler)
-	urls := map[string]string{}
-	opts.OnListen = func(l sim.Listening) {
-		if l.Device != nil {
-			urls[l.Device.ID] = l.URL
+	if scenarioText != "" {
+		if opts.Scenario, err = sim.ParseScenario("scenario.yaml", []byte(scenarioText)); err != nil {
+			t.Fatal(err)
 		}
 	}
+	if control {
+		opts.HTTPListen = "127.0.0.1:0"
+	}
+	var mu sync.Mutex
+	urls := map[string]string{}
+	api := ""
 	ready := make(chan struct{})
-	listened := opts.OnListen
-	n := len(cfg.Devices)
 	opts.OnListen = func(l sim.Listening) {
-		listened(l)
-		if len(urls) == n {
+		mu.Lock()
+		defer mu.Unlock()
+		if l.Device != nil {
+			urls[l.Device.ID] = l.URL
+		} else {
+			api = l.URL
+		}
+		if len(urls) == len(cfg.Devices) && (!control || api != "") {
 			select {
 			case <-ready:
 			default:
@@ -78,9 +92,11 @@ func startSim(t *testing.T, cfgText, scenarioText string) map[string]string {
 	case err := <-done:
 		t.Fatalf("sim.Run: %v", err)
 	case <-time.After(10 * time.Second):
-		t.Fatal("rtusim did not bind its devices")
+		t.Fatal("rtusim did not bind its devices and control API")
 	}
-	return urls
+	mu.Lock()
+	defer mu.Unlock()
+	return urls, api
 }
 
 // TestSagScenarioEndToEnd: rtusim plays a sag scenario (0.7 pu for 4 s,
