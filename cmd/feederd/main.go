@@ -247,6 +247,9 @@ func checkConfig(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	fmt.Fprintf(stdout, "%s: ok: %s\n", path, summary(m, false))
+	for _, n := range poll.TimeoutNotes(m) {
+		fmt.Fprintf(stdout, "note: %s\n", n)
+	}
 	if sharded {
 		fmt.Fprintf(stdout, "shard %s: %s\n", shard, summary(m.Shard(*shard), true))
 	}

@@ -217,7 +217,10 @@ import "time"
 //	    pt_ratio: 1                # > 0. Default 1.
 //	    interval: 1s               # >= 10ms. Default poll.interval.
 //	    timeout: 1s                # > 0 and < interval. Default poll.timeout
-//	                               # (which may equal the interval).
+//	                               # (which may equal the interval). Ends the
+//	                               # device's poll; a request on a shared link
+//	                               # waits the link's longest timeout (one per
+//	                               # connection; check-config notes it).
 //	    labels: {substation: north}  # extra InfluxDB tags: at most 8, keys
 //	                               # [a-z_]+ other than feeder, device, point,
 //	                               # unit and role; values non-empty.
