@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"math/rand/v2"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -19,6 +18,7 @@ import (
 	influxhttp "github.com/influxdata/influxdb-client-go/v2/api/http"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/feederd/feederd/internal/backoff"
 	"github.com/feederd/feederd/internal/config"
 	"github.com/feederd/feederd/internal/sample"
 )
@@ -565,7 +565,7 @@ func (s *Sink) Run(ctx context.Context) error {
 		cancelWrites()
 	})
 	defer stopAfter()
-	backoff := s.backoffInitial
+	retries := backoff.New(s.backoffInitial, s.backoffMax, nil)
 	for {
 		if s.state == stateDown && s.spool != nil {
 			s.spill()
@@ -588,7 +588,7 @@ func (s *Sink) Run(ctx context.Context) error {
 			default:
 			}
 			if !retry {
-				backoff = s.backoffInitial
+				retries.Reset()
 				continue
 			}
 			if ctx.Err() != nil {
@@ -598,8 +598,7 @@ func (s *Sink) Run(ctx context.Context) error {
 				s.spill()
 			}
 			if wait == 0 {
-				wait = jitter(backoff)
-				backoff = min(2*backoff, s.backoffMax)
+				wait = retries.Next()
 			}
 			s.log.Debug("retrying write", "in", wait, "err", err)
 			if !s.sleep(ctx, tick, wait) {
@@ -697,11 +696,6 @@ func (s *Sink) spill() {
 		s.recycleLocked(b)
 	}
 	s.m.queueLines.Set(float64(s.lines))
-}
-
-// jitter spreads retries of several feederd instances by up to +20 %.
-func jitter(d time.Duration) time.Duration {
-	return d + time.Duration(rand.Int64N(int64(d)/5+1))
 }
 
 func (s *Sink) idle() bool {
@@ -981,7 +975,7 @@ func (s *Sink) shutdown(lastErr error) error {
 		}()
 	}
 	delivered := 0
-	backoff := s.backoffInitial
+	retries := backoff.New(s.backoffInitial, s.backoffMax, nil)
 	for ctx.Err() == nil && !(s.spool != nil && s.state == stateDown) {
 		b := s.next()
 		if b == nil {
@@ -991,7 +985,7 @@ func (s *Sink) shutdown(lastErr error) error {
 		retry, wait, err := s.deliver(ctx, b, false)
 		if !retry {
 			delivered += n
-			backoff = s.backoffInitial
+			retries.Reset()
 			continue
 		}
 		lastErr = err
@@ -999,7 +993,7 @@ func (s *Sink) shutdown(lastErr error) error {
 			break // the batch is in the spool; so will the rest be
 		}
 		if wait == 0 {
-			wait = jitter(backoff)
+			wait = retries.Next()
 		}
 		t := time.NewTimer(wait)
 		select {
@@ -1007,7 +1001,6 @@ func (s *Sink) shutdown(lastErr error) error {
 		case <-t.C:
 		}
 		t.Stop()
-		backoff = min(2*backoff, s.backoffMax)
 	}
 	if s.spool != nil {
 		s.spill()

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/simonvetter/modbus"
 
+	"github.com/feederd/feederd/internal/backoff"
 	"github.com/feederd/feederd/internal/config"
 	"github.com/feederd/feederd/internal/sample"
 )
@@ -108,7 +109,7 @@ type link struct {
 	openFailures int
 	reconnectAt  time.Time
 	downErr      error // why the link is closed
-	backoff      backoff
+	backoff      backoff.Backoff
 	// heard is who answered on this connection since it opened or since
 	// the link's last timeout.
 	heard heard
@@ -200,7 +201,7 @@ func (l *link) connect(ctx context.Context) bool {
 	}
 	if err != nil {
 		l.downErr = fmt.Errorf("open link %s (%s): %w", l.cfg.ID, l.cfg.URL, err)
-		delay := l.backoff.next()
+		delay := l.backoff.Next()
 		l.reconnectAt = time.Now().Add(delay)
 		l.openFailures++
 		level := slog.LevelDebug
@@ -224,7 +225,7 @@ func (l *link) fail(err error) {
 	l.open = false
 	l.connected.Set(0)
 	l.downErr = err
-	delay := l.backoff.next()
+	delay := l.backoff.Next()
 	l.reconnectAt = time.Now().Add(delay)
 	l.log.Warn("link failed, closing it", "err", err, "retry_in", delay)
 }
@@ -288,7 +289,7 @@ func (l *link) poll(ctx context.Context, i int) bool {
 			}
 			if err == nil {
 				answeredN++
-				l.backoff.reset()
+				l.backoff.Reset()
 				l.heard.add(d.cfg.Unit)
 				continue
 			}
@@ -299,7 +300,7 @@ func (l *link) poll(ctx context.Context, i int) bool {
 			switch classify(err) {
 			case refused:
 				refusedN++
-				l.backoff.reset()
+				l.backoff.Reset()
 				l.heard.add(d.cfg.Unit)
 				d.log.Debug("modbus exception", "err", err)
 				continue
@@ -309,7 +310,7 @@ func (l *link) poll(ctx context.Context, i int) bool {
 			case unreachable:
 				// The device's remaining requests are not sent and keep
 				// Timeout quality; the gateway answered, so the link is fine.
-				l.backoff.reset()
+				l.backoff.Reset()
 				l.heard.add(d.cfg.Unit)
 				d.log.Debug("gateway cannot reach the unit, its other requests are not sent", "err", err)
 				break requests

@@ -26,6 +26,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/feederd/feederd/internal/backoff"
 	"github.com/feederd/feederd/internal/config"
 	"github.com/feederd/feederd/internal/profile"
 	"github.com/feederd/feederd/internal/sample"
@@ -190,7 +191,7 @@ func New(opts Options) (*Poller, error) {
 			timeout:    timeout,
 			sink:       opts.Sink,
 			log:        log,
-			backoff:    newBackoff(lc.BackoffInitial, lc.BackoffMax, opts.Rand),
+			backoff:    backoff.New(lc.BackoffInitial, lc.BackoffMax, opts.Rand),
 			staleAfter: int64(opts.Model.Poll.StaleAfter),
 			now:        opts.Now,
 			slotTime:   opts.Model.Poll.SlotTime,

@@ -1,4 +1,4 @@
-package poll
+package backoff
 
 import (
 	"math"
@@ -8,10 +8,10 @@ import (
 	"time"
 )
 
-func delays(b *backoff, n int) []time.Duration {
+func delays(b *Backoff, n int) []time.Duration {
 	out := make([]time.Duration, n)
 	for i := range out {
-		out[i] = b.next()
+		out[i] = b.Next()
 	}
 	return out
 }
@@ -39,7 +39,7 @@ func TestBackoff(t *testing.T) {
 			[]time.Duration{ms(50), ms(100)}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			b := newBackoff(tc.initial, tc.max, func() float64 { return tc.rand })
+			b := New(tc.initial, tc.max, func() float64 { return tc.rand })
 			got := delays(&b, len(tc.want))
 			for i := range got {
 				// the upper bound case rounds down by a few ns
@@ -54,15 +54,15 @@ func TestBackoff(t *testing.T) {
 
 func TestBackoffJitterBounds(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
-	b := newBackoff(ms(100), ms(3000), rng.Float64)
+	b := New(ms(100), ms(3000), rng.Float64)
 	base := ms(100)
 	seen := map[time.Duration]bool{}
 	for i := range 2000 {
 		if i%20 == 0 {
-			b.reset()
+			b.Reset()
 			base = ms(100)
 		}
-		d := b.next()
+		d := b.Next()
 		if d < base/2 || d >= base || d > ms(3000) {
 			t.Fatalf("delay %d = %v, want in [%v, %v)", i, d, base/2, base)
 		}
@@ -75,11 +75,22 @@ func TestBackoffJitterBounds(t *testing.T) {
 }
 
 func TestBackoffReset(t *testing.T) {
-	b := newBackoff(ms(100), ms(1000), func() float64 { return 0 })
+	b := New(ms(100), ms(1000), func() float64 { return 0 })
 	got := delays(&b, 3)
-	b.reset()
+	b.Reset()
 	got = append(got, delays(&b, 2)...)
 	if want := []time.Duration{ms(50), ms(100), ms(200), ms(50), ms(100)}; !slices.Equal(got, want) {
 		t.Errorf("delays %v, want %v", got, want)
+	}
+}
+
+func ms(n int) time.Duration { return time.Duration(n) * time.Millisecond }
+
+func TestBackoffDefaultRand(t *testing.T) {
+	b := New(ms(100), ms(100), nil)
+	for range 100 {
+		if d := b.Next(); d < ms(50) || d >= ms(100) {
+			t.Fatalf("delay %v, want in [50ms, 100ms)", d)
+		}
 	}
 }
