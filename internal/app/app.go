@@ -197,7 +197,6 @@ func Run(ctx context.Context, opts Options) (err error) {
 		}
 		influxSink, err = influx.NewSink(influx.SinkOptions{
 			Config:       model.Influx,
-			Encoder:      enc,
 			Logger:       influxLog,
 			Registerer:   reg,
 			FlushTimeout: opts.ShutdownTimeout,
