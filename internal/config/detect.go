@@ -9,6 +9,32 @@ import (
 	"github.com/feederd/feederd/internal/yamlfile"
 )
 
+type rawDetect struct {
+	RangeA                rawRange       `yaml:"range_a"`
+	RangeB                rawRange       `yaml:"range_b"`
+	BandPersistence       *time.Duration `yaml:"band_persistence"`
+	BandHysteresis        *float64       `yaml:"band_hysteresis"`
+	SagThreshold          *float64       `yaml:"sag_threshold"`
+	SwellThreshold        *float64       `yaml:"swell_threshold"`
+	InterruptionThreshold *float64       `yaml:"interruption_threshold"`
+	Hysteresis            *float64       `yaml:"hysteresis"`
+	UndervoltageMin       *float64       `yaml:"undervoltage_min"`
+	OvervoltageMax        *float64       `yaml:"overvoltage_max"`
+	InstantaneousMax      *time.Duration `yaml:"instantaneous_max"`
+	MomentaryMax          *time.Duration `yaml:"momentary_max"`
+	TemporaryMax          *time.Duration `yaml:"temporary_max"`
+	RecloseWindow         *time.Duration `yaml:"reclose_window"`
+	LockoutAfter          *time.Duration `yaml:"lockout_after"`
+	CommLossPolls         *int           `yaml:"comm_loss_polls"`
+	CommLossAfter         *time.Duration `yaml:"comm_loss_after"`
+	SustainedAfter        *time.Duration `yaml:"sustained_after"`
+}
+
+type rawRange struct {
+	Low  *float64 `yaml:"low"`
+	High *float64 `yaml:"high"`
+}
+
 // detection applies the detect block to detect.DefaultParams and checks the
 // result with detect.Params.Validate, the one home of its rules. This only
 // maps each broken rule to the file: a parameter's key path is "detect."
