@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/feederd/feederd/internal/detect"
@@ -38,8 +39,9 @@ type rawRange struct {
 // detection applies the detect block to detect.DefaultParams and checks the
 // result with detect.Params.Validate, the one home of its rules. This only
 // maps each broken rule to the file: a parameter's key path is "detect."
-// followed by its name, and a rule between two keys is reported on the
-// first of them that the file sets.
+// followed by its name, a rule between two keys is reported on the first
+// of them that the file sets, and rules reported on one key share its
+// error.
 func (l *loader) detection(r *rawDetect) detect.Params {
 	p := l.d.Detect
 	// decodeFile has rejected NaN and infinities.
@@ -80,15 +82,27 @@ func (l *loader) detection(r *rawDetect) detect.Params {
 	var errs detect.Errors
 	switch {
 	case errors.As(err, &errs):
-		// Decide what to leave out before the rules add errors of their own.
-		var report []*detect.FieldError
+		// The file keeps one error per key path: rules placed on the same
+		// key are reported together, in Validate's order.
+		var paths []string
+		at := map[string][]*detect.FieldError{}
 		for _, e := range errs {
-			if !slices.ContainsFunc(e.Fields(), func(f string) bool { return l.undecoded(detectPath(f)) }) {
-				report = append(report, e)
+			if slices.ContainsFunc(e.Fields(), func(f string) bool { return l.undecoded(detectPath(f)) }) {
+				continue
 			}
+			path := l.detectPlace(e)
+			if at[path] == nil {
+				paths = append(paths, path)
+			}
+			at[path] = append(at[path], e)
 		}
-		for _, e := range report {
-			l.detectError(e)
+		for _, path := range paths {
+			msgs := make([]string, len(at[path]))
+			causes := make([]error, len(at[path]))
+			for i, e := range at[path] {
+				msgs[i], causes[i] = e.Err.Error(), e
+			}
+			l.s.addErr(path, errors.Join(causes...), "%s", strings.Join(msgs, "; "))
 		}
 	case err != nil:
 		l.s.addErr("detect", err, "%v", err) // Validate returns only Errors
@@ -96,18 +110,15 @@ func (l *loader) detection(r *rawDetect) detect.Params {
 	return p
 }
 
-// detectError reports a broken rule on the first key it quotes that the
-// file sets, or on its own key.
-func (l *loader) detectError(e *detect.FieldError) {
-	fields := e.Fields()
-	at := detectPath(fields[0])
-	for _, f := range fields {
+// detectPlace returns the key path a broken rule is reported on: the first
+// key it quotes that the file sets, or its own.
+func (l *loader) detectPlace(e *detect.FieldError) string {
+	for _, f := range e.Fields() {
 		if l.s.Has(detectPath(f)) {
-			at = detectPath(f)
-			break
+			return detectPath(f)
 		}
 	}
-	l.s.addErr(at, e, "%v", e.Err)
+	return detectPath(e.Field)
 }
 
 // detectPath is the key path of the detect parameter named name.

@@ -22,8 +22,8 @@ import (
 // of the rules, sets them on detect.DefaultParams and writes them as a
 // detect block, one key per line; config must report exactly Validate's
 // errors, each with Validate's message, on the line of the first key the
-// rule quotes that the block sets (and, as everywhere in the file, only the
-// first error at a key path). A rule added or changed in detect
+// rule quotes that the block sets (rules on one key joined in one error,
+// as the file has one error per key path). A rule added or changed in detect
 // reaches the file's errors with no change here.
 func TestDetectOneSource(t *testing.T) {
 	type draw struct {
@@ -114,7 +114,7 @@ func TestDetectOneSource(t *testing.T) {
 
 		// What detect says, placed by hand.
 		var want []string
-		seen := map[string]bool{}
+		seen := map[string]int{} // path -> index in want
 		var verrs detect.Errors
 		if err := p.Validate(); err != nil {
 			if !errors.As(err, &verrs) {
@@ -137,11 +137,13 @@ func TestDetectOneSource(t *testing.T) {
 			} else if l, ok := lineOf[yamlfile.ParentPath(path)]; ok {
 				line = l // an end of a range the file does not set: its range's line
 			}
-			// The first error at a key path wins, across the whole file.
-			if !seen[path] {
-				seen[path] = true
-				want = append(want, fmt.Sprintf("d.yaml:%d: %s: %s", line, path, e.Err))
+			// One error per key path: rules placed on one key share it.
+			if i, ok := seen[path]; ok {
+				want[i] += "; " + e.Err.Error()
+				continue
 			}
+			seen[path] = len(want)
+			want = append(want, fmt.Sprintf("d.yaml:%d: %s: %s", line, path, e.Err))
 		}
 		slices.SortStableFunc(want, func(a, b string) int { return cmp.Compare(lineNo(a), lineNo(b)) })
 
@@ -197,6 +199,9 @@ func TestDetectErrors(t *testing.T) {
 			"site.yaml:2: detect.undervoltage_min: undervoltage_min 0.9 must be at least interruption_threshold 0.1 and below sag_threshold 0.9"},
 		{"overvoltage below the swell threshold", "detect:\n  swell_threshold: 1.3\n",
 			"site.yaml:2: detect.swell_threshold: overvoltage_max 1.2 must be above swell_threshold 1.3"},
+		{"two rules on one key", "detect:\n  interruption_threshold: 0.885\n",
+			"site.yaml:2: detect.interruption_threshold: interruption_threshold + hysteresis (0.885 + 0.02) must not exceed sag_threshold 0.9; " +
+				"undervoltage_min 0.8 must be at least interruption_threshold 0.885 and below sag_threshold 0.9"},
 		{"not a mapping", "detect: 5\n", `site.yaml:1: detect: want a mapping, got "5"`},
 		{"several", "detect:\n  range_b: {low: 0}\n  swell_threshold: 0.9\n  instantaneous_max: 0s\n  comm_loss_after: 0s\n  sustained_after: -1m\n",
 			"site.yaml:2: detect.range_b.low: must be > 0, got 0\n" +
