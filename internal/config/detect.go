@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/feederd/feederd/internal/detect"
-	"github.com/feederd/feederd/internal/yamlfile"
 )
 
 type rawDetect struct {
@@ -124,18 +123,9 @@ func (l *loader) detectPlace(e *detect.FieldError) string {
 // detectPath is the key path of the detect parameter named name.
 func detectPath(name string) string { return "detect." + name }
 
-// undecoded reports whether path, a key below it or a mapping above it has
-// an error: its value in the model is not the file's, and a rule quoting
-// it would judge the default instead (the key has its error already).
-func (l *loader) undecoded(path string) bool {
-	if l.s.HasErrorUnder(path) {
-		return true
-	}
-	errs := l.s.Sorted()
-	for p := yamlfile.ParentPath(path); p != ""; p = yamlfile.ParentPath(p) {
-		if slices.ContainsFunc(errs, func(e Error) bool { return e.Path == p }) {
-			return true
-		}
-	}
-	return false
-}
+// undecoded reports whether path or a key below it has an error: its value
+// in the model is not the file's, and a rule quoting it would judge the
+// default instead (the key has its error already). A rule quoting only an
+// end of a range whose mapping did not decode needs no check: it reads that
+// end alone, a default, which breaks no rule.
+func (l *loader) undecoded(path string) bool { return l.s.HasErrorUnder(path) }
