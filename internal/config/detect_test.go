@@ -75,6 +75,7 @@ func TestDetectOneSource(t *testing.T) {
 
 	rng := rand.New(rand.NewPCG(1, 2))
 	var accepted, rejected int
+	named := map[string]bool{} // the parameter names detect's errors use
 	for i := range 3000 {
 		p := detect.DefaultParams()
 		// Each top-level key on its own line; the two ends of a range share
@@ -125,6 +126,9 @@ func TestDetectOneSource(t *testing.T) {
 			accepted++
 		}
 		for _, e := range verrs {
+			for _, fl := range e.Fields() {
+				named[fl] = true
+			}
 			path, line := "detect."+e.Field, 1
 			for _, fl := range e.Fields() {
 				if l, ok := lineOf["detect."+fl]; ok {
@@ -163,6 +167,30 @@ func TestDetectOneSource(t *testing.T) {
 			t.Fatalf("case %d:\n%s got:\n%s\nwant:\n%s", i, doc, strings.Join(got, "\n"), strings.Join(want, "\n"))
 		}
 	}
+	// detect's names are the keys of the detect block, and every key is
+	// named by some rule (a range end by its range at least): a parameter
+	// renamed on one side fails here.
+	keysOf := func(typ reflect.Type, pre string) []string {
+		var out []string
+		for i := range typ.NumField() {
+			out = append(out, pre+typ.Field(i).Tag.Get("yaml"))
+		}
+		return out
+	}
+	blockKeys := keysOf(reflect.TypeFor[rawDetect](), "")
+	blockKeys = append(blockKeys, keysOf(reflect.TypeFor[rawRange](), "range_a.")...)
+	blockKeys = append(blockKeys, keysOf(reflect.TypeFor[rawRange](), "range_b.")...)
+	for name := range named {
+		if !slices.Contains(blockKeys, name) {
+			t.Errorf("detect names parameter %q, which is no key of the detect block", name)
+		}
+	}
+	for _, k := range blockKeys {
+		if !named[k] && !named[yamlfile.ParentPath(k)] {
+			t.Errorf("no error of the draw names detect.%s", k)
+		}
+	}
+
 	// Both outcomes must be common, or the draw tests little.
 	t.Logf("%d accepted, %d rejected", accepted, rejected)
 	if accepted < 300 || rejected < 300 {
