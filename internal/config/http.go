@@ -4,7 +4,36 @@ import (
 	"errors"
 	"io/fs"
 	"net"
+	"strconv"
 )
+
+// The http block: the listener of /metrics, the probes and the service desk.
+
+type rawHTTP struct {
+	Listen *string `yaml:"listen"`
+	// The desk's security (httpSecurity).
+	TokenEnv  string  `yaml:"token_env"`
+	TokenFile string  `yaml:"token_file"`
+	Token     *string `yaml:"token"`
+	TLSCert   string  `yaml:"tls_cert_file"`
+	TLSKey    string  `yaml:"tls_key_file"`
+}
+
+func (l *loader) http(r *rawHTTP) HTTP {
+	h := l.d.HTTP
+	if r.Listen != nil {
+		h.Listen = *r.Listen
+		_, port, err := net.SplitHostPort(h.Listen)
+		if err == nil {
+			_, err = strconv.ParseUint(port, 10, 16)
+		}
+		if err != nil {
+			l.s.add("http.listen", "invalid listen address %q (want host:port)", h.Listen)
+		}
+	}
+	l.httpSecurity(r, &h)
+	return h
+}
 
 // httpSecurity reads the service desk's token and TLS files of the http
 // block; the rules themselves are the api package's (api/security.go).
