@@ -15,6 +15,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/feederd/feederd/internal/profile"
+	"github.com/feederd/feederd/internal/sim/devsrv"
 	"github.com/feederd/feederd/internal/yamlfile"
 )
 
@@ -125,9 +126,9 @@ type EndpointConfig struct {
 	// ID is the device ID for a device's own port, else the gateway or
 	// serial line ID.
 	ID        string
-	Transport Transport
-	Addr      string       // host:port for TCP transports
-	Serial    SerialConfig // for TransportRTU
+	Transport devsrv.Transport
+	Addr      string              // host:port for TCP transports
+	Serial    devsrv.SerialConfig // for TransportRTU
 	// Gateway: a TCP endpoint declared as a gateway (or a fleet's shared
 	// port), which serves its units as a gateway does even with one.
 	Gateway bool
@@ -413,7 +414,7 @@ func (c *checker) build(f *fileConfig, loadProfile func(string) (*profile.Profil
 			c.errf(append(p, "id"), "serial line %s is defined twice", s.ID)
 			continue
 		}
-		sc := SerialConfig{Path: s.Path, Baud: s.Baud, DataBits: s.DataBits, Parity: s.Parity, StopBits: s.StopBits}
+		sc := devsrv.SerialConfig{Path: s.Path, Baud: s.Baud, DataBits: s.DataBits, Parity: s.Parity, StopBits: s.StopBits}
 		if s.PTY {
 			if s.Baud != 0 || s.DataBits != 0 || s.Parity != "" || s.StopBits != 0 {
 				c.errf(p, "a pseudo-terminal (pty: true) has no baud, data_bits, parity or stop_bits")
@@ -423,7 +424,7 @@ func (c *checker) build(f *fileConfig, loadProfile func(string) (*profile.Profil
 			if sc.Path != "" && !filepath.IsAbs(sc.Path) {
 				sc.Path = filepath.Join(filepath.Dir(c.path), sc.Path)
 			}
-			buses[s.ID] = c.addEndpoint(EndpointConfig{ID: s.ID, Transport: TransportRTU, Serial: sc, PTY: true})
+			buses[s.ID] = c.addEndpoint(EndpointConfig{ID: s.ID, Transport: devsrv.TransportRTU, Serial: sc, PTY: true})
 			continue
 		}
 		if err := sc.Validate(); err != nil {
@@ -431,7 +432,7 @@ func (c *checker) build(f *fileConfig, loadProfile func(string) (*profile.Profil
 			buses[s.ID] = -1
 			continue
 		}
-		buses[s.ID] = c.addEndpoint(EndpointConfig{ID: s.ID, Transport: TransportRTU, Serial: sc})
+		buses[s.ID] = c.addEndpoint(EndpointConfig{ID: s.ID, Transport: devsrv.TransportRTU, Serial: sc})
 	}
 
 	ids := map[string]string{} // device id -> path of its definition
@@ -523,7 +524,7 @@ func (c *checker) build(f *fileConfig, loadProfile func(string) (*profile.Profil
 			c.errf(at("serial", i), "serial line %s serves no device", s.ID)
 		}
 	}
-	if cfg.TLS != nil && !slices.ContainsFunc(cfg.Endpoints, func(e EndpointConfig) bool { return e.Transport == TransportTLS }) {
+	if cfg.TLS != nil && !slices.ContainsFunc(cfg.Endpoints, func(e EndpointConfig) bool { return e.Transport == devsrv.TransportTLS }) {
 		c.errf(at("tls"), "no endpoint has transport tcp+tls")
 	}
 }
@@ -573,18 +574,18 @@ func (c *checker) profile(name string, p []any) (*profile.Profile, bool) {
 	return prof, true
 }
 
-func (c *checker) tcpTransport(s string, p []any) (Transport, bool) {
-	switch Transport(s) {
-	case "", TransportTCP:
-		return TransportTCP, true
-	case TransportRTUOverTCP:
-		return TransportRTUOverTCP, true
-	case TransportTLS:
+func (c *checker) tcpTransport(s string, p []any) (devsrv.Transport, bool) {
+	switch devsrv.Transport(s) {
+	case "", devsrv.TransportTCP:
+		return devsrv.TransportTCP, true
+	case devsrv.TransportRTUOverTCP:
+		return devsrv.TransportRTUOverTCP, true
+	case devsrv.TransportTLS:
 		if c.file.TLS == nil {
 			c.errf(p, "tcp+tls needs the tls section (cert_file, key_file, client_ca_file)")
 			return "", false
 		}
-		return TransportTLS, true
+		return devsrv.TransportTLS, true
 	}
 	c.errf(p, "transport %q is not tcp, tcp+tls or rtuovertcp", s)
 	return "", false

@@ -12,13 +12,15 @@ import (
 
 	"github.com/feederd/feederd/internal/config"
 	"github.com/feederd/feederd/internal/profile"
+	"github.com/feederd/feederd/internal/sim/devsrv"
+	"github.com/feederd/feederd/internal/sim/simtest"
 )
 
 func TestLoadConfigGood(t *testing.T) {
 	var loaded []string
 	load := func(path string) (*profile.Profile, error) {
 		loaded = append(loaded, path)
-		return testProfiles(path)
+		return simtest.Profiles(path)
 	}
 	cfg, err := LoadConfig("testdata/config/good.yaml", load)
 	if err != nil {
@@ -70,7 +72,7 @@ func TestLoadConfigGood(t *testing.T) {
 
 	type ep struct {
 		id      string
-		tr      Transport
+		tr      devsrv.Transport
 		addr    string
 		devs    []int
 		gateway bool
@@ -80,21 +82,21 @@ func TestLoadConfigGood(t *testing.T) {
 		eps = append(eps, ep{e.ID, e.Transport, e.Addr, e.Devices, e.Gateway})
 	}
 	wantEps := []ep{
-		{"gw1", TransportTCP, "127.0.0.1:15100", []int{2, 3}, true},
-		{"bus1", TransportRTU, "", []int{4}, false},
-		{"F101-BRK", TransportTCP, "127.0.0.1:15020", []int{0}, false},
-		{"F101-REC", TransportRTUOverTCP, "127.0.0.1:15021", []int{1}, false},
-		{"SIM-001", TransportTCP, "127.0.0.1:16000", []int{5}, false},
-		{"SIM-002", TransportTCP, "127.0.0.1:16001", []int{6}, false},
-		{"SIM-003", TransportTCP, "127.0.0.1:16002", []int{7}, false},
-		{"GW-gw1", TransportRTUOverTCP, "127.0.0.1:16100", []int{8, 9}, true},
-		{"GW-gw2", TransportRTUOverTCP, "127.0.0.1:16101", []int{10, 11}, true},
-		{"GW-gw3", TransportRTUOverTCP, "127.0.0.1:16102", []int{12}, true},
+		{"gw1", devsrv.TransportTCP, "127.0.0.1:15100", []int{2, 3}, true},
+		{"bus1", devsrv.TransportRTU, "", []int{4}, false},
+		{"F101-BRK", devsrv.TransportTCP, "127.0.0.1:15020", []int{0}, false},
+		{"F101-REC", devsrv.TransportRTUOverTCP, "127.0.0.1:15021", []int{1}, false},
+		{"SIM-001", devsrv.TransportTCP, "127.0.0.1:16000", []int{5}, false},
+		{"SIM-002", devsrv.TransportTCP, "127.0.0.1:16001", []int{6}, false},
+		{"SIM-003", devsrv.TransportTCP, "127.0.0.1:16002", []int{7}, false},
+		{"GW-gw1", devsrv.TransportRTUOverTCP, "127.0.0.1:16100", []int{8, 9}, true},
+		{"GW-gw2", devsrv.TransportRTUOverTCP, "127.0.0.1:16101", []int{10, 11}, true},
+		{"GW-gw3", devsrv.TransportRTUOverTCP, "127.0.0.1:16102", []int{12}, true},
 	}
 	if !reflect.DeepEqual(eps, wantEps) {
 		t.Fatalf("endpoints\n%v\nwant\n%v", eps, wantEps)
 	}
-	wantSerial := SerialConfig{Path: "/dev/ttyS9", Baud: 9600, DataBits: 8, Parity: "E", StopBits: 1}
+	wantSerial := devsrv.SerialConfig{Path: "/dev/ttyS9", Baud: 9600, DataBits: 8, Parity: "E", StopBits: 1}
 	if got := cfg.Endpoints[1].Serial; got != wantSerial {
 		t.Fatalf("serial %+v, want %+v", got, wantSerial)
 	}
@@ -107,7 +109,7 @@ func TestDemoConfig(t *testing.T) {
 	var loaded []string
 	load := func(path string) (*profile.Profile, error) {
 		loaded = append(loaded, filepath.ToSlash(path))
-		return testProfiles(path)
+		return simtest.Profiles(path)
 	}
 	cfg, err := LoadConfig("../../configs/sim/demo.yaml", load)
 	if err != nil {
@@ -264,7 +266,7 @@ bad-feeder-topology.yaml:15: feeders[1].id: no node is on feeder "B"`,
 	}
 	for name, want := range tests {
 		t.Run(name, func(t *testing.T) {
-			_, err := LoadConfig("testdata/config/"+name+".yaml", testProfiles)
+			_, err := LoadConfig("testdata/config/"+name+".yaml", simtest.Profiles)
 			want := "testdata/config/" + strings.ReplaceAll(want, "\n", "\ntestdata/config/")
 			if err == nil || err.Error() != want {
 				t.Fatalf("error\n%v\nwant\n%s", err, want)
@@ -274,7 +276,7 @@ bad-feeder-topology.yaml:15: feeders[1].id: no node is on feeder "B"`,
 }
 
 func TestLoadConfigMissingFile(t *testing.T) {
-	_, err := LoadConfig("testdata/config/none.yaml", testProfiles)
+	_, err := LoadConfig("testdata/config/none.yaml", simtest.Profiles)
 	if err == nil || err.Error() != "read sim config: open testdata/config/none.yaml: no such file or directory" {
 		t.Fatalf("error %v", err)
 	}
@@ -285,7 +287,7 @@ func itoa(i int) string { return strconv.Itoa(i) }
 func ftoa(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }
 
 func TestLoadConfigFeeders(t *testing.T) {
-	cfg, err := LoadConfig("testdata/config/feeders.yaml", testProfiles)
+	cfg, err := LoadConfig("testdata/config/feeders.yaml", simtest.Profiles)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -346,7 +348,7 @@ func TestLoadConfigFeeders(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v := value(t, sim.Devices[2], "kw"); v != 5 {
+	if v := simtest.Value(t, sim.Devices[2], "kw"); v != 5 {
 		t.Fatalf("A-MTR kw = %v, want the pinned 5", v)
 	}
 	if st, _ := sim.State("A-MTR"); !slices.Equal(st.Pinned, []string{"kw"}) {

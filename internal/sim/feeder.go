@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/feederd/feederd/internal/sim/devsrv"
 	"github.com/feederd/feederd/internal/topology"
 )
 
@@ -183,7 +184,7 @@ func (n *simNode) bump() {
 
 // deviceOut writes a node's readings into its device.
 type deviceOut struct {
-	dev *Device
+	dev *devsrv.Device
 	// pins are points held at a value (config values, the control API's
 	// set); the physics leaves them alone.
 	pins      map[string]float64
@@ -195,7 +196,7 @@ type deviceOut struct {
 
 // newNetwork builds the feeders of cfg over the devices built from
 // cfg.Devices; the first step happens at start.
-func newNetwork(cfg *Config, devs []*Device, seed uint64) *network {
+func newNetwork(cfg *Config, devs []*devsrv.Device, seed uint64) *network {
 	nw := &network{}
 	for fi := range cfg.Feeders {
 		fc := &cfg.Feeders[fi]
@@ -426,7 +427,7 @@ func (nw *network) write(n *simNode, hours float64) error {
 	}
 	o.energy += r.active * hours
 	r.energy = o.energy
-	return o.dev.Update(func(tx Tx) error {
+	return o.dev.Update(func(tx devsrv.Tx) error {
 		for i := range o.dev.Profile.Points {
 			p := &o.dev.Profile.Points[i]
 			v, pinned := o.pins[p.Name]

@@ -13,6 +13,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/feederd/feederd/internal/profile"
+	"github.com/feederd/feederd/internal/sim/devsrv"
 )
 
 // Sim is a simulation built from a Config: the devices, the feeders they
@@ -30,7 +31,7 @@ import (
 type Sim struct {
 	// Devices in Config.Devices order. They are safe for concurrent use;
 	// everything else of a Sim is reached through its methods.
-	Devices []*Device
+	Devices []*devsrv.Device
 
 	mu      sync.Mutex
 	cfg     *Config
@@ -38,7 +39,7 @@ type Sim struct {
 	steady  []*Steady // by device; nil for a device on a feeder
 	nodeOf  []int     // by device: its node's global index, or -1
 	targets map[string]target
-	urls    map[*Device]string
+	urls    map[*devsrv.Device]string
 	log     *slog.Logger
 
 	tick             time.Duration
@@ -69,7 +70,7 @@ func Build(cfg *Config, start time.Time) (*Sim, error) {
 	s := &Sim{
 		cfg:     cfg,
 		targets: map[string]target{},
-		urls:    map[*Device]string{},
+		urls:    map[*devsrv.Device]string{},
 		log:     slog.New(slog.DiscardHandler),
 		tick:    cfg.Tick,
 		start:   start,
@@ -78,7 +79,7 @@ func Build(cfg *Config, start time.Time) (*Sim, error) {
 		scale:   1,
 	}
 	for _, dc := range cfg.Devices {
-		d, err := NewDevice(dc.ID, dc.Unit, dc.Profile)
+		d, err := devsrv.NewDevice(dc.ID, dc.Unit, dc.Profile)
 		if err != nil {
 			return nil, err
 		}
@@ -440,7 +441,7 @@ func (s *Sim) apply(ev *Event, now time.Time) error {
 			f.Silent = true
 		}
 	case ActionCommsRestore:
-		f = Fault{}
+		f = devsrv.Fault{}
 	case ActionException:
 		code := 2
 		if ev.Code != nil {

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/feederd/feederd/internal/profile"
+	"github.com/feederd/feederd/internal/sim/devsrv"
+	"github.com/feederd/feederd/internal/sim/simtest"
 )
 
 // t0 is noon, so the load curve stands at 0.85 of peak.
@@ -65,7 +67,7 @@ func loadTestConfig(t testing.TB, text string) *Config {
 	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := LoadConfig(path, testProfiles)
+	cfg, err := LoadConfig(path, simtest.Profiles)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +99,7 @@ func (s *Sim) mustInject(t testing.TB, ev Event) {
 	}
 }
 
-func (s *Sim) device(t testing.TB, id string) *Device {
+func (s *Sim) device(t testing.TB, id string) *devsrv.Device {
 	t.Helper()
 	for _, d := range s.Devices {
 		if d.ID == id {
@@ -109,7 +111,7 @@ func (s *Sim) device(t testing.TB, id string) *Device {
 }
 
 // byRole reads the point of a role.
-func byRole(t testing.TB, d *Device, r profile.Role) float64 {
+func byRole(t testing.TB, d *devsrv.Device, r profile.Role) float64 {
 	t.Helper()
 	for _, p := range d.Profile.Points {
 		if p.Role == r {
@@ -577,16 +579,16 @@ func TestMeterLineToLine(t *testing.T) {
 		d := s.device(t, "F1-MTR")
 		var ln [3]float64
 		for k, name := range []string{"van", "vbn", "vcn"} {
-			ln[k] = value(t, d, name)
+			ln[k] = simtest.Value(t, d, name)
 		}
 		for k, name := range []string{"vab", "vbc", "vca"} {
 			a, b := ln[k], ln[(k+1)%3]
 			want := float64(float32(math.Sqrt(a*a + b*b + a*b)))
-			if got := value(t, d, name); math.Abs(got-want) > 1e-3 {
+			if got := simtest.Value(t, d, name); math.Abs(got-want) > 1e-3 {
 				t.Errorf("%v: %s = %v, want sqrt(%v² + %v² + %[3]v·%[4]v) = %v", at, name, got, a, b, want)
 			}
 		}
-		vab, vbc, vca := value(t, d, "vab"), value(t, d, "vbc"), value(t, d, "vca")
+		vab, vbc, vca := simtest.Value(t, d, "vab"), simtest.Value(t, d, "vbc"), simtest.Value(t, d, "vca")
 		if at == 3*time.Second && !(vab < 0.9*vca && vbc < 0.9*vca) {
 			t.Errorf("phase B at 0.7 pu: vab %v, vbc %v, vca %v; want vab and vbc well below vca", vab, vbc, vca)
 		}

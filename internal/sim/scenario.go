@@ -10,6 +10,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/feederd/feederd/internal/sim/devsrv"
 	"github.com/feederd/feederd/internal/yamlfile"
 )
 
@@ -347,7 +348,7 @@ func (ev *Event) check() []fieldError {
 			bad("points", "no points")
 		}
 		if ev.Code != nil {
-			if c := *ev.Code; c != 0 && (c < 0 || c > 255 || !validException(byte(c))) {
+			if c := *ev.Code; c != 0 && (c < 0 || c > 255 || !devsrv.ValidException(byte(c))) {
 				bad("code", "%d is not a Modbus exception code (1-6, 8, 10, 11; 0 removes the exception)", c)
 			}
 		}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/feederd/feederd/internal/profile"
+	"github.com/feederd/feederd/internal/sim/devsrv"
 )
 
 // Driver changes a device's values as simulated time passes. Steady is the
@@ -45,7 +46,7 @@ type SteadyConfig struct {
 // plausible too. A voltage point with no role whose name ends in ab, bc or
 // ca on a line-to-neutral profile gets the line-to-line value.
 type Steady struct {
-	dev  *Device
+	dev  *devsrv.Device
 	cfg  SteadyConfig
 	rng  *rand.Rand
 	last time.Time
@@ -59,7 +60,7 @@ type Steady struct {
 
 // NewSteady checks cfg against the device's points and returns the driver;
 // nothing is written until the first Tick.
-func NewSteady(dev *Device, cfg SteadyConfig) (*Steady, error) {
+func NewSteady(dev *devsrv.Device, cfg SteadyConfig) (*Steady, error) {
 	if cfg.Current == 0 {
 		cfg.Current = 200
 	}
@@ -74,7 +75,7 @@ func NewSteady(dev *Device, cfg SteadyConfig) (*Steady, error) {
 			dev.ID, cfg.Nominal, cfg.Current, cfg.PowerFactor, cfg.Frequency)
 	}
 	for name := range cfg.Fixed {
-		if _, err := dev.slot(name); err != nil {
+		if err := dev.CheckPoint(name); err != nil {
 			return nil, fmt.Errorf("drive %s: fixed value: %w", dev.ID, err)
 		}
 	}
@@ -92,7 +93,7 @@ func NewSteady(dev *Device, cfg SteadyConfig) (*Steady, error) {
 }
 
 // Fill sets plausible values once: a Steady driver's first tick.
-func Fill(dev *Device, nominal float64, seed uint64) error {
+func Fill(dev *devsrv.Device, nominal float64, seed uint64) error {
 	s, err := NewSteady(dev, SteadyConfig{Nominal: nominal, Seed: seed})
 	if err != nil {
 		return err
@@ -136,7 +137,7 @@ func (s *Steady) Tick(now time.Time) error {
 			break
 		}
 	}
-	return s.dev.Update(func(tx Tx) error {
+	return s.dev.Update(func(tx devsrv.Tx) error {
 		for i := range s.dev.Profile.Points {
 			p := &s.dev.Profile.Points[i]
 			if v, ok := c.Fixed[p.Name]; ok {

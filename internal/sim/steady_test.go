@@ -7,9 +7,11 @@ import (
 	"time"
 
 	"github.com/feederd/feederd/internal/profile"
+	"github.com/feederd/feederd/internal/sim/devsrv"
+	"github.com/feederd/feederd/internal/sim/simtest"
 )
 
-func within(t *testing.T, d *Device, point string, lo, hi float64) float64 {
+func within(t *testing.T, d *devsrv.Device, point string, lo, hi float64) float64 {
 	t.Helper()
 	v, err := d.Value(point)
 	if err != nil {
@@ -21,7 +23,7 @@ func within(t *testing.T, d *Device, point string, lo, hi float64) float64 {
 	return v
 }
 
-func exactly(t *testing.T, d *Device, point string, want float64) {
+func exactly(t *testing.T, d *devsrv.Device, point string, want float64) {
 	t.Helper()
 	if v, err := d.Value(point); err != nil || v != want {
 		t.Errorf("%s = %v (%v), want %v", point, v, err, want)
@@ -29,7 +31,7 @@ func exactly(t *testing.T, d *Device, point string, want float64) {
 }
 
 func TestFillSEL751A(t *testing.T) {
-	d := newTestDevice(t, "F101-BRK", 1, sel751a())
+	d := newTestDevice(t, "F101-BRK", 1, simtest.SEL751A())
 	if err := Fill(d, 7200, 1); err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +49,7 @@ func TestFillSEL751A(t *testing.T) {
 }
 
 func TestFillPM5100Secondary(t *testing.T) {
-	d := newTestDevice(t, "F101-MTR", 1, pm5100())
+	d := newTestDevice(t, "F101-MTR", 1, simtest.PM5100())
 	s, err := NewSteady(d, SteadyConfig{Nominal: 120, Seed: 7})
 	if err != nil {
 		t.Fatal(err)
@@ -81,7 +83,7 @@ func TestFillPM5100Secondary(t *testing.T) {
 }
 
 func TestFillFeederRTU(t *testing.T) {
-	d := newTestDevice(t, "F101-REC", 2, feederRTU())
+	d := newTestDevice(t, "F101-REC", 2, simtest.FeederRTU())
 	if err := Fill(d, 7200, 1); err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +111,7 @@ func TestFillLineToLine(t *testing.T) {
 	within(t, d, "mw", want*0.97, want*1.03)
 }
 
-func registers(t *testing.T, d *Device) []uint16 {
+func registers(t *testing.T, d *devsrv.Device) []uint16 {
 	t.Helper()
 	regs, err := d.ReadRegisters(profile.Holding, 2999, 112)
 	if err != nil {
@@ -121,7 +123,7 @@ func registers(t *testing.T, d *Device) []uint16 {
 func TestSteadyDeterministic(t *testing.T) {
 	t0 := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 	run := func(id string, seed uint64) []uint16 {
-		d := newTestDevice(t, id, 1, pm5100())
+		d := newTestDevice(t, id, 1, simtest.PM5100())
 		s, err := NewSteady(d, SteadyConfig{Nominal: 7200, Seed: seed, Fixed: map[string]float64{"vcn": 7210}})
 		if err != nil {
 			t.Fatal(err)
@@ -147,7 +149,7 @@ func TestSteadyDeterministic(t *testing.T) {
 }
 
 func TestNewSteadyErrors(t *testing.T) {
-	d := newTestDevice(t, "M", 1, pm5100())
+	d := newTestDevice(t, "M", 1, simtest.PM5100())
 	tests := []struct {
 		name string
 		cfg  SteadyConfig

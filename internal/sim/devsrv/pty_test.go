@@ -1,4 +1,4 @@
-package sim
+package devsrv
 
 import (
 	"bytes"
@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/feederd/feederd/internal/sim/simtest"
 )
 
 // TestOpenPTY: what the master writes the slave reads, byte for byte (raw
@@ -68,8 +70,8 @@ func TestPTYBus(t *testing.T) {
 	}
 	serve(t, e)
 	for i := range 2 {
-		mustSet(t, f.recloser, map[string]float64{"remote_enabled": 0}) // checkClientReads sets it
-		c := client(t, e.URL)
+		simtest.MustSet(t, f.recloser, map[string]float64{"remote_enabled": 0}) // checkClientReads sets it
+		c := simtest.Client(t, e.URL)
 		checkClientReads(t, c, f)
 		c.Close()
 		if i == 0 {

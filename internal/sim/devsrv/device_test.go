@@ -1,4 +1,4 @@
-package sim
+package devsrv
 
 import (
 	"errors"
@@ -9,6 +9,7 @@ import (
 	"github.com/simonvetter/modbus"
 
 	"github.com/feederd/feederd/internal/profile"
+	"github.com/feederd/feederd/internal/sim/simtest"
 )
 
 func TestDeviceValues(t *testing.T) {
@@ -18,20 +19,20 @@ func TestDeviceValues(t *testing.T) {
 		set   float64
 		want  float64
 	}{
-		{sel751a(), "van", 7210, 7210},
-		{sel751a(), "ia", -12, -12},
-		{sel751a(), "pf", 0.95, 0.95},
-		{sel751a(), "freq", 60.01, 60.01},
-		{sel751a(), "kw", 40000, 32767}, // int16 clamps
-		{sel751a(), "breaker_closed", 1, 1},
-		{pm5100(), "van", 7210.3, float64(float32(7210.3))},
-		{pm5100(), "energy", 1234567890123, 1234567890123},
-		{feederRTU(), "va", -7200.5, -7200.5},
-		{feederRTU(), "ia", 200.3, 200.3},
-		{feederRTU(), "kw", 4104.25, 4104.25},
-		{feederRTU(), "closed", 1, 1},
-		{feederRTU(), "lockout", 1, 1},
-		{feederRTU(), "trips", 70000, 70000},
+		{simtest.SEL751A(), "van", 7210, 7210},
+		{simtest.SEL751A(), "ia", -12, -12},
+		{simtest.SEL751A(), "pf", 0.95, 0.95},
+		{simtest.SEL751A(), "freq", 60.01, 60.01},
+		{simtest.SEL751A(), "kw", 40000, 32767}, // int16 clamps
+		{simtest.SEL751A(), "breaker_closed", 1, 1},
+		{simtest.PM5100(), "van", 7210.3, float64(float32(7210.3))},
+		{simtest.PM5100(), "energy", 1234567890123, 1234567890123},
+		{simtest.FeederRTU(), "va", -7200.5, -7200.5},
+		{simtest.FeederRTU(), "ia", 200.3, 200.3},
+		{simtest.FeederRTU(), "kw", 4104.25, 4104.25},
+		{simtest.FeederRTU(), "closed", 1, 1},
+		{simtest.FeederRTU(), "lockout", 1, 1},
+		{simtest.FeederRTU(), "trips", 70000, 70000},
 	}
 	for _, tt := range tests {
 		t.Run(tt.prof.Name+"/"+tt.point, func(t *testing.T) {
@@ -54,20 +55,20 @@ func TestDeviceValues(t *testing.T) {
 }
 
 func TestDeviceBitsShareRegister(t *testing.T) {
-	d := newTestDevice(t, "S", 1, sel751a())
-	mustSet(t, d, map[string]float64{"breaker_closed": 1, "trip_alarm": 1})
+	d := newTestDevice(t, "S", 1, simtest.SEL751A())
+	simtest.MustSet(t, d, map[string]float64{"breaker_closed": 1, "trip_alarm": 1})
 	regs, err := d.ReadRegisters(profile.Holding, 1806, 1)
 	if err != nil || regs[0] != 0b1001 {
 		t.Fatalf("register 1806 = %04b (%v), want 1001", regs, err)
 	}
-	mustSet(t, d, map[string]float64{"breaker_closed": 0})
+	simtest.MustSet(t, d, map[string]float64{"breaker_closed": 0})
 	if v, _ := d.Value("trip_alarm"); v != 1 {
 		t.Fatalf("trip_alarm = %v after clearing breaker_closed, want 1", v)
 	}
 }
 
 func TestDeviceStringsAndErrors(t *testing.T) {
-	d := newTestDevice(t, "R1", 1, feederRTU())
+	d := newTestDevice(t, "R1", 1, simtest.FeederRTU())
 	if err := d.SetString("model", "RECLOSER-X"); err != nil {
 		t.Fatal(err)
 	}
@@ -98,8 +99,8 @@ func TestDeviceStringsAndErrors(t *testing.T) {
 }
 
 func TestDeviceNaNValue(t *testing.T) {
-	d := newTestDevice(t, "M", 1, pm5100())
-	mustSet(t, d, map[string]float64{"van": math.NaN()})
+	d := newTestDevice(t, "M", 1, simtest.PM5100())
+	simtest.MustSet(t, d, map[string]float64{"van": math.NaN()})
 	v, ok := d.Values()["van"]
 	if !ok || v != nil {
 		t.Fatalf("Values()[van] = %v, %v; want nil for NaN", v, ok)
@@ -130,8 +131,8 @@ func TestNewDeviceErrors(t *testing.T) {
 }
 
 func TestReadRegistersRange(t *testing.T) {
-	d := newTestDevice(t, "S", 1, sel751a())
-	mustSet(t, d, map[string]float64{"ia": 201, "van": 7200, "freq": 60})
+	d := newTestDevice(t, "S", 1, simtest.SEL751A())
+	simtest.MustSet(t, d, map[string]float64{"ia": 201, "van": 7200, "freq": 60})
 	tests := []struct {
 		addr, qty uint16
 		want      []uint16
@@ -164,7 +165,7 @@ func TestReadRegistersRange(t *testing.T) {
 // TestUpdateAtomic: readers never see a float split between two updates,
 // nor one phase of a tick with another phase of the next.
 func TestUpdateAtomic(t *testing.T) {
-	d := newTestDevice(t, "M", 1, pm5100())
+	d := newTestDevice(t, "M", 1, simtest.PM5100())
 	a, b := float32(7200.125), float32(-1.5e-3) // every word differs
 	var wg sync.WaitGroup
 	stop := make(chan struct{})
@@ -185,7 +186,7 @@ func TestUpdateAtomic(t *testing.T) {
 			})
 		}
 	})
-	p := &pm5100().Points[7] // van
+	p := &simtest.PM5100().Points[7] // van
 	for range 2000 {
 		regs, err := d.ReadRegisters(profile.Holding, 3027, 4)
 		if err != nil {

@@ -1,15 +1,17 @@
-package sim
+package devsrv
 
 import (
 	"bytes"
 	"testing"
+
+	"github.com/feederd/feederd/internal/sim/simtest"
 )
 
 // pduDevice is a feeder-rtu at unit 5 with known values in every table.
 func pduDevice(t *testing.T) (*Units, *Device) {
 	t.Helper()
-	d := newTestDevice(t, "R1", 5, feederRTU())
-	mustSet(t, d, map[string]float64{
+	d := newTestDevice(t, "R1", 5, simtest.FeederRTU())
+	simtest.MustSet(t, d, map[string]float64{
 		"va":             7200.5, // int32 CDAB ×0.1: 72005 = 0x00011945
 		"vb":             -1,     // -10 = 0xFFFFFFF6
 		"ia":             200.3,  // 2003 = 0x07D3
@@ -85,8 +87,8 @@ func TestAppendResponse(t *testing.T) {
 func repeatHex(s string, n int) string { return string(bytes.Repeat([]byte(s), n)) }
 
 func BenchmarkAppendResponse(b *testing.B) {
-	d := newTestDevice(b, "M", 1, pm5100())
-	if err := Fill(d, 7200, 1); err != nil {
+	d := newTestDevice(b, "M", 1, simtest.PM5100())
+	if err := fill(d); err != nil {
 		b.Fatal(err)
 	}
 	u, err := NewUnits(d)

@@ -1,4 +1,4 @@
-package sim
+package devsrv
 
 import (
 	"errors"
@@ -57,9 +57,9 @@ func (f Fault) IsZero() bool {
 	return !f.Silent && !f.Refuse && f.Latency == 0 && len(f.Exceptions) == 0 && !f.BadCRC && !f.HalfOpen
 }
 
-// validException lists the exception codes of the Modbus application
+// ValidException lists the exception codes of the Modbus application
 // protocol specification (V1.1b3, section 7).
-func validException(code byte) bool {
+func ValidException(code byte) bool {
 	switch code {
 	case 1, 2, 3, 4, 5, 6, 8, 10, 11:
 		return true
@@ -92,7 +92,7 @@ func (d *Device) CheckFault(f Fault) error {
 		if _, ok := d.Layout.points[name]; !ok {
 			errs = append(errs, fmt.Errorf("fault on %s: exception on %q: device (profile %s) has no such point", d.ID, name, d.Profile.Name))
 		}
-		if code := f.Exceptions[name]; !validException(code) {
+		if code := f.Exceptions[name]; !ValidException(code) {
 			errs = append(errs, fmt.Errorf("fault on %s: exception on %q: %d is not a Modbus exception code (1-6, 8, 10, 11)", d.ID, name, code))
 		}
 	}
@@ -131,7 +131,7 @@ func (d *Device) setFaultLocked(f Fault) {
 		st.Exceptions = maps.Clone(f.Exceptions)
 		for name, code := range f.Exceptions {
 			ps, ok := d.Layout.points[name]
-			if !ok || !validException(code) {
+			if !ok || !ValidException(code) {
 				continue
 			}
 			p := ps.point

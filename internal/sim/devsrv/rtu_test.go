@@ -1,4 +1,4 @@
-package sim
+package devsrv
 
 import (
 	"bytes"
@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/feederd/feederd/internal/sim/simtest"
 )
 
 func unhex(t testing.TB, s string) []byte {
@@ -98,7 +100,7 @@ func TestParseRTURequest(t *testing.T) {
 // (the seed corpus in testdata/fuzz/FuzzParseRTURequest runs with every
 // go test).
 func FuzzParseRTURequest(f *testing.F) {
-	u, err := NewUnits(newTestDevice(f, "FZ", 1, feederRTU()))
+	u, err := NewUnits(newTestDevice(f, "FZ", 1, simtest.FeederRTU()))
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -147,7 +149,7 @@ func BenchmarkParseRTURequest(b *testing.B) {
 // TestServeRTUPipe drives ServeRTU over an in-memory connection.
 func TestServeRTUPipe(t *testing.T) {
 	f := newFleet(t)
-	mustSet(t, f.relay, map[string]float64{"van": 7210})
+	simtest.MustSet(t, f.relay, map[string]float64{"van": 7210})
 	srv, cli := net.Pipe()
 	done := make(chan error, 1)
 	go func() { done <- ServeRTU(context.Background(), srv, f.units(t), RTUOptions{}) }()
@@ -191,10 +193,10 @@ func TestServeRTUPipe(t *testing.T) {
 }
 
 func TestNewUnitsErrors(t *testing.T) {
-	a := newTestDevice(t, "A", 1, sel751a())
-	b := newTestDevice(t, "B", 1, sel751a())
-	z := newTestDevice(t, "Z", 0, sel751a())
-	h := newTestDevice(t, "H", 248, sel751a())
+	a := newTestDevice(t, "A", 1, simtest.SEL751A())
+	b := newTestDevice(t, "B", 1, simtest.SEL751A())
+	z := newTestDevice(t, "Z", 0, simtest.SEL751A())
+	h := newTestDevice(t, "H", 248, simtest.SEL751A())
 	tests := []struct {
 		devs []*Device
 		want string

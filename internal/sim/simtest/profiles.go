@@ -1,22 +1,26 @@
-package sim
+// Package simtest holds the test profiles that rtusim's packages share
+// (devsrv, physics and the top package sim). It imports internal/profile
+// only, so that the device server's own tests can use it.
+package simtest
 
 import (
 	"fmt"
 	"path/filepath"
 	"strings"
-	"testing"
 
 	"github.com/feederd/feederd/internal/profile"
 )
 
-// The profiles below are built in Go so that this package's tests do not
-// depend on internal/config. sel751a and pm5100 follow the register maps in
-// DOMAIN.md (as configs/profiles does); feederRTU is not the shipped
+// The profiles are built in Go so that the simulator's tests do not
+// depend on internal/config. SEL751A and PM5100 follow the register maps
+// in DOMAIN.md (as configs/profiles does); FeederRTU is not the shipped
 // feeder-rtu.yaml but a map that exercises every table, word orders other
 // than ABCD, scaled integers and a string. cmd/rtusim's tests load the
 // shipped files.
 
-func sel751a() *profile.Profile {
+// SEL751A is a feeder protection relay: int16 registers and a status word
+// with bits.
+func SEL751A() *profile.Profile {
 	h := profile.Holding
 	return &profile.Profile{
 		Name: "sel751a", Vendor: "SEL", Model: "SEL-751A", Source: "test:sel751a",
@@ -36,7 +40,8 @@ func sel751a() *profile.Profile {
 	}
 }
 
-func pm5100() *profile.Profile {
+// PM5100 is a power meter: float32 readings and an int64 energy counter.
+func PM5100() *profile.Profile {
 	h := profile.Holding
 	f := func(name string, addr uint16, unit string, role profile.Role) profile.Point {
 		return profile.Point{Name: name, RegType: h, Address: addr, Type: profile.Float32, Order: profile.ABCD, Unit: unit, Role: role}
@@ -65,8 +70,8 @@ func pm5100() *profile.Profile {
 	}
 }
 
-// feederRTU is a recloser controller that uses every table.
-func feederRTU() *profile.Profile {
+// FeederRTU is a recloser controller that uses every table.
+func FeederRTU() *profile.Profile {
 	in := profile.Input
 	return &profile.Profile{
 		Name: "feeder-rtu", Vendor: "Generic", Model: "Recloser RTU", Source: "test:feeder-rtu",
@@ -90,34 +95,16 @@ func feederRTU() *profile.Profile {
 	}
 }
 
-// testProfiles stands in for config.LoadProfile: it maps a file's base name
+// Profiles stands in for config.LoadProfile: it maps a file's base name
 // (sel751a.yaml) to the profile above.
-func testProfiles(path string) (*profile.Profile, error) {
+func Profiles(path string) (*profile.Profile, error) {
 	switch strings.TrimSuffix(filepath.Base(path), ".yaml") {
 	case "sel751a":
-		return sel751a(), nil
+		return SEL751A(), nil
 	case "pm5100":
-		return pm5100(), nil
+		return PM5100(), nil
 	case "feeder-rtu":
-		return feederRTU(), nil
+		return FeederRTU(), nil
 	}
 	return nil, fmt.Errorf("load profile %s: no such file", path)
-}
-
-func newTestDevice(t testing.TB, id string, unit uint8, p *profile.Profile) *Device {
-	t.Helper()
-	d, err := NewDevice(id, unit, p)
-	if err != nil {
-		t.Fatalf("NewDevice(%s): %v", id, err)
-	}
-	return d
-}
-
-func mustSet(t testing.TB, d *Device, vals map[string]float64) {
-	t.Helper()
-	for name, v := range vals {
-		if err := d.SetValue(name, v); err != nil {
-			t.Fatalf("SetValue(%s, %g): %v", name, v, err)
-		}
-	}
 }

@@ -1,4 +1,4 @@
-package sim
+package devsrv
 
 import (
 	"context"
@@ -16,6 +16,7 @@ import (
 
 	"github.com/simonvetter/modbus"
 
+	"github.com/feederd/feederd/internal/sim/simtest"
 	"github.com/feederd/feederd/internal/testenv"
 )
 
@@ -76,7 +77,7 @@ type faultRig struct {
 func (tr transport) start(t *testing.T) faultRig {
 	t.Helper()
 	f := newFleet(t)
-	mustSet(t, f.relay, map[string]float64{"ia": 201, "van": 7210})
+	simtest.MustSet(t, f.relay, map[string]float64{"ia": 201, "van": 7210})
 	u := f.units(t)
 	if tr.own {
 		var err error
@@ -176,7 +177,7 @@ func checkMeter(t *testing.T, c *modbus.ModbusClient, r faultRig) {
 		t.Fatal(err)
 	}
 	v, err := c.ReadFloat32(3027, modbus.HOLDING_REGISTER)
-	if want := value(t, r.f.meter, "van"); err != nil || float64(v) != want {
+	if want := simtest.Value(t, r.f.meter, "van"); err != nil || float64(v) != want {
 		t.Fatalf("meter van = %v (%v) while the relay is faulty, want %v", v, err, want)
 	}
 }
@@ -334,7 +335,7 @@ func isReset(err error) bool {
 // TestFaultRefuseBeforeServe: a fault set before Serve is in force from the
 // start.
 func TestFaultRefuseBeforeServe(t *testing.T) {
-	d := newTestDevice(t, "R", 2, sel751a())
+	d := newTestDevice(t, "R", 2, simtest.SEL751A())
 	u, _ := NewUnits(d)
 	e, err := ListenTCP("127.0.0.1:0", u, ServerOptions{})
 	if err != nil {
@@ -463,7 +464,7 @@ func TestServeEndsFaultyConnections(t *testing.T) {
 		f := ft.f
 		for _, tr := range transports() {
 			t.Run(ft.name+"/"+tr.name, func(t *testing.T) {
-				d := newTestDevice(t, "R", 2, sel751a())
+				d := newTestDevice(t, "R", 2, simtest.SEL751A())
 				u, _ := NewUnits(d)
 				e := tr.open(t, u)
 				ctx, cancel := context.WithCancel(context.Background())
@@ -494,7 +495,7 @@ func TestServeEndsFaultyConnections(t *testing.T) {
 }
 
 func TestFaultAPI(t *testing.T) {
-	d := newTestDevice(t, "R1", 2, sel751a())
+	d := newTestDevice(t, "R1", 2, simtest.SEL751A())
 	if f := d.Fault(); !f.IsZero() {
 		t.Fatalf("new device has fault %+v", f)
 	}
@@ -558,7 +559,7 @@ func bytesEqualHex(t *testing.T, b []byte, want string) bool {
 }
 
 func BenchmarkAppendResponseFaulty(b *testing.B) {
-	d := newTestDevice(b, "M", 1, pm5100())
+	d := newTestDevice(b, "M", 1, simtest.PM5100())
 	d.SetFault(Fault{Exceptions: map[string]byte{"energy": 6, "freq": 6}})
 	u, _ := NewUnits(d)
 	req := []byte{3, 0x0B, 0xB7, 0, 0x26}
@@ -573,7 +574,7 @@ func BenchmarkAppendResponseFaulty(b *testing.B) {
 // no other program can listen on it, and after the fault it listens again
 // on the same port, several times over.
 func TestFaultRefuseKeepsPort(t *testing.T) {
-	d := newTestDevice(t, "R", 2, sel751a())
+	d := newTestDevice(t, "R", 2, simtest.SEL751A())
 	u, _ := NewUnits(d)
 	e, err := ListenTCP("127.0.0.1:0", u, ServerOptions{})
 	if err != nil {

@@ -1,4 +1,4 @@
-package sim
+package devsrv
 
 import (
 	"bufio"
@@ -26,7 +26,7 @@ import (
 // The scale measurement (issue: 10,000 devices in one process, RSS under
 // 500 MB, at least 20,000 requests/s on one core) runs as a benchmark:
 //
-//	go test -run '^$' -bench Serve ./internal/sim
+//	go test -run '^$' -bench Serve ./internal/sim/devsrv
 //
 // The load comes from a separate process (this test binary re-executed with
 // loadGenEnv set), so the server's CPU time, read from getrusage, is the

@@ -1,4 +1,4 @@
-package sim
+package devsrv
 
 import (
 	"bytes"
@@ -13,6 +13,7 @@ import (
 
 	"github.com/simonvetter/modbus"
 
+	"github.com/feederd/feederd/internal/sim/simtest"
 	"github.com/feederd/feederd/internal/testenv"
 )
 
@@ -23,7 +24,7 @@ func TestTCPGateway(t *testing.T) {
 		t.Fatal(err)
 	}
 	serve(t, e)
-	c := client(t, e.URL)
+	c := simtest.Client(t, e.URL)
 	checkClientReads(t, c, f)
 
 	if err := c.SetUnitId(9); err != nil {
@@ -36,7 +37,7 @@ func TestTCPGateway(t *testing.T) {
 
 func TestTCPPortPerDevice(t *testing.T) {
 	f := newFleet(t)
-	mustSet(t, f.relay, map[string]float64{"van": 7210, "pf": 0.95})
+	simtest.MustSet(t, f.relay, map[string]float64{"van": 7210, "pf": 0.95})
 	u, err := NewUnits(f.relay)
 	if err != nil {
 		t.Fatal(err)
@@ -46,7 +47,7 @@ func TestTCPPortPerDevice(t *testing.T) {
 		t.Fatal(err)
 	}
 	serve(t, e)
-	c := client(t, e.URL)
+	c := simtest.Client(t, e.URL)
 	if err := c.SetUnitId(2); err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +95,7 @@ func TestListenTCPPortZero(t *testing.T) {
 		t.Fatalf("URL = %s, want tcp://127.0.0.1:<port>", e.URL)
 	}
 	serve(t, e)
-	checkClientReads(t, client(t, e.URL), f)
+	checkClientReads(t, simtest.Client(t, e.URL), f)
 }
 
 // TestMBAPFraming drives the Modbus TCP server with raw frames: the
@@ -102,7 +103,7 @@ func TestListenTCPPortZero(t *testing.T) {
 // foreign protocol ID is ignored, and a bad length ends the connection.
 func TestMBAPFraming(t *testing.T) {
 	f := newFleet(t)
-	mustSet(t, f.relay, map[string]float64{"van": 7210})
+	simtest.MustSet(t, f.relay, map[string]float64{"van": 7210})
 	e, err := ListenTCP("127.0.0.1:0", f.units(t), ServerOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -156,7 +157,7 @@ func TestRTUOverTCP(t *testing.T) {
 		t.Fatal(err)
 	}
 	serve(t, e)
-	c := client(t, e.URL)
+	c := simtest.Client(t, e.URL)
 	checkClientReads(t, c, f)
 
 	// An unknown unit gets no answer on an RTU link, even over TCP.
@@ -200,7 +201,7 @@ func checkMBPoll(t *testing.T, mode []string, target string, f fleet) {
 	for i, p := range []string{"van", "vbn", "vcn"} {
 		ref := 3027 + 2*i
 		got, ok := vals[ref]
-		want := value(t, f.meter, p)
+		want := simtest.Value(t, f.meter, p)
 		// mbpoll prints floats with 6 significant digits.
 		if !ok || math.Abs(got-want) > 5e-6*math.Abs(want) {
 			t.Errorf("mbpoll [%d] %s = %v (present %v), device holds %v\n%s", ref, p, got, ok, want, out)
@@ -219,7 +220,7 @@ func checkMBPoll(t *testing.T, mode []string, target string, f fleet) {
 		t.Fatal(err)
 	}
 	for i, p := range []string{"ia", "ib", "ic"} {
-		if got, want := vals[650+i], value(t, f.relay, p); got != want {
+		if got, want := vals[650+i], simtest.Value(t, f.relay, p); got != want {
 			t.Errorf("mbpoll [%d] %s = %v, device holds %v\n%s", 650+i, p, got, want, out)
 		}
 	}
@@ -236,8 +237,8 @@ func checkMBPoll(t *testing.T, mode []string, target string, f fleet) {
 // benchmarkRead measures one Modbus read of the meter's 38 registers
 // (currents to V L-N average) through a real client and server.
 func benchmarkRead(b *testing.B, listen func(string, *Units, ServerOptions) (*Endpoint, error), addr string) {
-	d := newTestDevice(b, "M", 1, pm5100())
-	if err := Fill(d, 7200, 1); err != nil {
+	d := newTestDevice(b, "M", 1, simtest.PM5100())
+	if err := fill(d); err != nil {
 		b.Fatal(err)
 	}
 	u, err := NewUnits(d)

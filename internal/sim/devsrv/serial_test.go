@@ -1,4 +1,4 @@
-package sim
+package devsrv
 
 import (
 	"bytes"
@@ -10,6 +10,7 @@ import (
 	"github.com/goburrow/serial"
 	"github.com/simonvetter/modbus"
 
+	"github.com/feederd/feederd/internal/sim/simtest"
 	"github.com/feederd/feederd/internal/testenv"
 )
 
@@ -35,7 +36,7 @@ func serialBus(t *testing.T, f fleet) string {
 func TestSerialRTUClient(t *testing.T) {
 	f := newFleet(t)
 	b := serialBus(t, f)
-	c := client(t, "rtu://"+b)
+	c := simtest.Client(t, "rtu://"+b)
 	checkClientReads(t, c, f)
 	if err := c.SetUnitId(9); err != nil {
 		t.Fatal(err)
@@ -96,8 +97,8 @@ func readFrame(t *testing.T, p serial.Port, n int) []byte {
 
 func TestSerialRTUFraming(t *testing.T) {
 	f := newFleet(t)
-	mustSet(t, f.relay, map[string]float64{"van": 7210, "vbn": 7190})
-	mustSet(t, f.recloser, map[string]float64{"setpoint": 0})
+	simtest.MustSet(t, f.relay, map[string]float64{"van": 7210, "vbn": 7190})
+	simtest.MustSet(t, f.recloser, map[string]float64{"setpoint": 0})
 	p := rawPort(t, serialBus(t, f))
 
 	readVAN := RTUFrame{Unit: 2, PDU: []byte{0x03, 0x02, 0xA2, 0x00, 0x01}}.Append(nil) // 674, 1 register
@@ -143,7 +144,7 @@ func TestSerialRTUFraming(t *testing.T) {
 			}
 		})
 	}
-	if got := value(t, f.recloser, "setpoint"); math.Abs(got-0.7) > 1e-12 {
+	if got := simtest.Value(t, f.recloser, "setpoint"); math.Abs(got-0.7) > 1e-12 {
 		t.Fatalf("setpoint = %v after the broadcast of 7 ×0.1, want 0.7", got)
 	}
 }

@@ -1,4 +1,4 @@
-package sim
+package devsrv
 
 import (
 	"fmt"
@@ -378,6 +378,13 @@ func (d *Device) Values() map[string]any {
 		out[name] = v
 	}
 	return out
+}
+
+// CheckPoint returns an error naming the device and its profile unless
+// the device has the point.
+func (d *Device) CheckPoint(point string) error {
+	_, err := d.slot(point)
+	return err
 }
 
 func (d *Device) slot(point string) (slot, error) {
