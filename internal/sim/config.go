@@ -16,6 +16,7 @@ import (
 
 	"github.com/feederd/feederd/internal/profile"
 	"github.com/feederd/feederd/internal/sim/devsrv"
+	"github.com/feederd/feederd/internal/sim/physics"
 	"github.com/feederd/feederd/internal/yamlfile"
 )
 
@@ -83,9 +84,10 @@ import (
 //	                             # (breakers do not reclose unless they have one)
 //	        counts: 2            # sectionalizers: trips upstream before they open (default 2)
 //
-// A device on a feeder is driven by the feeder physics (feeder.go), and its
-// current setting must stay unset; a node with a device's ID must serve
-// that device. Devices on no feeder get steady, noisy values (Steady).
+// A device on a feeder is driven by the feeder physics (internal/sim/physics),
+// and its current setting must stay unset; a node with a device's ID must
+// serve that device. Devices on no feeder get steady, noisy values
+// (physics.Steady).
 type Config struct {
 	Source   string
 	Seed     uint64
@@ -97,7 +99,7 @@ type Config struct {
 	Endpoints []EndpointConfig
 	// Feeders in file order. A device on a feeder is driven by the feeder
 	// physics; the others by a Steady driver.
-	Feeders []FeederConfig
+	Feeders []physics.FeederConfig
 	// TLS is the server side of Modbus/TCP Security, for endpoints with
 	// transport tcp+tls: file paths resolved against the config's
 	// directory, read when Run starts.
@@ -614,13 +616,9 @@ func (c *checker) checkElectrical(prof *profile.Profile, nominal, current float6
 		c.errf(append(p, "current"), "%g is negative", current)
 		ok = false
 	}
-	if prof != nil && nominal == 0 {
-		for _, pt := range prof.Points {
-			if isVoltageRole(pt.Role) {
-				c.errf(p, "nominal_voltage is required: profile %s has voltage points", prof.Name)
-				return false
-			}
-		}
+	if prof != nil && nominal == 0 && physics.HasVoltage(prof) {
+		c.errf(p, "nominal_voltage is required: profile %s has voltage points", prof.Name)
+		return false
 	}
 	return ok
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/feederd/feederd/internal/config"
 	"github.com/feederd/feederd/internal/profile"
 	"github.com/feederd/feederd/internal/sim/devsrv"
+	"github.com/feederd/feederd/internal/sim/physics"
 	"github.com/feederd/feederd/internal/sim/simtest"
 )
 
@@ -305,7 +306,7 @@ func TestLoadConfigFeeders(t *testing.T) {
 		id, kind, parent string
 		device           int
 		open             bool
-		tie              NodeRef
+		tie              physics.NodeRef
 		intervals        []time.Duration
 		reset            time.Duration
 		counts           int
@@ -322,7 +323,7 @@ func TestLoadConfigFeeders(t *testing.T) {
 			got = append(got, node{n.ID, string(n.Kind), parent, nc.Device, nc.NormallyOpen, nc.Tie, nc.Reclose.Intervals, nc.Reclose.Reset, nc.Counts, nc.Section.LoadKW})
 		}
 	}
-	none := NodeRef{-1, -1}
+	none := physics.NodeRef{Feeder: -1, Node: -1}
 	s := time.Second
 	want := []node{
 		{"A-BRK", "breaker", "", 0, false, none, []time.Duration{30 * s}, 2 * time.Minute, 2, 0},
@@ -332,7 +333,7 @@ func TestLoadConfigFeeders(t *testing.T) {
 		{"A-MTR", "meter", "A-SEC", 2, false, none, nil, time.Minute, 2, 20},
 		{"B-BRK", "breaker", "", 3, false, none, nil, time.Minute, 2, 0},
 		{"B-REC", "recloser", "B-BRK", -1, false, none, []time.Duration{2 * s, 5 * s, 15 * s}, time.Minute, 2, 0},
-		{"B-TIE", "switch", "B-REC", 4, true, NodeRef{0, 3}, nil, time.Minute, 2, 0},
+		{"B-TIE", "switch", "B-REC", 4, true, physics.NodeRef{Feeder: 0, Node: 3}, nil, time.Minute, 2, 0},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("nodes\n%v\nwant\n%v", got, want)

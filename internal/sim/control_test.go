@@ -12,6 +12,7 @@ import (
 
 	"github.com/simonvetter/modbus"
 
+	"github.com/feederd/feederd/internal/sim/physics"
 	"github.com/feederd/feederd/internal/sim/simtest"
 )
 
@@ -262,7 +263,7 @@ events:
 		t.Fatalf("F1-BRK van = %d after release, want the physics' value near 7200", v)
 	}
 
-	var feeders []FeederState
+	var feeders []physics.FeederState
 	getJSON(t, api+"/api/feeders", &feeders)
 	if len(feeders) != 2 || feeders[0].ID != "F1" || feeders[0].Nodes[2].ID != "F1-REC" || *feeders[0].Nodes[2].Closed || feeders[0].Nodes[2].Trips != 1 || feeders[0].Nodes[3].Faults != 1 {
 		t.Fatalf("feeders %+v", feeders)

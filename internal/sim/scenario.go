@@ -11,6 +11,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/feederd/feederd/internal/sim/devsrv"
+	"github.com/feederd/feederd/internal/sim/physics"
 	"github.com/feederd/feederd/internal/yamlfile"
 )
 
@@ -316,7 +317,7 @@ func (ev *Event) check() []fieldError {
 		return errs
 	}
 	if ev.Phases != "" {
-		if _, err := parsePhases(ev.Phases); err != nil {
+		if _, err := physics.ParsePhases(ev.Phases); err != nil {
 			bad("phases", "%v", err)
 		}
 	}

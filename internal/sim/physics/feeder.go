@@ -1,4 +1,4 @@
-package sim
+package physics
 
 import (
 	"fmt"
@@ -44,7 +44,7 @@ import (
 // ratio, so that its power is the primary power. Power is V × I × pf of
 // the measured voltage and current; energy integrates it over steps.
 //
-// Faults, protection and events are in feeder_protect.go.
+// Faults, protection and events are in protect.go.
 
 // loadFactor is the daily load curve: the fraction of peak load at t's
 // time of day, linear between the hourly points. The shape is a typical
@@ -62,21 +62,21 @@ func loadFactor(t time.Time) float64 {
 	return curve[i] + (curve[(i+1)%24]-curve[i])*frac
 }
 
-// phases is a set of phases: bit 0 A, bit 1 B, bit 2 C.
-type phases uint8
+// Phases is a set of phases: bit 0 A, bit 1 B, bit 2 C.
+type Phases uint8
 
-const allPhases phases = 7
+const allPhases Phases = 7
 
-// parsePhases reads "A", "bc", "ABC"; "" is all three.
-func parsePhases(s string) (phases, error) {
+// ParsePhases reads "A", "bc", "ABC"; "" is all three.
+func ParsePhases(s string) (Phases, error) {
 	if s == "" {
 		return allPhases, nil
 	}
-	var p phases
+	var p Phases
 	for _, r := range strings.ToUpper(s) {
 		switch r {
 		case 'A', 'B', 'C':
-			bit := phases(1) << (r - 'A')
+			bit := Phases(1) << (r - 'A')
 			if p&bit != 0 {
 				return 0, fmt.Errorf("phases %q name %c twice", s, r)
 			}
@@ -88,9 +88,9 @@ func parsePhases(s string) (phases, error) {
 	return p, nil
 }
 
-func (p phases) has(k int) bool { return p&(1<<k) != 0 }
+func (p Phases) has(k int) bool { return p&(1<<k) != 0 }
 
-func (p phases) String() string {
+func (p Phases) String() string {
 	var b strings.Builder
 	for k := range 3 {
 		if p.has(k) {
@@ -100,8 +100,8 @@ func (p phases) String() string {
 	return b.String()
 }
 
-// network is every simulated feeder of a run. Only the Sim that owns it
-// touches it, under the Sim's lock.
+// network is every simulated feeder of a run. Only the World that owns it
+// touches it.
 type network struct {
 	feeders []*simFeeder
 	nodes   []*simNode // by global index, which is also the node's bus
@@ -194,12 +194,12 @@ type deviceOut struct {
 	energy    float64 // Wh
 }
 
-// newNetwork builds the feeders of cfg over the devices built from
-// cfg.Devices; the first step happens at start.
-func newNetwork(cfg *Config, devs []*devsrv.Device, seed uint64) *network {
+// newNetwork builds feeders over devs (which their nodes index); nothing
+// is written until the first step.
+func newNetwork(feeders []FeederConfig, devs []DeviceSpec, seed uint64) *network {
 	nw := &network{}
-	for fi := range cfg.Feeders {
-		fc := &cfg.Feeders[fi]
+	for fi := range feeders {
+		fc := &feeders[fi]
 		h := fnv.New64a()
 		h.Write([]byte("feeder/" + fc.Topology.ID))
 		f := &simFeeder{idx: fi, cfg: fc, first: len(nw.nodes), rng: rand.New(rand.NewPCG(seed, h.Sum64()))}
@@ -213,8 +213,8 @@ func newNetwork(cfg *Config, devs []*devsrv.Device, seed uint64) *network {
 			}
 			n.closed = !n.cfg.NormallyOpen
 			if di := n.cfg.Device; di >= 0 {
-				dc := &cfg.Devices[di]
-				d := devs[di]
+				dc := &devs[di]
+				d := dc.Device
 				o := &deviceOut{dev: d, pins: map[string]float64{}, voltScale: voltScale(d.Profile), nominal: dc.NominalVoltage, ratio: 1}
 				for k, v := range dc.Values {
 					o.pins[k] = v

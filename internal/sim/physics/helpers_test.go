@@ -1,4 +1,4 @@
-package sim
+package physics
 
 import (
 	"testing"

@@ -1,10 +1,11 @@
-package sim
+package physics
 
 import (
 	"fmt"
 	"hash/fnv"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"time"
 
@@ -279,6 +280,12 @@ func voltScale(p *profile.Profile) float64 {
 		}
 	}
 	return 1
+}
+
+// HasVoltage says whether p has phase voltage points, which the physics
+// fills from a nominal voltage (so a device of p needs one).
+func HasVoltage(p *profile.Profile) bool {
+	return slices.ContainsFunc(p.Points, func(pt profile.Point) bool { return isVoltageRole(pt.Role) })
 }
 
 func isVoltageRole(r profile.Role) bool {

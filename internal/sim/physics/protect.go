@@ -1,4 +1,4 @@
-package sim
+package physics
 
 import (
 	"fmt"
@@ -41,13 +41,13 @@ import (
 // fault current flows.
 const faultSagPU = 0.6
 
-// defaultFaultAmps is the fault current unless the event says otherwise.
-const defaultFaultAmps = 2000
+// DefaultFaultAmps is the fault current unless the event says otherwise.
+const DefaultFaultAmps = 2000
 
 type lineFault struct {
 	id          uint64
 	bus         int
-	phases      phases
+	phases      Phases
 	permanent   bool
 	clearOnDead bool
 	amps        float64
@@ -57,15 +57,15 @@ type lineFault struct {
 // until; buses fed from it keep their drops below it.
 type voltEvent struct {
 	bus    int
-	phases phases
+	phases Phases
 	mag    float64
 	until  time.Time
 }
 
-// scheduler runs fn at simulated time at; the Sim's timeline implements it.
+// scheduler runs fn at simulated time at; the World's timeline implements it.
 type scheduler func(at time.Time, fn func(now time.Time))
 
-func (nw *network) addFault(bus int, ph phases, permanent bool, clearAfter time.Duration, amps float64, now time.Time, after scheduler) {
+func (nw *network) addFault(bus int, ph Phases, permanent bool, clearAfter time.Duration, amps float64, now time.Time, after scheduler) {
 	nw.nextID++
 	f := &lineFault{id: nw.nextID, bus: bus, phases: ph, permanent: permanent, clearOnDead: !permanent && clearAfter == 0, amps: amps}
 	nw.faults = append(nw.faults, f)
@@ -85,7 +85,7 @@ func (nw *network) clearFaults(bus int) int {
 	return n - len(nw.faults)
 }
 
-func (nw *network) addVoltEvent(bus int, ph phases, mag float64, until time.Time) {
+func (nw *network) addVoltEvent(bus int, ph Phases, mag float64, until time.Time) {
 	nw.volts = append(nw.volts, &voltEvent{bus: bus, phases: ph, mag: mag, until: until})
 }
 
