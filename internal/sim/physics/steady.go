@@ -13,12 +13,6 @@ import (
 	"github.com/feederd/feederd/internal/sim/devsrv"
 )
 
-// Driver changes a device's values as simulated time passes. Steady is the
-// first one; feeder physics and scenarios will be others.
-type Driver interface {
-	Tick(now time.Time) error
-}
-
 // SteadyConfig describes a healthy, energised device.
 type SteadyConfig struct {
 	// Nominal is 1 pu in the device's own terms (as its voltage points
@@ -91,15 +85,6 @@ func NewSteady(dev *devsrv.Device, cfg SteadyConfig) (*Steady, error) {
 	// A counter somewhere between 1 and 2 GWh, as on a meter in service.
 	s.energy = 1e9 + s.rng.Float64()*1e9
 	return s, nil
-}
-
-// Fill sets plausible values once: a Steady driver's first tick.
-func Fill(dev *devsrv.Device, nominal float64, seed uint64) error {
-	s, err := NewSteady(dev, SteadyConfig{Nominal: nominal, Seed: seed})
-	if err != nil {
-		return err
-	}
-	return s.Tick(time.Time{})
 }
 
 // Tick writes the next set of values, all at once. Energy grows by this

@@ -32,7 +32,7 @@ func exactly(t *testing.T, d *devsrv.Device, point string, want float64) {
 
 func TestFillSEL751A(t *testing.T) {
 	d := newTestDevice(t, "F101-BRK", 1, simtest.SEL751A())
-	if err := Fill(d, 7200, 1); err != nil {
+	if err := fill(d, 7200, 1); err != nil {
 		t.Fatal(err)
 	}
 	for _, p := range []string{"van", "vbn", "vcn"} {
@@ -84,7 +84,7 @@ func TestFillPM5100Secondary(t *testing.T) {
 
 func TestFillFeederRTU(t *testing.T) {
 	d := newTestDevice(t, "F101-REC", 2, simtest.FeederRTU())
-	if err := Fill(d, 7200, 1); err != nil {
+	if err := fill(d, 7200, 1); err != nil {
 		t.Fatal(err)
 	}
 	within(t, d, "va", 7200*0.97, 7200*1.03)
@@ -103,7 +103,7 @@ func TestFillLineToLine(t *testing.T) {
 		{Name: "mw", RegType: profile.Holding, Address: 2, Type: profile.Float32, Unit: "MW", Role: profile.RoleActivePower},
 	}}
 	d := newTestDevice(t, "LL", 1, p)
-	if err := Fill(d, 12.47, 1); err != nil {
+	if err := fill(d, 12.47, 1); err != nil {
 		t.Fatal(err)
 	}
 	within(t, d, "vab", 12.47*0.97, 12.47*1.03)
@@ -180,4 +180,13 @@ func TestPrefixFactor(t *testing.T) {
 			t.Errorf("prefixFactor(%q, %q) = %v, want %v", tt.unit, tt.base, got, tt.want)
 		}
 	}
+}
+
+// fill sets plausible values once: a Steady driver's first tick.
+func fill(dev *devsrv.Device, nominal float64, seed uint64) error {
+	s, err := NewSteady(dev, SteadyConfig{Nominal: nominal, Seed: seed})
+	if err != nil {
+		return err
+	}
+	return s.Tick(time.Time{})
 }
