@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/feederd/feederd/internal/config"
-	"github.com/feederd/feederd/internal/sim"
+	"github.com/feederd/feederd/internal/sim/devsrv"
 )
 
 func runCmd(args ...string) (int, string, string) {
@@ -133,7 +133,7 @@ func TestProbe(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dev, err := sim.NewDevice("M1", 3, prof)
+	dev, err := devsrv.NewDevice("M1", 3, prof)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,11 +142,11 @@ func TestProbe(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	units, err := sim.NewUnits(dev)
+	units, err := devsrv.NewUnits(dev)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ep, err := sim.ListenRTUOverTCP("127.0.0.1:0", units, sim.ServerOptions{})
+	ep, err := devsrv.ListenRTUOverTCP("127.0.0.1:0", units, devsrv.ServerOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,7 +17,7 @@ import (
 
 	"github.com/feederd/feederd/internal/config"
 	"github.com/feederd/feederd/internal/influx"
-	"github.com/feederd/feederd/internal/sim"
+	"github.com/feederd/feederd/internal/sim/devsrv"
 	"github.com/feederd/feederd/internal/testenv"
 )
 
@@ -153,15 +153,15 @@ func TestSpoolSurvivesKillAndStop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dev, err := sim.NewDevice("F1-BRK", 1, p)
+	dev, err := devsrv.NewDevice("F1-BRK", 1, p)
 	if err != nil {
 		t.Fatal(err)
 	}
-	units, err := sim.NewUnits(dev)
+	units, err := devsrv.NewUnits(dev)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ep, err := sim.ListenTCP(testenv.FreeAddr(t), units, sim.ServerOptions{})
+	ep, err := devsrv.ListenTCP(testenv.FreeAddr(t), units, devsrv.ServerOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,18 +18,18 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/feederd/feederd/internal/config"
-	"github.com/feederd/feederd/internal/sim"
+	"github.com/feederd/feederd/internal/sim/devsrv"
 	"github.com/feederd/feederd/internal/testenv"
 )
 
 // simDevice serves one device of a shipped profile over Modbus TCP.
-func simDevice(t *testing.T, id string, unit uint8, profileFile string, values map[string]float64) (*sim.Device, string) {
+func simDevice(t *testing.T, id string, unit uint8, profileFile string, values map[string]float64) (*devsrv.Device, string) {
 	t.Helper()
 	p, err := config.LoadProfile(filepath.Join("..", "..", "configs", "profiles", profileFile))
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := sim.NewDevice(id, unit, p)
+	d, err := devsrv.NewDevice(id, unit, p)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,11 +38,11 @@ func simDevice(t *testing.T, id string, unit uint8, profileFile string, values m
 			t.Fatal(err)
 		}
 	}
-	units, err := sim.NewUnits(d)
+	units, err := devsrv.NewUnits(d)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ep, err := sim.ListenTCP(testenv.FreeAddr(t), units, sim.ServerOptions{})
+	ep, err := devsrv.ListenTCP(testenv.FreeAddr(t), units, devsrv.ServerOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

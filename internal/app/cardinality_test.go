@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/feederd/feederd/internal/config"
-	"github.com/feederd/feederd/internal/sim"
+	"github.com/feederd/feederd/internal/sim/devsrv"
 	"github.com/feederd/feederd/internal/testenv"
 )
 
@@ -37,9 +37,9 @@ func simGateway(t *testing.T, prefix string, n int) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	devs := make([]*sim.Device, n)
+	devs := make([]*devsrv.Device, n)
 	for i := range devs {
-		d, err := sim.NewDevice(fmt.Sprintf("%s%02d", prefix, i+1), uint8(i+1), p)
+		d, err := devsrv.NewDevice(fmt.Sprintf("%s%02d", prefix, i+1), uint8(i+1), p)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -50,11 +50,11 @@ func simGateway(t *testing.T, prefix string, n int) string {
 		}
 		devs[i] = d
 	}
-	units, err := sim.NewUnits(devs...)
+	units, err := devsrv.NewUnits(devs...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ep, err := sim.ListenTCP(testenv.FreeAddr(t), units, sim.ServerOptions{})
+	ep, err := devsrv.ListenTCP(testenv.FreeAddr(t), units, devsrv.ServerOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
