@@ -64,6 +64,8 @@ type Live struct {
 	// onNote is called after a note changed, on the caller's goroutine.
 	onNote func(id string)
 	kick   chan struct{}
+	// models takes a reloaded configuration (SetModel) to Run.
+	models chan *config.Model
 
 	// subMu guards the subscribers and the replay buffer: the owner
 	// publishes under it, a new subscriber reads the replay under it.
@@ -74,6 +76,7 @@ type Live struct {
 	closed bool
 
 	// Owned by Run:
+	model   *config.Model
 	active  map[string]grid.Outage
 	recent  []grid.Outage
 	events  []EventView
@@ -154,6 +157,8 @@ func NewLive(opts LiveOptions) *Live {
 		opts:    opts,
 		changes: make(chan grid.Change, 4096),
 		kick:    make(chan struct{}, 1),
+		models:  make(chan *config.Model, 1),
+		model:   opts.Model,
 		subs:    map[*sseSub]struct{}{},
 		nextID:  1,
 		active:  map[string]grid.Outage{},
@@ -175,6 +180,18 @@ func (l *Live) Outage(c *grid.Change) {
 	default:
 		l.dropped.Store(true)
 	}
+}
+
+// SetModel hands Run a reloaded configuration. Run takes it after the
+// events queued before the call, whose device indexes are the old model's,
+// and moves the voltage history to the new indexes. Only one goroutine may
+// call it (the reload's owner).
+func (l *Live) SetModel(m *config.Model) {
+	select {
+	case <-l.models: // one Run has not taken yet: m replaces it
+	default:
+	}
+	l.models <- m
 }
 
 // Notes returns the agents' notes by outage ID; the map must not be
@@ -245,6 +262,18 @@ func (l *Live) Run(ctx context.Context, events <-chan detect.Event, src Source) 
 		case c := <-l.changes:
 			l.change(&c)
 			l.publish()
+		case m := <-l.models:
+			for queued := len(events); queued > 0; queued-- {
+				ev, ok := <-events
+				if !ok {
+					break
+				}
+				l.event(&ev)
+			}
+			l.frames = remapFrames(l.frames, l.model, m)
+			l.model = m
+			l.lastKey = ""
+			l.publish()
 		case <-l.kick:
 		case <-tick.C:
 			now := l.opts.Now()
@@ -281,7 +310,7 @@ func (l *Live) Run(ctx context.Context, events <-chan detect.Event, src Source) 
 }
 
 func (l *Live) event(ev *detect.Event) {
-	v := eventView(l.opts.Model, ev)
+	v := eventView(l.model, ev)
 	if len(l.events) == cap(l.events) && len(l.events) >= l.opts.EventBuffer {
 		// Start a new backing array with the newer half: readers keep the
 		// old one, and the owner never writes below a published length.
@@ -336,6 +365,38 @@ func (l *Live) sampleVoltages(devs []detect.DeviceState, now int64) {
 		frames = slices.Clone(frames[len(frames)-keep:])
 	}
 	l.frames = frames
+}
+
+// remapFrames moves the voltage history from the device indexes of model
+// from to those of model to, by device ID; a device new in to has no
+// history.
+func remapFrames(frames []*voltFrame, from, to *config.Model) []*voltFrame {
+	if len(frames) == 0 {
+		return frames
+	}
+	was := make(map[string]int, len(from.Devices))
+	for i, d := range from.Devices {
+		was[d.ID] = i
+	}
+	old := make([]int, len(to.Devices))
+	for i, d := range to.Devices {
+		old[i] = -1
+		if j, ok := was[d.ID]; ok {
+			old[i] = j
+		}
+	}
+	out := make([]*voltFrame, len(frames))
+	for k, f := range frames {
+		nf := &voltFrame{t: f.t, pu: make([]float32, len(old))}
+		for i, j := range old {
+			nf.pu[i] = float32(math.NaN())
+			if j >= 0 && j < len(f.pu) {
+				nf.pu[i] = f.pu[j]
+			}
+		}
+		out[k] = nf
+	}
+	return out
 }
 
 // series returns device i's points of the history, oldest first.
