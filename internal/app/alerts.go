@@ -57,15 +57,41 @@ const eventAlertsBuffer = 4096
 //
 // Events in progress carried over a restart (pipeline.Resumed) are fired
 // again at start, so their alerts are live from the first moment.
+//
+// An event's end resolves the labels its start fired, so that an event
+// whose device a reload moved to another feeder still resolves.
 type eventAlerts struct {
 	devices []*config.Device
 	params  detect.Params
 	sub     *pipeline.Subscription
 	sink    alert.Sink
+	// models takes a reloaded configuration to run (setModel).
+	models chan *config.Model
+	// firing holds the labels of every event alert set and not resolved.
+	firing map[firingKey]map[string]string
+}
+
+// firingKey names an event: its ID is unique per device index within a
+// run, and a reload may give a new device the index of an old one.
+type firingKey struct {
+	id     uint64
+	device string
 }
 
 func newEventAlerts(m *config.Model, sub *pipeline.Subscription, sink alert.Sink) *eventAlerts {
-	return &eventAlerts{devices: m.Devices, params: m.Detect, sub: sub, sink: sink}
+	return &eventAlerts{devices: m.Devices, params: m.Detect, sub: sub, sink: sink,
+		models: make(chan *config.Model, 1), firing: map[firingKey]map[string]string{}}
+}
+
+// setModel hands run a reloaded configuration; run takes it after the
+// events queued before the call, whose device indexes are the old
+// model's. Only one goroutine may call it (the reload's owner).
+func (c *eventAlerts) setModel(m *config.Model) {
+	select {
+	case <-c.models:
+	default:
+	}
+	c.models <- m
 }
 
 // run fires the alerts of the resumed events, then handles events until the
@@ -74,10 +100,24 @@ func (c *eventAlerts) run(resumed []detect.Event) error {
 	for i := range resumed {
 		c.handle(&resumed[i])
 	}
-	for ev := range c.sub.C {
-		c.handle(&ev)
+	for {
+		select {
+		case ev, ok := <-c.sub.C:
+			if !ok {
+				return nil
+			}
+			c.handle(&ev)
+		case m := <-c.models:
+			for n := len(c.sub.C); n > 0; n-- {
+				ev, ok := <-c.sub.C
+				if !ok {
+					return nil
+				}
+				c.handle(&ev)
+			}
+			c.devices, c.params = m.Devices, m.Detect
+		}
 	}
-	return nil
 }
 
 func (c *eventAlerts) handle(ev *detect.Event) {
@@ -94,11 +134,18 @@ func (c *eventAlerts) handle(ev *detect.Event) {
 	default:
 		return
 	}
+	key := firingKey{ev.ID, d.ID}
 	switch ev.Stage {
 	case detect.StageStart:
+		c.firing[key] = a.Labels
 		c.sink.Set(a)
 	case detect.StageEnd:
-		c.sink.Resolve(a.Labels, time.Unix(0, ev.End))
+		labels := a.Labels
+		if l, ok := c.firing[key]; ok {
+			labels = l
+			delete(c.firing, key)
+		}
+		c.sink.Resolve(labels, time.Unix(0, ev.End))
 	}
 }
 
