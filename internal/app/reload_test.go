@@ -7,11 +7,14 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/feederd/feederd/internal/testenv"
 )
 
 // connCounter is a TCP proxy in front of a simulated device that counts the
@@ -198,4 +201,175 @@ func scrape(t *testing.T, d *daemon, series string) float64 {
 	}
 	t.Fatalf("/metrics has no %s", series)
 	return 0
+}
+
+// TestReloadEndToEnd: a running daemon (rtusim devices, a real InfluxDB)
+// reloads a file that adds a device (listed first, so every other device
+// gets a new index), removes one and changes one, the way SIGHUP asks.
+// The new device's points reach InfluxDB, the removed one's link is closed
+// and its polls stop, the changed one's link reconnects, the unchanged
+// one's connection stays open, and its excursion in progress before the
+// reload goes on as the same event (same id, no end line) and ends once,
+// after it. Then an invalid file is refused with the running configuration
+// kept, and a valid one applies through POST /-/reload.
+func TestReloadEndToEnd(t *testing.T) {
+	influx := testenv.StartInflux(t)
+	nominal := map[string]float64{"va": 7200, "vb": 7200, "vc": 7200, "breaker_closed": 1, "freq": 60}
+	brk, brkURL := simDevice(t, "F1-BRK", 1, "sel751a.yaml", map[string]float64{"van": 7200, "vbn": 7200, "vcn": 7200, "breaker_closed": 1, "freq": 60})
+	_, rmURL := simDevice(t, "F1-RM", 2, "feeder-rtu.yaml", nominal)
+	_, chURL := simDevice(t, "F1-CH", 3, "feeder-rtu.yaml", nominal)
+	_, nwURL := simDevice(t, "F1-NEW", 4, "feeder-rtu.yaml", nominal)
+	conns := map[string]*connCounter{"brk": countConns(t, brkURL), "rm": countConns(t, rmURL), "ch": countConns(t, chURL), "nw": countConns(t, nwURL)}
+	head := fmt.Sprintf(`
+profiles: [%[1]s/feeder-rtu.yaml, %[1]s/sel751a.yaml]
+poll: {interval: 200ms, timeout: 150ms}
+detect: {band_persistence: 1s}
+influx: {url: %[2]s, bucket: %[3]s, flush_interval: 200ms, batch_size: 100}
+`, profilesDir(t), influx.URL, influx.Bucket)
+	link := func(id string) string { return fmt.Sprintf("  - {id: %s, url: %s}\n", id, conns[id].url) }
+	const (
+		devBRK = "  - {id: F1-BRK, link: brk, unit: 1, profile: sel751a, feeder: F1, nominal_voltage: 7200}\n"
+		devRM  = "  - {id: F1-RM, link: rm, unit: 2, profile: feeder-rtu, feeder: F1, upstream: F1-BRK, nominal_voltage: 7200}\n"
+		devCH  = "  - {id: F1-CH, link: ch, unit: 3, profile: feeder-rtu, feeder: F1, upstream: F1-BRK, nominal_voltage: 7200%s}\n"
+		devNW  = "  - {id: F1-NEW, link: nw, unit: 4, profile: feeder-rtu, feeder: F1, upstream: F1-BRK, nominal_voltage: 7200}\n"
+	)
+	v1 := head + "links:\n" + link("brk") + link("rm") + link("ch") + "devices:\n" + devBRK + devRM + fmt.Sprintf(devCH, "")
+	v2 := head + "links:\n" + link("nw") + link("brk") + link("ch") + "devices:\n" + devNW + devBRK + fmt.Sprintf(devCH, ", interval: 400ms")
+	hup := make(chan chan error)
+	var path string
+	d := startDaemon(t, v1, func(o *Options) { o.Reload, path = hup, o.ConfigPath })
+
+	count := func(dev string) int64 {
+		rows := influx.Query(t, fmt.Sprintf(`SELECT count(voltage_a) FROM feeder_point WHERE device='%s'`, dev))
+		if len(rows) == 0 {
+			return 0
+		}
+		n, _ := rows[0].Values[0][1].(json.Number).Int64()
+		return n
+	}
+	eventually(t, 20*time.Second, "every device's points in InfluxDB", func() error {
+		for _, dev := range []string{"F1-BRK", "F1-RM", "F1-CH"} {
+			if count(dev) == 0 {
+				return fmt.Errorf("no points of %s", dev)
+			}
+		}
+		return nil
+	})
+	// F1-BRK's phase A at 0.93 pu: outside Range A for more than 1 s.
+	if err := brk.SetValue("van", 6696); err != nil {
+		t.Fatal(err)
+	}
+	type stage struct{ id, stage string }
+	bandEvents := func() []stage {
+		var out []stage
+		for _, s := range influx.Query(t, `SELECT id, stage FROM feeder_event WHERE device='F1-BRK' AND kind='band'`) {
+			for _, v := range s.Values {
+				out = append(out, stage{fmt.Sprint(v[s.Column("id")]), fmt.Sprint(v[s.Column("stage")])})
+			}
+		}
+		return out
+	}
+	var started []stage
+	eventually(t, 20*time.Second, "F1-BRK's band event started", func() error {
+		if started = bandEvents(); len(started) != 1 || started[0].stage != "start" {
+			return fmt.Errorf("band events %v", started)
+		}
+		return nil
+	})
+
+	writeConfig(t, path, v2)
+	if err := reloadVia(t, hup); err != nil {
+		t.Fatalf("reload: %v", err)
+	}
+	eventually(t, 20*time.Second, "F1-NEW's points in InfluxDB", func() error {
+		if count("F1-NEW") == 0 {
+			return fmt.Errorf("none yet")
+		}
+		return nil
+	})
+	eventually(t, 10*time.Second, "rm's connection closed", func() error {
+		if n := conns["rm"].open.Load(); n != 0 {
+			return fmt.Errorf("%d open", n)
+		}
+		return nil
+	})
+	// F1-RM's last lines are delivered within a flush; then none come.
+	time.Sleep(time.Second)
+	rm := count("F1-RM")
+	time.Sleep(time.Second)
+	if got := count("F1-RM"); got != rm {
+		t.Fatalf("F1-RM's points went from %d to %d after it was removed", rm, got)
+	}
+	_, metrics := get(t, d.base+"/metrics")
+	for _, gone := range []string{`link="rm"`, `device="F1-RM"`} {
+		if strings.Contains(metrics, gone) {
+			t.Errorf("/metrics still has series with %s", gone)
+		}
+	}
+	if a, o := conns["brk"].accepts.Load(), conns["brk"].open.Load(); a != 1 || o != 1 {
+		t.Fatalf("brk: %d connections, %d open; want its one connection kept", a, o)
+	}
+	if a, o := conns["ch"].accepts.Load(), conns["ch"].open.Load(); a != 2 || o != 1 {
+		t.Fatalf("ch: %d connections, %d open; want a new one for F1-CH's new interval", a, o)
+	}
+	if got := bandEvents(); !slices.Equal(got, started) {
+		t.Fatalf("F1-BRK's band events after the reload: %v, want only %v", got, started)
+	}
+	// Back inside Range A: the event that started before the reload ends.
+	if err := brk.SetValue("van", 7200); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, "F1-BRK's band event ended", func() error {
+		want := []stage{started[0], {started[0].id, "end"}}
+		if got := bandEvents(); !slices.Equal(got, want) {
+			return fmt.Errorf("band events %v, want %v", got, want)
+		}
+		return nil
+	})
+
+	// An invalid file changes nothing.
+	writeConfig(t, path, strings.Replace(v2, "devices:\n", "devices:\n  - {id: F1-BAD, lnk: brk}\n", 1))
+	err := reloadVia(t, hup)
+	if want := "reload refused, nothing was reloaded: " + path + ":11: devices[0].lnk:"; err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Fatalf("reload of an invalid file = %v, want it to start with %q", err, want)
+	}
+	if got := scrape(t, d, "feederd_config_last_reload_successful"); got != 0 {
+		t.Fatalf("feederd_config_last_reload_successful = %v, want 0", got)
+	}
+	n := count("F1-NEW")
+	eventually(t, 20*time.Second, "F1-NEW polled on", func() error {
+		if count("F1-NEW") <= n {
+			return fmt.Errorf("no new points")
+		}
+		return nil
+	})
+
+	// A valid file through the API: F1-CH gets a label, which keeps its link.
+	writeConfig(t, path, strings.Replace(v2, "interval: 400ms", "interval: 400ms, labels: {substation: north}", 1))
+	resp, err := http.Post(d.base+"/-/reload", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var sum reloadSummary
+	if err := json.Unmarshal(body, &sum); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("POST /-/reload = %d %s", resp.StatusCode, body)
+	}
+	got := fmt.Sprint(sum.DevicesAdded, sum.DevicesRemoved, sum.DevicesChanged, sum.DevicesUnchanged, sum.LinksStarted, sum.LinksStopped, sum.LinksRestarted, sum.LinksKept)
+	if want := "[] [] [F1-CH] 2 [] [] [] [nw brk ch]"; got != want {
+		t.Fatalf("summary %s = %s, want %s", body, got, want)
+	}
+	if got := scrape(t, d, "feederd_config_last_reload_successful"); got != 1 {
+		t.Fatalf("feederd_config_last_reload_successful = %v, want 1", got)
+	}
+	if got := scrape(t, d, `feederd_config_reloads_total{result="success"}`); got != 2 {
+		t.Fatalf("successful reloads %v, want 2", got)
+	}
+	if a := conns["ch"].accepts.Load(); a != 2 {
+		t.Fatalf("ch: %d connections after a label change, want 2", a)
+	}
+	if err := d.stop(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
 }
