@@ -330,8 +330,10 @@ influx: {url: %[2]s, bucket: %[3]s, flush_interval: 200ms, batch_size: 100}
 	// An invalid file changes nothing.
 	writeConfig(t, path, strings.Replace(v2, "devices:\n", "devices:\n  - {id: F1-BAD, lnk: brk}\n", 1))
 	err := reloadVia(t, hup)
-	if want := "reload refused, nothing was reloaded: " + path + ":11: devices[0].lnk:"; err == nil || !strings.HasPrefix(err.Error(), want) {
-		t.Fatalf("reload of an invalid file = %v, want it to start with %q", err, want)
+	want := "reload refused, nothing was reloaded: " + path + `:11: devices[0].lnk: unknown key "lnk" (did you mean "link"?)` + "\n" +
+		path + ":11: devices[0].unit: required (0..247)\n" + path + ":11: devices[0].profile: required\n" + path + ":11: devices[0].feeder: required"
+	if err == nil || err.Error() != want {
+		t.Fatalf("reload of an invalid file = %v, want %q", err, want)
 	}
 	if got := scrape(t, d, "feederd_config_last_reload_successful"); got != 0 {
 		t.Fatalf("feederd_config_last_reload_successful = %v, want 0", got)
