@@ -14,6 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/feederd/feederd/internal/config"
+	"github.com/feederd/feederd/internal/detect"
+	"github.com/feederd/feederd/internal/pipeline"
 	"github.com/feederd/feederd/internal/testenv"
 )
 
@@ -375,5 +378,44 @@ influx: {url: %[2]s, bucket: %[3]s, flush_interval: 200ms, batch_size: 100}
 	}
 	if err := d.stop(); err != nil {
 		t.Fatalf("Run: %v", err)
+	}
+}
+
+// TestEventAlertsFollowReload: events queued before a reload are read with
+// the old device table, later ones with the new; an event's end resolves
+// the labels its start fired even when its device moved to another index
+// and feeder, and a new device given the old index gets alerts of its own
+// for an event of the same ID.
+func TestEventAlertsFollowReload(t *testing.T) {
+	a := &config.Device{ID: "F1-A", Feeder: "F1"}
+	m1 := &config.Model{Detect: detect.DefaultParams(), Devices: []*config.Device{a}}
+	moved := *a
+	moved.Feeder, moved.Index = "F3", 1
+	m2 := &config.Model{Detect: detect.DefaultParams(), Devices: []*config.Device{{ID: "F2-N", Feeder: "F2"}, &moved}}
+	ch := make(chan detect.Event, 8)
+	sink := &recordingSink{}
+	c := newEventAlerts(m1, &pipeline.Subscription{C: ch}, sink)
+	const id = 1
+	ch <- detect.Event{ID: id, Device: 0, Kind: detect.KindCommLost, Stage: detect.StageStart, Start: 1e18}
+	c.setModel(m2)
+	done := make(chan error, 1)
+	go func() { done <- c.run(nil) }()
+	ch <- detect.Event{ID: id, Device: 1, Kind: detect.KindCommLost, Stage: detect.StageEnd, Start: 1e18, End: 2e18}
+	ch <- detect.Event{ID: id, Device: 0, Kind: detect.KindCommLost, Stage: detect.StageStart, Start: 3e18}
+	ch <- detect.Event{ID: id, Device: 0, Kind: detect.KindCommLost, Stage: detect.StageEnd, Start: 3e18, End: 4e18}
+	close(ch)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, s := range sink.set {
+		got = append(got, "set "+s.Labels["device"]+" "+s.Labels["feeder"])
+	}
+	for _, l := range sink.resolved {
+		got = append(got, "resolve "+l["device"]+" "+l["feeder"])
+	}
+	want := []string{"set F1-A F1", "set F2-N F2", "resolve F1-A F1", "resolve F2-N F2"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("alerts %q, want %q", got, want)
 	}
 }
