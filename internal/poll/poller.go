@@ -83,14 +83,21 @@ func (o *Options) validate() error {
 	if o.Registerer == nil {
 		errs = append(errs, errors.New("registerer is nil"))
 	}
-	if o.Model == nil {
-		return errors.Join(errs...)
+	if o.Model != nil {
+		errs = append(errs, validateModel(o.Model)...)
 	}
-	if o.Model.Poll.StaleAfter < 1 {
-		errs = append(errs, fmt.Errorf("poll stale_after %d is less than 1", o.Model.Poll.StaleAfter))
+	return errors.Join(errs...)
+}
+
+// validateModel checks what the poller needs of a model (New's and
+// Prepare's).
+func validateModel(m *config.Model) []error {
+	var errs []error
+	if m.Poll.StaleAfter < 1 {
+		errs = append(errs, fmt.Errorf("poll stale_after %d is less than 1", m.Poll.StaleAfter))
 	}
 	onLink := map[*config.Device]bool{}
-	for _, l := range o.Model.Links {
+	for _, l := range m.Links {
 		if l == nil {
 			errs = append(errs, errors.New("model has a nil link"))
 			continue
@@ -114,12 +121,12 @@ func (o *Options) validate() error {
 			onLink[d] = true
 		}
 	}
-	for _, d := range o.Model.Devices {
+	for _, d := range m.Devices {
 		if !onLink[d] {
 			errs = append(errs, fmt.Errorf("device %s is on no link's device list", d.ID))
 		}
 	}
-	return errors.Join(errs...)
+	return errs
 }
 
 // DeviceStatus is the comms state of one device, as of its last poll.

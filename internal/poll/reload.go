@@ -9,8 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/feederd/feederd/internal/config"
 )
 
@@ -165,8 +163,7 @@ type Update struct {
 // Apply will start. It changes nothing, so an error (a TLS certificate that
 // does not load) leaves the poller as it was.
 func (p *Poller) Prepare(m *config.Model) (*Update, error) {
-	opts := Options{Model: m, Sink: p.sink, Logger: p.log, Registerer: prometheus.NewRegistry()}
-	if err := opts.validate(); err != nil {
+	if err := errors.Join(validateModel(m)...); err != nil {
 		return nil, err
 	}
 	p.mu.Lock()
