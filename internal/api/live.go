@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"maps"
 	"math"
@@ -64,8 +65,10 @@ type Live struct {
 	// onNote is called after a note changed, on the caller's goroutine.
 	onNote func(id string)
 	kick   chan struct{}
-	// models takes a reloaded configuration (SetModel) to Run.
-	models chan *config.Model
+	// models takes a reloaded configuration (SetModel) to Run; ended is
+	// closed when Run returns.
+	models chan modelSwap
+	ended  chan struct{}
 
 	// subMu guards the subscribers and the replay buffer: the owner
 	// publishes under it, a new subscriber reads the replay under it.
@@ -157,7 +160,8 @@ func NewLive(opts LiveOptions) *Live {
 		opts:    opts,
 		changes: make(chan grid.Change, 4096),
 		kick:    make(chan struct{}, 1),
-		models:  make(chan *config.Model, 1),
+		models:  make(chan modelSwap),
+		ended:   make(chan struct{}),
 		model:   opts.Model,
 		subs:    map[*sseSub]struct{}{},
 		nextID:  1,
@@ -182,16 +186,34 @@ func (l *Live) Outage(c *grid.Change) {
 	}
 }
 
-// SetModel hands Run a reloaded configuration. Run takes it after the
-// events queued before the call, whose device indexes are the old model's,
-// and moves the voltage history to the new indexes. Only one goroutine may
-// call it (the reload's owner).
-func (l *Live) SetModel(m *config.Model) {
+// SetModel hands Run a reloaded configuration and waits until Run has
+// taken it, or ctx ends. Run first takes the events queued before it takes
+// the model, whose device indexes are the old model's, and moves the
+// voltage history to the new indexes: call it while nothing publishes
+// events of the new model (the reload does, with the pollers paused). Only
+// one goroutine may call it (the reload's owner).
+func (l *Live) SetModel(ctx context.Context, m *config.Model) error {
+	req := modelSwap{m: m, taken: make(chan struct{})}
 	select {
-	case <-l.models: // one Run has not taken yet: m replaces it
-	default:
+	case l.models <- req:
+	case <-l.ended:
+		return nil // nothing to show any more
+	case <-ctx.Done():
+		return fmt.Errorf("desk live view did not take the new configuration: %w", ctx.Err())
 	}
-	l.models <- m
+	select {
+	case <-req.taken:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("desk live view did not take the new configuration: %w", ctx.Err())
+	}
+}
+
+// modelSwap is a reloaded configuration on its way to Run, which closes
+// taken when it uses it.
+type modelSwap struct {
+	m     *config.Model
+	taken chan struct{}
 }
 
 // Notes returns the agents' notes by outage ID; the map must not be
@@ -224,6 +246,7 @@ func (l *Live) setNote(id string, f func(*Note)) Note {
 // Run owns the live view until events (the pipeline's event stream) is
 // closed or ctx ends; it then ends every stream.
 func (l *Live) Run(ctx context.Context, events <-chan detect.Event, src Source) error {
+	defer close(l.ended)
 	defer l.closeSubs()
 	for _, o := range src.Outages() {
 		l.active[o.ID] = o
@@ -262,7 +285,7 @@ func (l *Live) Run(ctx context.Context, events <-chan detect.Event, src Source) 
 		case c := <-l.changes:
 			l.change(&c)
 			l.publish()
-		case m := <-l.models:
+		case req := <-l.models:
 			for queued := len(events); queued > 0; queued-- {
 				ev, ok := <-events
 				if !ok {
@@ -270,10 +293,11 @@ func (l *Live) Run(ctx context.Context, events <-chan detect.Event, src Source) 
 				}
 				l.event(&ev)
 			}
-			l.frames = remapFrames(l.frames, l.model, m)
-			l.model = m
+			l.frames = remapFrames(l.frames, l.model, req.m)
+			l.model = req.m
 			l.lastKey = ""
 			l.publish()
+			close(req.taken)
 		case <-l.kick:
 		case <-tick.C:
 			now := l.opts.Now()

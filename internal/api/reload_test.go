@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -102,6 +103,11 @@ func TestDeskFollowsModel(t *testing.T) {
 	m.Devices[0], m.Devices[1] = m.Devices[1], m.Devices[0]
 	m.Devices[0].Index, m.Devices[1].Index = 0, 1
 	d.srv.SetModel(m)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := d.live.SetModel(ctx, m); err != nil {
+		t.Fatal(err)
+	}
 	var b struct {
 		Devices []DeviceView `json:"devices"`
 	}

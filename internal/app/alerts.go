@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"math"
@@ -65,8 +66,10 @@ type eventAlerts struct {
 	params  detect.Params
 	sub     *pipeline.Subscription
 	sink    alert.Sink
-	// models takes a reloaded configuration to run (setModel).
-	models chan *config.Model
+	// models takes a reloaded configuration to run (setModel); ended is
+	// closed when run returns.
+	models chan modelSwap
+	ended  chan struct{}
 	// firing holds the labels of every event alert set and not resolved.
 	firing map[firingKey]map[string]string
 }
@@ -80,23 +83,42 @@ type firingKey struct {
 
 func newEventAlerts(m *config.Model, sub *pipeline.Subscription, sink alert.Sink) *eventAlerts {
 	return &eventAlerts{devices: m.Devices, params: m.Detect, sub: sub, sink: sink,
-		models: make(chan *config.Model, 1), firing: map[firingKey]map[string]string{}}
+		models: make(chan modelSwap), ended: make(chan struct{}), firing: map[firingKey]map[string]string{}}
 }
 
-// setModel hands run a reloaded configuration; run takes it after the
-// events queued before the call, whose device indexes are the old
-// model's. Only one goroutine may call it (the reload's owner).
-func (c *eventAlerts) setModel(m *config.Model) {
+// setModel hands run a reloaded configuration and waits until run has
+// taken it, or ctx ends. run first handles the events queued before it
+// takes the model, whose device indexes are the old model's: call it while
+// nothing can publish events of the new one (the reload does, with the
+// pollers paused). Only one goroutine may call it (the reload's owner).
+func (c *eventAlerts) setModel(ctx context.Context, m *config.Model) error {
+	req := modelSwap{m: m, taken: make(chan struct{})}
 	select {
-	case <-c.models:
-	default:
+	case c.models <- req:
+	case <-c.ended:
+		return nil // no events to map any more
+	case <-ctx.Done():
+		return fmt.Errorf("event alerts did not take the new configuration: %w", ctx.Err())
 	}
-	c.models <- m
+	select {
+	case <-req.taken:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("event alerts did not take the new configuration: %w", ctx.Err())
+	}
+}
+
+// modelSwap is a reloaded configuration on its way to run; run closes
+// taken when it uses it.
+type modelSwap struct {
+	m     *config.Model
+	taken chan struct{}
 }
 
 // run fires the alerts of the resumed events, then handles events until the
 // pipeline closes its stream.
 func (c *eventAlerts) run(resumed []detect.Event) error {
+	defer close(c.ended)
 	for i := range resumed {
 		c.handle(&resumed[i])
 	}
@@ -107,15 +129,16 @@ func (c *eventAlerts) run(resumed []detect.Event) error {
 				return nil
 			}
 			c.handle(&ev)
-		case m := <-c.models:
+		case req := <-c.models:
 			for n := len(c.sub.C); n > 0; n-- {
 				ev, ok := <-c.sub.C
 				if !ok {
-					return nil
+					break
 				}
 				c.handle(&ev)
 			}
-			c.devices, c.params = m.Devices, m.Detect
+			c.devices, c.params = req.m.Devices, req.m.Detect
+			close(req.taken)
 		}
 	}
 }

@@ -323,10 +323,19 @@ func (r *reloader) apply() (*reloadSummary, error) {
 		r.poller.Resume()
 		return nil, fmt.Errorf("pipeline: %w; nothing was reloaded", err)
 	}
+	// The desk and the event alerts take the new model before the pollers
+	// resume, so that the events they still hold are read with the old
+	// device indexes and the new ones with the new. Past the deadline they
+	// go on with the old one (logged): names on the desk or in alerts may
+	// then be wrong until the next reload.
 	r.srv.SetModel(next)
-	r.live.SetModel(next)
+	if err := r.live.SetModel(ctx, next); err != nil {
+		r.log.Error("reload", "err", err)
+	}
 	if r.events != nil {
-		r.events.setModel(next)
+		if err := r.events.setModel(ctx, next); err != nil {
+			r.log.Error("reload", "err", err)
+		}
 	}
 	// Apply fails only when the poller is not paused, which it is.
 	if err := r.poller.Apply(upd); err != nil {

@@ -1,16 +1,14 @@
 package app
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,62 +17,6 @@ import (
 	"github.com/feederd/feederd/internal/pipeline"
 	"github.com/feederd/feederd/internal/testenv"
 )
-
-// connCounter is a TCP proxy in front of a simulated device that counts the
-// connections feederd opened and those still open.
-type connCounter struct {
-	url           string
-	accepts, open atomic.Int32
-}
-
-func countConns(t *testing.T, target string) *connCounter {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &connCounter{url: "tcp://" + ln.Addr().String()}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var conns []net.Conn
-	wg.Go(func() {
-		for {
-			in, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			out, err := net.DialTimeout("tcp", strings.TrimPrefix(target, "tcp://"), time.Second)
-			if err != nil {
-				in.Close()
-				continue
-			}
-			c.accepts.Add(1)
-			c.open.Add(1)
-			mu.Lock()
-			conns = append(conns, in, out)
-			mu.Unlock()
-			wg.Go(func() {
-				_, _ = io.Copy(out, in) // ends when feederd closes its side
-				c.open.Add(-1)
-				out.Close()
-			})
-			wg.Go(func() {
-				_, _ = io.Copy(in, out)
-				in.Close()
-			})
-		}
-	})
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
-	return c
-}
 
 // reloadVia asks the daemon for a reload the way SIGHUP does and returns
 // its error.
@@ -222,14 +164,14 @@ func TestReloadEndToEnd(t *testing.T) {
 	_, rmURL := simDevice(t, "F1-RM", 2, "feeder-rtu.yaml", nominal)
 	_, chURL := simDevice(t, "F1-CH", 3, "feeder-rtu.yaml", nominal)
 	_, nwURL := simDevice(t, "F1-NEW", 4, "feeder-rtu.yaml", nominal)
-	conns := map[string]*connCounter{"brk": countConns(t, brkURL), "rm": countConns(t, rmURL), "ch": countConns(t, chURL), "nw": countConns(t, nwURL)}
+	conns := map[string]*testenv.ConnCounter{"brk": testenv.CountConns(t, brkURL), "rm": testenv.CountConns(t, rmURL), "ch": testenv.CountConns(t, chURL), "nw": testenv.CountConns(t, nwURL)}
 	head := fmt.Sprintf(`
 profiles: [%[1]s/feeder-rtu.yaml, %[1]s/sel751a.yaml]
 poll: {interval: 200ms, timeout: 150ms}
 detect: {band_persistence: 1s}
 influx: {url: %[2]s, bucket: %[3]s, flush_interval: 200ms, batch_size: 100}
 `, profilesDir(t), influx.URL, influx.Bucket)
-	link := func(id string) string { return fmt.Sprintf("  - {id: %s, url: %s}\n", id, conns[id].url) }
+	link := func(id string) string { return fmt.Sprintf("  - {id: %s, url: %s}\n", id, conns[id].URL) }
 	const (
 		devBRK = "  - {id: F1-BRK, link: brk, unit: 1, profile: sel751a, feeder: F1, nominal_voltage: 7200}\n"
 		devRM  = "  - {id: F1-RM, link: rm, unit: 2, profile: feeder-rtu, feeder: F1, upstream: F1-BRK, nominal_voltage: 7200}\n"
@@ -291,7 +233,7 @@ influx: {url: %[2]s, bucket: %[3]s, flush_interval: 200ms, batch_size: 100}
 		return nil
 	})
 	eventually(t, 10*time.Second, "rm's connection closed", func() error {
-		if n := conns["rm"].open.Load(); n != 0 {
+		if n := conns["rm"].Open.Load(); n != 0 {
 			return fmt.Errorf("%d open", n)
 		}
 		return nil
@@ -309,10 +251,10 @@ influx: {url: %[2]s, bucket: %[3]s, flush_interval: 200ms, batch_size: 100}
 			t.Errorf("/metrics still has series with %s", gone)
 		}
 	}
-	if a, o := conns["brk"].accepts.Load(), conns["brk"].open.Load(); a != 1 || o != 1 {
+	if a, o := conns["brk"].Accepts.Load(), conns["brk"].Open.Load(); a != 1 || o != 1 {
 		t.Fatalf("brk: %d connections, %d open; want its one connection kept", a, o)
 	}
-	if a, o := conns["ch"].accepts.Load(), conns["ch"].open.Load(); a != 2 || o != 1 {
+	if a, o := conns["ch"].Accepts.Load(), conns["ch"].Open.Load(); a != 2 || o != 1 {
 		t.Fatalf("ch: %d connections, %d open; want a new one for F1-CH's new interval", a, o)
 	}
 	if got := bandEvents(); !slices.Equal(got, started) {
@@ -373,7 +315,7 @@ influx: {url: %[2]s, bucket: %[3]s, flush_interval: 200ms, batch_size: 100}
 	if got := scrape(t, d, `feederd_config_reloads_total{result="success"}`); got != 2 {
 		t.Fatalf("successful reloads %v, want 2", got)
 	}
-	if a := conns["ch"].accepts.Load(); a != 2 {
+	if a := conns["ch"].Accepts.Load(); a != 2 {
 		t.Fatalf("ch: %d connections after a label change, want 2", a)
 	}
 	if err := d.stop(); err != nil {
@@ -397,9 +339,13 @@ func TestEventAlertsFollowReload(t *testing.T) {
 	c := newEventAlerts(m1, &pipeline.Subscription{C: ch}, sink)
 	const id = 1
 	ch <- detect.Event{ID: id, Device: 0, Kind: detect.KindCommLost, Stage: detect.StageStart, Start: 1e18}
-	c.setModel(m2)
 	done := make(chan error, 1)
 	go func() { done <- c.run(nil) }()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.setModel(ctx, m2); err != nil {
+		t.Fatal(err)
+	}
 	ch <- detect.Event{ID: id, Device: 1, Kind: detect.KindCommLost, Stage: detect.StageEnd, Start: 1e18, End: 2e18}
 	ch <- detect.Event{ID: id, Device: 0, Kind: detect.KindCommLost, Stage: detect.StageStart, Start: 3e18}
 	ch <- detect.Event{ID: id, Device: 0, Kind: detect.KindCommLost, Stage: detect.StageEnd, Start: 3e18, End: 4e18}

@@ -2,12 +2,7 @@ package poll
 
 import (
 	"context"
-	"io"
-	"net"
 	"slices"
-	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,63 +12,8 @@ import (
 	"github.com/feederd/feederd/internal/config"
 	"github.com/feederd/feederd/internal/profile"
 	"github.com/feederd/feederd/internal/sample"
+	"github.com/feederd/feederd/internal/testenv"
 )
-
-// tcpCounter is a TCP proxy in front of a Modbus server that counts the
-// connections it accepted and those still open.
-type tcpCounter struct {
-	url           string
-	accepts, open atomic.Int32
-}
-
-func countConns(t *testing.T, target string) *tcpCounter {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &tcpCounter{url: "tcp://" + ln.Addr().String()}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var conns []net.Conn
-	wg.Go(func() {
-		for {
-			in, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			out, err := net.DialTimeout("tcp", strings.TrimPrefix(target, "tcp://"), time.Second)
-			if err != nil {
-				in.Close()
-				continue
-			}
-			c.accepts.Add(1)
-			c.open.Add(1)
-			mu.Lock()
-			conns = append(conns, in, out)
-			mu.Unlock()
-			wg.Go(func() {
-				_, _ = io.Copy(out, in) // ends when the poller closes its side
-				c.open.Add(-1)
-				out.Close()
-			})
-			wg.Go(func() {
-				_, _ = io.Copy(in, out)
-				in.Close()
-			})
-		}
-	})
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
-	return c
-}
 
 // eventually waits up to 10 s for cond.
 func eventually(t *testing.T, what string, cond func() bool) {
@@ -93,18 +33,18 @@ func valueOf(poll []sample.Sample) float64 { return poll[0].Value }
 func TestReloadLinks(t *testing.T) {
 	pt := profile.Point{Name: "v", RegType: profile.Holding, Type: profile.Uint16}
 	ims := map[string]*image{}
-	conns := map[string]*tcpCounter{}
+	conns := map[string]*testenv.ConnCounter{}
 	for i, id := range []string{"A", "B", "C"} {
 		im := newImage(uint8(i + 1))
 		im.holding[0] = uint16(111 * (i + 1))
 		ims[id] = im
-		conns[id] = countConns(t, serve(t, im))
+		conns[id] = testenv.CountConns(t, serve(t, im))
 	}
 	const iv = 40 * time.Millisecond
 	dev := func(id string) *config.Device {
 		return testDevice("D"+id, uint8(id[0]-'A'+1), iv, pt)
 	}
-	m1 := testModel(testLink("LA", conns["A"].url, time.Second, dev("A")), testLink("LB", conns["B"].url, time.Second, dev("B")))
+	m1 := testModel(testLink("LA", conns["A"].URL, time.Second, dev("A")), testLink("LB", conns["B"].URL, time.Second, dev("B")))
 	sink := newCollector()
 	reg := prometheus.NewRegistry()
 	p, _ := start(t, m1, sink, reg, nil)
@@ -115,7 +55,7 @@ func TestReloadLinks(t *testing.T) {
 	// feeder changes, which does not touch its link.
 	da := dev("A")
 	da.Feeder = "F2"
-	m2 := testModel(testLink("LC", conns["C"].url, time.Second, dev("C")), testLink("LA", conns["A"].url, time.Second, da))
+	m2 := testModel(testLink("LC", conns["C"].URL, time.Second, dev("C")), testLink("LA", conns["A"].URL, time.Second, da))
 	u, err := p.Prepare(m2)
 	if err != nil {
 		t.Fatal(err)
@@ -138,7 +78,7 @@ func TestReloadLinks(t *testing.T) {
 		t.Fatal(err)
 	}
 	// LB's goroutine has ended and closed its connection.
-	eventually(t, "LB's connection closed", func() bool { return conns["B"].open.Load() == 0 })
+	eventually(t, "LB's connection closed", func() bool { return conns["B"].Open.Load() == 0 })
 	nB = len(ims["B"].requests())
 	before := len(sink.of(1))
 	p.Resume()
@@ -158,10 +98,10 @@ func TestReloadLinks(t *testing.T) {
 	if got := len(ims["B"].requests()); got != nB {
 		t.Fatalf("DB got %d requests after its link was removed", got-nB)
 	}
-	if got := conns["A"].accepts.Load(); got != 1 {
+	if got := conns["A"].Accepts.Load(); got != 1 {
 		t.Fatalf("LA connected %d times, want 1: a kept link keeps its connection", got)
 	}
-	if got := conns["C"].accepts.Load(); got != 1 {
+	if got := conns["C"].Accepts.Load(); got != 1 {
 		t.Fatalf("LC connected %d times, want 1", got)
 	}
 	var ids []string
@@ -185,7 +125,7 @@ func TestReloadLinks(t *testing.T) {
 	// A changed interval restarts DA's link on a new connection.
 	da3 := dev("A")
 	da3.Interval = 2 * iv
-	m3 := testModel(testLink("LC", conns["C"].url, time.Second, dev("C")), testLink("LA", conns["A"].url, time.Second, da3))
+	m3 := testModel(testLink("LC", conns["C"].URL, time.Second, dev("C")), testLink("LA", conns["A"].URL, time.Second, da3))
 	u, err = p.Prepare(m3)
 	if err != nil {
 		t.Fatal(err)
@@ -200,9 +140,9 @@ func TestReloadLinks(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.Resume()
-	eventually(t, "LA's second connection", func() bool { return conns["A"].accepts.Load() == 2 })
-	eventually(t, "LA's first connection closed", func() bool { return conns["A"].open.Load() == 1 })
-	if got := conns["C"].accepts.Load(); got != 1 {
+	eventually(t, "LA's second connection", func() bool { return conns["A"].Accepts.Load() == 2 })
+	eventually(t, "LA's first connection closed", func() bool { return conns["A"].Open.Load() == 1 })
+	if got := conns["C"].Accepts.Load(); got != 1 {
 		t.Fatalf("LC connected %d times, want 1", got)
 	}
 }
