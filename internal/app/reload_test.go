@@ -365,3 +365,76 @@ func TestEventAlertsFollowReload(t *testing.T) {
 		t.Fatalf("alerts %q, want %q", got, want)
 	}
 }
+
+// TestReloadDiff: which settings refuse a reload, which sizes are kept,
+// and how devices compare.
+func TestReloadDiff(t *testing.T) {
+	base := func() *config.Model {
+		l := &config.Link{ID: "L1"}
+		m := &config.Model{
+			Influx:   config.Influx{URL: "http://a:8086", QueueSize: 1000},
+			Pipeline: config.Pipeline{RingSize: 1 << 14},
+			Devices: []*config.Device{
+				{ID: "A", Feeder: "F1", Link: l, Unit: 1, Interval: time.Second},
+				{Index: 1, ID: "B", Feeder: "F1", Upstream: "A", Link: l, Unit: 2, Interval: time.Second},
+			},
+		}
+		l.Devices = m.Devices
+		m.Links = []*config.Link{l}
+		return m
+	}
+	for _, tc := range []struct {
+		name   string
+		change func(m *config.Model)
+		want   []string
+	}{
+		{"nothing", func(*config.Model) {}, nil},
+		{"devices and detection", func(m *config.Model) { m.Devices[0].Interval = 2 * time.Second; m.Detect.BandPersistence = time.Minute }, nil},
+		{"influx url and token", func(m *config.Model) { m.Influx.URL = "http://b:8086"; m.Influx.Token = config.NewSecret("x") },
+			[]string{"influx.url", "influx.token_env/token_file"}},
+		{"no influx", func(m *config.Model) { m.Influx.Disabled = true }, []string{"influx (the block)"}},
+		{"http", func(m *config.Model) { m.HTTP.Listen = "127.0.0.1:1"; m.HTTP.TLSCert = "c.pem" }, []string{"http.listen", "http.tls_cert_file"}},
+		{"pipeline", func(m *config.Model) { m.Pipeline.Shards = 4; m.Pipeline.DropPolicy = config.DropNewest },
+			[]string{"pipeline.shards", "pipeline.drop_policy"}},
+		{"alerting", func(m *config.Model) {
+			m.Alerting.Alertmanagers = []config.AlertReceiver{{Name: "am", URL: "http://am:9093"}}
+		}, []string{"alerting.alertmanagers"}},
+		{"sizes are kept, not refused", func(m *config.Model) { m.Pipeline.RingSize = 1 << 15; m.Influx.QueueSize = 2000 }, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			next := base()
+			tc.change(next)
+			if got := restartChanges(base(), next); !slices.Equal(got, tc.want) {
+				t.Fatalf("restartChanges = %q, want %q", got, tc.want)
+			}
+		})
+	}
+
+	next := base()
+	next.Pipeline.RingSize, next.Influx.QueueSize = 1<<15, 2000
+	kept := keepSizes(base(), next)
+	want := []string{"pipeline.ring_size (16384 kept, 32768 at the next restart)", "influx.queue_size (1000 kept, 2000 at the next restart)"}
+	if !slices.Equal(kept, want) || next.Pipeline.RingSize != 1<<14 || next.Influx.QueueSize != 1000 {
+		t.Fatalf("keepSizes = %q, ring %d, queue %d", kept, next.Pipeline.RingSize, next.Influx.QueueSize)
+	}
+
+	// C is new and listed first, A moves to index 1 and gets a label, B
+	// only moves, and the profile pointer and link pointer are new.
+	next = base()
+	c := &config.Device{ID: "C", Feeder: "F1", Upstream: "A", Link: next.Links[0], Unit: 3, Interval: time.Second}
+	next.Devices = []*config.Device{c, next.Devices[0], next.Devices[1]}
+	for i, d := range next.Devices {
+		d.Index = uint32(i)
+	}
+	next.Devices[1].Labels = map[string]string{"substation": "north"}
+	var s reloadSummary
+	s.diffDevices(base(), next)
+	if got := fmt.Sprint(s.DevicesAdded, s.DevicesRemoved, s.DevicesChanged, s.DevicesUnchanged); got != "[C] [] [A] 1" {
+		t.Fatalf("added, removed, changed, unchanged = %s", got)
+	}
+	s = reloadSummary{}
+	s.diffDevices(next, base())
+	if got := fmt.Sprint(s.DevicesAdded, s.DevicesRemoved, s.DevicesChanged, s.DevicesUnchanged); got != "[] [C] [A] 1" {
+		t.Fatalf("back: added, removed, changed, unchanged = %s", got)
+	}
+}
