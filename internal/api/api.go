@@ -211,4 +211,7 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 func (s *Server) index(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	fmt.Fprintln(w, "feederd\n\n/metrics  Prometheus metrics\n/healthz  liveness\n/readyz   readiness of each component")
+	if s.opts.Reload != nil {
+		fmt.Fprintln(w, "POST /-/reload  reload the configuration")
+	}
 }

@@ -80,10 +80,18 @@ func TestReloadEndpoint(t *testing.T) {
 			if (calls == 1) != tc.called {
 				t.Fatalf("reload called %d times", calls)
 			}
+			w = httptest.NewRecorder()
+			s.srv.Handler.ServeHTTP(w, httptest.NewRequest("GET", "http://127.0.0.1:9108/", nil))
+			if idx := w.Body.String(); !strings.HasSuffix(idx, "\nPOST /-/reload  reload the configuration\n") {
+				t.Fatalf("/ does not list POST /-/reload:\n%s", idx)
+			}
 		})
 	}
-	// Without Options.Reload there is no endpoint.
+	// Without Options.Reload there is no endpoint, and / does not list it.
 	base, _ := start(t, nil)
+	if _, idx := get(t, base+"/"); strings.Contains(idx, "reload") {
+		t.Fatalf("/ lists a reload without a reloader:\n%s", idx)
+	}
 	resp, err := http.Post(base+"/-/reload", "", nil)
 	if err != nil {
 		t.Fatal(err)
