@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -12,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/feederd/feederd/internal/config"
-	"github.com/feederd/feederd/internal/sim"
 	"github.com/feederd/feederd/internal/testenv"
 )
 
@@ -23,29 +20,7 @@ import (
 // change is refused naming its key.
 func TestSIGHUPReloads(t *testing.T) {
 	bin := buildFeederd(t)
-	p, err := config.LoadProfile(filepath.Join("..", "..", "configs", "profiles", "sel751a.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	dev, err := sim.NewDevice("F1-BRK", 1, p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	units, err := sim.NewUnits(dev)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ep, err := sim.ListenTCP(testenv.FreeAddr(t), units, sim.ServerOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan struct{})
-	go func() {
-		defer close(served)
-		_ = ep.Serve(ctx)
-	}()
-	t.Cleanup(func() { cancel(); <-served })
+	relayURL := simRelay(t)
 
 	abs, err := filepath.Abs(filepath.Join("..", "..", "configs", "profiles", "sel751a.yaml"))
 	if err != nil {
@@ -56,7 +31,7 @@ func TestSIGHUPReloads(t *testing.T) {
 poll: {interval: 50ms, timeout: 40ms}
 links: [{id: brk, url: %s}]
 devices: [{id: F1-BRK, link: brk, unit: 1, profile: sel751a, feeder: F1, nominal_voltage: 7200}]
-`, abs, ep.URL)
+`, abs, relayURL)
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
