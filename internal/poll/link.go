@@ -127,13 +127,22 @@ type link struct {
 
 	// polled is set once the first device poll has completed.
 	polled atomic.Bool
+
+	// Set by the Poller (reload.go): parkReq takes Pause's ticket; cancel
+	// stops the goroutine, which closes done when it has ended.
+	parkReq chan *parkTicket
+	cancel  context.CancelFunc
+	done    chan struct{}
 }
 
 // run polls the link's devices until ctx ends, then closes the client.
 func (l *link) run(ctx context.Context, start time.Time) {
 	defer l.close()
+	l.timer = time.NewTimer(time.Hour)
+	l.timer.Stop()
 	if len(l.devs) == 0 {
-		<-ctx.Done()
+		for l.idle(ctx, time.Hour) {
+		}
 		return
 	}
 	intervals := make([]time.Duration, len(l.devs))
@@ -141,8 +150,6 @@ func (l *link) run(ctx context.Context, start time.Time) {
 		intervals[i] = d.cfg.Interval
 	}
 	l.sched = newSchedule(start, intervals, l.slotTime)
-	l.timer = time.NewTimer(time.Hour)
-	l.timer.Stop()
 	l.reconnectAt = start
 	l.downErr = fmt.Errorf("link %s not connected yet", l.cfg.ID)
 	for {
@@ -152,7 +159,7 @@ func (l *link) run(ctx context.Context, start time.Time) {
 		if !l.open && l.reconnectAt.Before(wake) {
 			wake = l.reconnectAt
 		}
-		if !l.wait(ctx, time.Until(wake)) {
+		if !l.idle(ctx, time.Until(wake)) {
 			return
 		}
 		if !l.open && !time.Now().Before(l.reconnectAt) {
