@@ -130,7 +130,7 @@ func TestConnectBlackHole(t *testing.T) {
 	pt := profile.Point{Name: "v", RegType: profile.Holding, Address: 10, Type: profile.Uint16}
 	im := newImage(1)
 	im.holding[10] = 230
-	nb := testLink("N", serve(t, im), 300*time.Millisecond, testDevice("N1", 1, 100*time.Millisecond, pt))
+	nb := testLink("N", serve(t, im), time.Second, testDevice("N1", 1, 100*time.Millisecond, pt))
 	links := []*config.Link{nb}
 	for _, scheme := range []config.Scheme{config.SchemeTCP, config.SchemeRTUOverTCP} {
 		hole := newBlackHole(t, "")
@@ -195,7 +195,9 @@ func TestConnectAdoptsLateConnection(t *testing.T) {
 	im := newImage(1)
 	im.holding[10] = 231
 	hole := newBlackHole(t, serve(t, im)[len("tcp://"):])
-	l := testLink("L", "tcp://"+hole.addr, 300*time.Millisecond, testDevice("D", 1, 200*time.Millisecond, pt))
+	// The timeout is also the request timeout of the polls that follow:
+	// long enough for a loopback answer on a loaded machine.
+	l := testLink("L", "tcp://"+hole.addr, 800*time.Millisecond, testDevice("D", 1, 200*time.Millisecond, pt))
 	l.BackoffInitial, l.BackoffMax = 50*time.Millisecond, 50*time.Millisecond
 	sink := newCollector()
 	reg := prometheus.NewRegistry()
@@ -204,11 +206,12 @@ func TestConnectAdoptsLateConnection(t *testing.T) {
 	if s := status(first[0]); s.Value != 0 {
 		t.Fatalf("first poll status %v, want 0 (failed)", s.Value)
 	}
-	want := "poll D: open link L (tcp://" + hole.addr + "): no connection within 300ms"
+	want := "poll D: open link L (tcp://" + hole.addr + "): no connection within 800ms"
 	if st := p.Status()[0]; st.LastError != want {
 		t.Errorf("last error %q, want %q", st.LastError, want)
 	}
-	// The attempt is pending; its SYN goes again 1 s after the first.
+	// The attempt is pending; its SYN goes again 1 s after the first (3 s
+	// if that one was already dropped).
 	hole.open()
 	good := func(poll []sample.Sample) bool { return status(poll).Value == 1 && poll[0].Value == 231 }
 	polls := sink.waitFor(t, 0, "a good poll", func(p [][]sample.Sample) bool { return len(p) > 0 && good(p[len(p)-1]) })
@@ -304,6 +307,7 @@ func TestDialAnewAfterFailedAttempt(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+	l.timeout = 2 * time.Second // a loopback connect on a loaded machine
 	srv, err := modbus.NewServer(&modbus.ServerConfiguration{URL: "tcp://" + hole.addr, MaxClients: 2, Logger: log.New(io.Discard, "", 0)}, newImage(1))
 	if err != nil {
 		t.Fatal(err)
