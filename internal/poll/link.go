@@ -88,6 +88,7 @@ type link struct {
 	// preflight; timeout is the client's.
 	tlsConf *tls.Config
 	timeout time.Duration
+	pending chan error // a connection attempt that outlived its connect (dial.go)
 	sink    Sink
 	log     *slog.Logger
 	devs    []*device
@@ -199,10 +200,7 @@ func (l *link) connect(ctx context.Context) bool {
 		l.reconnect.Inc()
 	}
 	l.attempts++
-	err := preflight(ctx, l.cfg.URL, l.tlsConf, l.timeout)
-	if err == nil {
-		err = l.client.Open()
-	}
+	err := l.dial(ctx)
 	if err != nil && ctx.Err() != nil {
 		return false // shutting down: not a failure of the link
 	}
@@ -238,6 +236,7 @@ func (l *link) fail(err error) {
 }
 
 func (l *link) close() {
+	l.collect()
 	if l.open {
 		_ = l.client.Close() // shutting down: nothing to do about it
 		l.open = false
