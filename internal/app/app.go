@@ -40,7 +40,10 @@ type Options struct {
 	// Listen overrides http.listen from the file when not empty.
 	Listen string
 	// ShutdownTimeout bounds the InfluxDB sink's last flush and the HTTP
-	// server's shutdown. The pollers stop within their links' timeouts.
+	// server's shutdown, and each stop step. The pollers stop within their
+	// links' timeouts, or up to the Modbus library's 5 s dial when a link's
+	// connect attempt is still pending (poll's dial.go); the poll step's
+	// deadline bounds both.
 	ShutdownTimeout time.Duration
 	// OnListen, when set, is called with the HTTP address once it is bound.
 	OnListen func(addr string)
