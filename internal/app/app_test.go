@@ -38,7 +38,14 @@ func simDevice(t *testing.T, id string, unit uint8, profileFile string, values m
 			t.Fatal(err)
 		}
 	}
-	units, err := devsrv.NewUnits(d)
+	return d, serveTCP(t, d)
+}
+
+// serveTCP serves devs behind one Modbus TCP endpoint until the test ends
+// and returns its URL.
+func serveTCP(t *testing.T, devs ...*devsrv.Device) string {
+	t.Helper()
+	units, err := devsrv.NewUnits(devs...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +60,7 @@ func simDevice(t *testing.T, id string, unit uint8, profileFile string, values m
 		_ = ep.Serve(ctx)
 	}()
 	t.Cleanup(func() { cancel(); <-done })
-	return d, ep.URL
+	return ep.URL
 }
 
 // daemon is a feederd started by Run in this process.

@@ -1,7 +1,6 @@
 package app
 
 import (
-	"context"
 	"fmt"
 	"maps"
 	"slices"
@@ -11,7 +10,6 @@ import (
 
 	"github.com/feederd/feederd/internal/config"
 	"github.com/feederd/feederd/internal/sim/devsrv"
-	"github.com/feederd/feederd/internal/testenv"
 )
 
 // The series on /metrics grow by these constants; the README's Metrics
@@ -50,22 +48,7 @@ func simGateway(t *testing.T, prefix string, n int) string {
 		}
 		devs[i] = d
 	}
-	units, err := devsrv.NewUnits(devs...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ep, err := devsrv.ListenTCP(testenv.FreeAddr(t), units, devsrv.ServerOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = ep.Serve(ctx)
-	}()
-	t.Cleanup(func() { cancel(); <-done })
-	return ep.URL
+	return serveTCP(t, devs...)
 }
 
 // seriesByFamily counts the samples of a text exposition by metric family
