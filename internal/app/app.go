@@ -178,6 +178,9 @@ func Run(ctx context.Context, opts Options) (err error) {
 	}
 
 	checks := map[string]api.Check{}
+	// The sink encodes samples only in Put, which production does not
+	// call: the pipeline encodes. A reload gives the pipeline new encoders
+	// and leaves the sink this one.
 	enc := influx.NewEncoder(model)
 	var lines pipeline.LineSink
 	var influxSink *influx.Sink
@@ -235,8 +238,12 @@ func Run(ctx context.Context, opts Options) (err error) {
 	if model.Pipeline.DropPolicy == config.DropNewest {
 		policy = ring.DropNewest
 	}
+	table, err := pipelineTable(model, enc)
+	if err != nil {
+		return err
+	}
 	pipe, err := pipeline.New(pipeline.Options{
-		Model:      model,
+		Table:      table,
 		Lines:      lines,
 		Logger:     log.With("component", "pipeline"),
 		Registerer: reg,
@@ -244,7 +251,6 @@ func Run(ctx context.Context, opts Options) (err error) {
 		RingSize:   model.Pipeline.RingSize,
 		Policy:     policy,
 		BatchLines: model.Influx.BatchSize,
-		Encoder:    enc,
 		Now:        clock.Now,
 		StatePath:  statePath,
 		Outages:    outageStore,

@@ -1,4 +1,4 @@
-package pipeline
+package app
 
 import (
 	"reflect"
@@ -22,7 +22,7 @@ func TestDevicesFromModel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := DevicesFromModel(m, top)
+	got := devicesFromModel(m, top)
 	want := []detect.DeviceInfo{
 		{Index: 0, ID: "BRK", Feeder: "F1", Upstream: -1, Nominal: 7200, PTRatio: 60, Interval: time.Second,
 			PointRoles: []profile.Role{profile.RoleBreakerClosed, profile.RoleVoltageA}},
@@ -30,6 +30,6 @@ func TestDevicesFromModel(t *testing.T) {
 			PointRoles: []profile.Role{profile.RoleNone}},
 	}
 	if !reflect.DeepEqual(got, want) {
-		t.Fatalf("DevicesFromModel =\n%+v\nwant\n%+v", got, want)
+		t.Fatalf("devicesFromModel =\n%+v\nwant\n%+v", got, want)
 	}
 }
