@@ -30,11 +30,17 @@ type parking struct {
 	resume <-chan struct{}
 }
 
-// wake ends the worker's wait for samples, so that it looks at ctl and ctx.
+// wake ends the worker's wait for samples, so that it looks at ctl and ctx:
+// it closes the stop channel the worker waits on and puts a fresh one in
+// its place (the ring's wait ends only on a closed channel).
 func (sh *shard) wake() {
-	select {
-	case sh.kick <- struct{}{}:
-	default:
+	next := make(chan struct{})
+	for {
+		cur := sh.stop.Load()
+		if sh.stop.CompareAndSwap(cur, &next) {
+			close(*cur)
+			return
+		}
 	}
 }
 

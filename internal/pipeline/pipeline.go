@@ -99,8 +99,9 @@ type Options struct {
 	// Outages keeps each feeder's outages and reliability sums across
 	// restarts; nil keeps nothing.
 	Outages grid.Store
-	// OnOutage receives every outage change, on a shard worker's goroutine:
-	// it must not block (the alert dispatcher queues). The *Change is only
+	// OnOutage receives every outage change, on a shard worker's goroutine
+	// (or Apply's, while the workers are parked): it must not block (the
+	// alert dispatcher queues). The *Change is only
 	// valid during the call.
 	OnOutage func(*grid.Change)
 }
@@ -148,9 +149,10 @@ type shard struct {
 	// out is the shard's outage logic; outSnap what readers see of it.
 	out     *grid.Engine
 	outSnap atomic.Pointer[outageSnapshot]
-	// ctl takes Apply's request to park; kick wakes the worker to see it.
+	// ctl takes Apply's request to park; closing *stop (wake) ends the
+	// worker's wait for samples, so that it sees ctl and ctx.
 	ctl  chan *parking
-	kick chan struct{}
+	stop atomic.Pointer[chan struct{}]
 	// Owned by the worker goroutine:
 	lines  []byte
 	nLines int
@@ -206,7 +208,9 @@ func New(opts Options) (*Pipeline, error) {
 		if err != nil {
 			return nil, fmt.Errorf("pipeline: shard %d ring: %w", i, err)
 		}
-		sh := &shard{id: i, ring: r, p: p, ctl: make(chan *parking, 1), kick: make(chan struct{}, 1)}
+		sh := &shard{id: i, ring: r, p: p, ctl: make(chan *parking, 1)}
+		stop := make(chan struct{})
+		sh.stop.Store(&stop)
 		label := strconv.Itoa(i)
 		sh.samples = p.metrics.samples.WithLabelValues(label)
 		sh.events = &p.metrics.events
@@ -429,6 +433,9 @@ func (sh *shard) run(ctx context.Context) {
 	defer context.AfterFunc(ctx, sh.wake)()
 	next := time.Now().Add(every)
 	for ctx.Err() == nil {
+		// Loaded before ctl is looked at: a wake after this point closes
+		// this channel, one before it was for a request already in ctl.
+		stop := *sh.stop.Load()
 		select {
 		case pk := <-sh.ctl:
 			sh.park(pk, buf)
@@ -439,7 +446,7 @@ func (sh *shard) run(ctx context.Context) {
 			// Idle: park until samples arrive, the next tick is due, ctx
 			// ends or Apply calls; the timer is reused, so waiting
 			// allocates nothing.
-			n, _ = sh.ring.GetBatchWaitC(sh.kick, timer.C, buf)
+			n, _ = sh.ring.GetBatchWaitC(stop, timer.C, buf)
 			if n > 0 && n < len(buf)/2 && linger > 0 {
 				// Woken by a poll: the polls finishing just after it join
 				// it in one batch, instead of waking this worker each.
