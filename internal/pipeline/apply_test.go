@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/feederd/feederd/internal/config"
 	"github.com/feederd/feederd/internal/detect"
+	"github.com/feederd/feederd/internal/grid"
 	"github.com/feederd/feederd/internal/ring"
 )
 
@@ -260,5 +262,90 @@ func TestApplyRefusesBadTable(t *testing.T) {
 	}
 	if got := p.tab.Load().gen; got != 1 {
 		t.Errorf("table generation after refused applies: %d, want 1", got)
+	}
+}
+
+// TestApplyKeepsOutagesInProgress: an outage in progress (F0-D0 reads no
+// voltage, F0-D1 below it with it) goes on through a reload that moves
+// every index: same ID and start, not restored by the reload; the
+// restoration that follows ends that outage. A subscriber that did not ask
+// for table marks gets none.
+func TestApplyKeepsOutagesInProgress(t *testing.T) {
+	mA := model(2, 2)
+	mB := &config.Model{Detect: mA.Detect}
+	add := *mA.Devices[0]
+	add.ID, add.Feeder = "F9-D0", "F9"
+	mB.Devices = append(mB.Devices, &add)
+	for _, d := range mA.Devices {
+		c := *d
+		mB.Devices = append(mB.Devices, &c)
+	}
+	reindex(mB)
+	t0 := time.Date(2026, 11, 28, 3, 30, 0, 0, time.UTC)
+	var now atomic.Int64
+	now.Store(t0.UnixNano())
+	var mu sync.Mutex
+	var changes []string
+	p, err := New(Options{Table: tableOf(t, mA), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Registerer: prometheus.NewRegistry(), Shards: 2, RingSize: 1024, TickEvery: 10 * time.Millisecond,
+		Now: func() int64 { return now.Load() },
+		OnOutage: func(c *grid.Change) {
+			mu.Lock()
+			defer mu.Unlock()
+			changes = append(changes, c.Kind.String()+" "+c.Outage.ID)
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain := p.Events().Subscribe(64)
+	stop := runPipeline(t, p)
+	defer stop()
+	waitFor(t, func() bool { return p.Ready() == nil })
+	taken := func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		out := slices.Clone(changes)
+		changes = changes[:0]
+		return out
+	}
+	for _, d := range mA.Devices {
+		p.Put(poll(d.Index, t0, 1, 120, 120, 120))
+	}
+	t1 := t0.Add(time.Second)
+	now.Store(t1.UnixNano())
+	p.Put(poll(0, t1, 2, 0, 0, 0))
+	p.Put(poll(1, t1, 2, 0, 0, 0))
+	waitFor(t, func() bool { return len(p.Outages()) == 1 })
+	before := p.Outages()[0]
+	taken()
+
+	// The reload comes later than the outage's start.
+	now.Store(t1.Add(500 * time.Millisecond).UnixNano())
+	if _, err := p.Apply(context.Background(), tableOf(t, mB)); err != nil {
+		t.Fatal(err)
+	}
+	after := p.Outages()
+	if len(after) != 1 || after[0].ID != before.ID || after[0].Start != before.Start || after[0].Status != before.Status {
+		t.Fatalf("outages after the reload: %+v, want %+v", after, before)
+	}
+	for _, c := range taken() {
+		if strings.HasPrefix(c, "restored") || strings.HasPrefix(c, "started") {
+			t.Errorf("the reload restored or started an outage: %s", c)
+		}
+	}
+	// F0-D0 is index 1 now; its voltage comes back.
+	t2 := t1.Add(time.Second)
+	now.Store(t2.UnixNano())
+	p.Put(poll(1, t2, 3, 120, 120, 120))
+	p.Put(poll(2, t2, 3, 120, 120, 120))
+	waitFor(t, func() bool { return len(p.Outages()) == 0 })
+	if got := taken(); !slices.Contains(got, "restored "+before.ID) {
+		t.Errorf("changes after the restoration: %q, want restored %s", got, before.ID)
+	}
+	for len(plain.C) > 0 {
+		ev := <-plain.C
+		if _, ok := TableMark(&ev); ok {
+			t.Errorf("a subscriber without marks got one: %+v", ev)
+		}
 	}
 }
