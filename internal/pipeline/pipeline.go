@@ -360,19 +360,25 @@ func (p *Pipeline) Put(samples []sample.Sample) {
 	}
 }
 
-// Snapshot returns the detection state of every device, indexed by device
-// index, as last published by the workers (at most TickEvery old). It builds
-// a new slice on each call, without sorting: device indexes are dense.
-// Generation changes whenever a worker publishes a new snapshot, so a reader
-// polling Snapshot can skip building one that cannot have changed (each
-// is a slice of every device).
+// Generation changes whenever a worker publishes a new snapshot (and at
+// each Apply), so a reader polling Snapshot can skip building one that
+// cannot have changed (each is a slice of every device).
 func (p *Pipeline) Generation() uint64 { return p.gen.Load() }
 
+// Snapshot returns the detection state of every device of the current
+// table, indexed by device index, as last published by the workers (at
+// most TickEvery old). It builds a new slice on each call, without
+// sorting: device indexes are dense.
 func (p *Pipeline) Snapshot() []detect.DeviceState {
-	out := make([]detect.DeviceState, len(p.tab.Load().Devices))
+	devs := p.tab.Load().Devices
+	out := make([]detect.DeviceState, len(devs))
 	for _, sh := range p.shards {
 		for _, st := range *sh.snap.Load() {
-			if int(st.Index) < len(out) {
+			// While Apply swaps the table and the shards' snapshots (one
+			// after the other), a state may index the other table: it is
+			// left out (zero, as before a device's first poll), never put
+			// under another device.
+			if int(st.Index) < len(out) && devs[st.Index].ID == st.ID {
 				out[st.Index] = st
 			}
 		}
