@@ -21,6 +21,9 @@ type Applied struct {
 	Changed, Added []string
 	// Removed devices' events in progress were ended (FlagReconfigured).
 	Removed []string
+	// Gen is the new table's generation, the one its table mark carries
+	// (see SubscribeMarked).
+	Gen uint64
 }
 
 // parking is Apply's request to a worker: drain, say so on parked, and
@@ -101,6 +104,7 @@ func (p *Pipeline) Apply(ctx context.Context, t Table) (Applied, error) {
 	old := p.tab.Load()
 	tab := newTable(t, assignShards(t.Devices, t.Topology, len(p.shards), old.feederShard), old.gen+1)
 	moves, applied := plan(old, tab)
+	applied.Gen = tab.gen
 
 	parked := make(chan struct{}, len(p.shards))
 	resume := make(chan struct{})

@@ -142,7 +142,7 @@ func TestApplyAddsRemovesAndChangesDevices(t *testing.T) {
 		t.Fatal(err)
 	}
 	if want := (Applied{Kept: []string{"F0-D0", "F0-D1", "F1-D0", "F1-D1"}, Changed: []string{"F0-D2"}, Added: []string{"F2-D0"},
-		Removed: []string{"F1-D2"}}); fmt.Sprint(applied) != fmt.Sprint(want) {
+		Removed: []string{"F1-D2"}, Gen: 2}); fmt.Sprint(applied) != fmt.Sprint(want) {
 		t.Errorf("Apply = %+v, want %+v", applied, want)
 	}
 	if p.Generation() == genBefore {
