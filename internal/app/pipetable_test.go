@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -151,7 +152,12 @@ func TestApplyPipelineFollowsTheConfiguration(t *testing.T) {
 			t.Error(err)
 		}
 	}()
-	waitUntil(t, func() bool { return p.Ready() == nil })
+	eventually(t, 10*time.Second, "pipeline running", func() error {
+		if !(p.Ready() == nil) {
+			return errors.New("not yet")
+		}
+		return nil
+	})
 
 	// All normal, then a sag on F1-B, F1-C and F2-A.
 	for _, d := range mA.Devices {
@@ -166,7 +172,12 @@ func TestApplyPipelineFollowsTheConfiguration(t *testing.T) {
 		}
 		p.Put(rtuPoll(d.Index, t1, 2, va, 7200, 7200))
 	}
-	waitUntil(t, func() bool { return len(lines.grep("feeder_event,", `stage="start"`)) == 3 })
+	eventually(t, 10*time.Second, "three sag starts", func() error {
+		if !(len(lines.grep("feeder_event,", `stage="start"`)) == 3) {
+			return errors.New("not yet")
+		}
+		return nil
+	})
 	f2Start := lines.grep("feeder_event,device=F2-A,", `stage="start"`)
 
 	ch, err := applyPipeline(context.Background(), p, mB)
@@ -188,8 +199,18 @@ func TestApplyPipelineFollowsTheConfiguration(t *testing.T) {
 		}
 		p.Put(rtuPoll(d.Index, t2, 3, va, vn, vn))
 	}
-	waitUntil(t, func() bool { return len(lines.grep("feeder_event,", `stage="end"`)) == 3 })
-	waitUntil(t, func() bool { return len(lines.grep("feeder_event,device=F3-A,", `stage="start"`)) == 1 })
+	eventually(t, 10*time.Second, "three sag ends", func() error {
+		if !(len(lines.grep("feeder_event,", `stage="end"`)) == 3) {
+			return errors.New("not yet")
+		}
+		return nil
+	})
+	eventually(t, 10*time.Second, "F3-A's sag start", func() error {
+		if !(len(lines.grep("feeder_event,device=F3-A,", `stage="start"`)) == 1) {
+			return errors.New("not yet")
+		}
+		return nil
+	})
 
 	ends := lines.grep("feeder_event,", `stage="end"`)
 	var got []string
@@ -248,14 +269,4 @@ func sumCounters(t *testing.T, reg *prometheus.Registry, name string) float64 {
 		}
 	}
 	return sum
-}
-
-func waitUntil(t *testing.T, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); !cond(); {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met in 10s")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
