@@ -65,7 +65,7 @@ unit: tools
 
 # One go test per target: -fuzz takes a single target.
 fuzz:
-	$(GO) test -run '^$$' -fuzz '^FuzzParseRTURequest$$' -fuzztime $(FUZZTIME) ./internal/sim
+	$(GO) test -run '^$$' -fuzz '^FuzzParseRTURequest$$' -fuzztime $(FUZZTIME) ./internal/sim/devsrv
 	$(GO) test -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME) ./internal/config
 	$(GO) test -run '^$$' -fuzz '^FuzzParseProfile$$' -fuzztime $(FUZZTIME) ./internal/config
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./internal/profile

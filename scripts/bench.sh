@@ -22,7 +22,7 @@ row() { rows+=("| $1 | $2 | $3 |"); }
 
 if [ "$MICRO" = 1 ]; then
   echo "bench: micro-benchmarks" >&2
-  $GO test -run '^$' -bench 'DecodeFloat32$|DecodeAppend|EncodePoll|SinkPut' -benchmem -count 3 ./internal/profile ./internal/influx | tee -a "$log" >&2
+  $GO test -run '^$' -bench 'DecodeFloat32$|DecodeAppend|EncodePoll|SinkPutLines' -benchmem -count 3 ./internal/profile ./internal/influx | tee -a "$log" >&2
   $GO test -run '^$' -bench 'HotPath' -benchmem -cpu 1 -count 3 ./internal/pipeline | tee -a "$log" >&2
   $GO test -run '^$' -bench 'Process$' -benchmem -count 3 ./internal/detect | tee -a "$log" >&2
   # the median of the three runs of each benchmark, ns/op and allocs/op

@@ -187,17 +187,23 @@ func runDaemon(args []string, stdout, stderr io.Writer) int {
 			}
 		}
 	}()
-	// SIGHUP would kill the process without the ordered shutdown (and lose
-	// the InfluxDB queue). Reloading the configuration is not supported yet:
-	// say so and keep running.
+	// SIGHUP reloads the configuration (internal/app/reload.go); app logs
+	// what the reload changed, or why it changed nothing. Signals that come
+	// while a reload runs make one more reload after it.
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
+	reload := make(chan chan error)
 	go func() {
 		for {
 			select {
 			case <-hup:
-				logger.Warn("SIGHUP: configuration reload is not supported yet; restart feederd to apply a new configuration")
+				logger.Info("SIGHUP: reloading the configuration", "config", *cfg)
+				select {
+				case reload <- make(chan error, 1):
+				case <-ctx.Done():
+					return
+				}
 			case <-ctx.Done():
 				return
 			}
@@ -216,6 +222,7 @@ func runDaemon(args []string, stdout, stderr io.Writer) int {
 	opts.DataDir = *dataDir
 	opts.Shard = *shard
 	opts.Hurry = hurry
+	opts.Reload = reload
 	if err := app.Run(ctx, opts); err != nil {
 		var cerr *config.Errors
 		if errors.As(err, &cerr) || errors.Is(err, iofs.ErrNotExist) {
@@ -247,6 +254,9 @@ func checkConfig(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	fmt.Fprintf(stdout, "%s: ok: %s\n", path, summary(m, false))
+	for _, n := range poll.TimeoutNotes(m) {
+		fmt.Fprintf(stdout, "note: %s\n", n)
+	}
 	if sharded {
 		fmt.Fprintf(stdout, "shard %s: %s\n", shard, summary(m.Shard(*shard), true))
 	}

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/feederd/feederd/internal/config"
-	"github.com/feederd/feederd/internal/sim"
+	"github.com/feederd/feederd/internal/sim/devsrv"
 )
 
 func runCmd(args ...string) (int, string, string) {
@@ -63,6 +63,32 @@ func TestCheckConfig(t *testing.T) {
 	}
 }
 
+// TestCheckConfigTimeoutNotes: a device whose timeout is shorter than its
+// link's request timeout is told so, since one connection has one timeout.
+func TestCheckConfigTimeoutNotes(t *testing.T) {
+	profiles, err := filepath.Abs("../../configs/profiles/sel751a.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "gw.yaml")
+	cfg := `profiles: [` + profiles + `]
+poll: {interval: 10s, timeout: 1s}
+links: [{id: gw, url: "rtuovertcp://127.0.0.1:5020", serial: {baud: 9600}}]
+devices:
+  - {id: R1, link: gw, unit: 1, profile: sel751a, feeder: F1, nominal_voltage: 7200}
+  - {id: R2, link: gw, unit: 2, profile: sel751a, feeder: F1, upstream: R1, nominal_voltage: 7200, timeout: 4s}
+`
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs := runCmd("check-config", path)
+	want := path + ": ok: 1 link, 2 devices, 16 points\n" +
+		"note: device R1: a request waits up to 4s, link gw's request timeout (the longest of the link's and its devices' timeouts: one per connection); its own timeout 1s ends its poll\n"
+	if code != 0 || out != want {
+		t.Fatalf("exit %d, stdout %q, stderr %q; want stdout %q", code, out, errs, want)
+	}
+}
+
 func TestPlan(t *testing.T) {
 	code, out, errs := runCmd("plan", "-config", "../../configs/demo.yaml", "-device", "F101-MTR")
 	if code != 0 {
@@ -107,7 +133,7 @@ func TestProbe(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dev, err := sim.NewDevice("M1", 3, prof)
+	dev, err := devsrv.NewDevice("M1", 3, prof)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,11 +142,11 @@ func TestProbe(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	units, err := sim.NewUnits(dev)
+	units, err := devsrv.NewUnits(dev)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ep, err := sim.ListenRTUOverTCP("127.0.0.1:0", units, sim.ServerOptions{})
+	ep, err := devsrv.ListenRTUOverTCP("127.0.0.1:0", units, devsrv.ServerOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,7 +17,7 @@ import (
 
 	"github.com/feederd/feederd/internal/config"
 	"github.com/feederd/feederd/internal/influx"
-	"github.com/feederd/feederd/internal/sim"
+	"github.com/feederd/feederd/internal/sim/devsrv"
 	"github.com/feederd/feederd/internal/testenv"
 )
 
@@ -48,6 +48,36 @@ func buildFeederd(t *testing.T) string {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	return bin
+}
+
+// simRelay serves rtusim's SEL-751A relay F1-BRK (unit 1) over Modbus TCP
+// until the test ends and returns its URL.
+func simRelay(t *testing.T) string {
+	t.Helper()
+	p, err := config.LoadProfile(filepath.Join("..", "..", "configs", "profiles", "sel751a.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dev, err := devsrv.NewDevice("F1-BRK", 1, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	units, err := devsrv.NewUnits(dev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep, err := devsrv.ListenTCP(testenv.FreeAddr(t), units, devsrv.ServerOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		_ = ep.Serve(ctx)
+	}()
+	t.Cleanup(func() { cancel(); <-served })
+	return ep.URL
 }
 
 // feederdProc is a feederd process started by a test.
@@ -149,29 +179,7 @@ func storedTimes(t *testing.T, ifx *testenv.Influx) map[string]int {
 // says what it kept in the spool.
 func TestSpoolSurvivesKillAndStop(t *testing.T) {
 	bin := buildFeederd(t)
-	p, err := config.LoadProfile(filepath.Join("..", "..", "configs", "profiles", "sel751a.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	dev, err := sim.NewDevice("F1-BRK", 1, p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	units, err := sim.NewUnits(dev)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ep, err := sim.ListenTCP(testenv.FreeAddr(t), units, sim.ServerOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan struct{})
-	go func() {
-		defer close(served)
-		_ = ep.Serve(ctx)
-	}()
-	t.Cleanup(func() { cancel(); <-served })
+	relayURL := simRelay(t)
 
 	addr := testenv.FreeAddr(t) // InfluxDB's, down for now
 	dir := t.TempDir()
@@ -187,7 +195,7 @@ poll: {interval: 50ms, timeout: 40ms}
 influx: {url: http://%s, bucket: feederd/autogen, flush_interval: 50ms, batch_size: 10, queue_size: 20, timeout: 2s}
 links: [{id: brk, url: %s}]
 devices: [{id: F1-BRK, link: brk, unit: 1, profile: sel751a, feeder: F1, nominal_voltage: 7200}]
-`, abs, addr, ep.URL)
+`, abs, addr, relayURL)
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}

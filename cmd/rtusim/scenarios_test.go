@@ -14,6 +14,7 @@ import (
 
 	"github.com/feederd/feederd/internal/config"
 	"github.com/feederd/feederd/internal/sim"
+	"github.com/feederd/feederd/internal/sim/devsrv"
 )
 
 // play runs a shipped scenario on the demo fleet, second by second, and
@@ -38,7 +39,7 @@ func play(t *testing.T, name string, seconds int, check func(k int, v func(dev, 
 	if err := s.Play(sc); err != nil {
 		t.Fatal(err)
 	}
-	devs := map[string]*sim.Device{}
+	devs := map[string]*devsrv.Device{}
 	for _, d := range s.Devices {
 		devs[d.ID] = d
 	}

@@ -11,9 +11,9 @@
 //     sent at once to every receiver, in the order of the calls, each change
 //     once per receiver when the receiver answers 2xx. A receiver that
 //     answers 408, 429 or 5xx, or does not answer within the timeout, gets
-//     the same changes again after a backoff (250 ms doubling to 10 s, with
-//     jitter) until it accepts them; changes made meanwhile queue behind
-//     them. Any other answer rejects them: they are logged, counted as
+//     the same changes again after a backoff (250 ms doubling to 10 s, each
+//     wait drawn between half and all of the step: internal/backoff) until
+//     it accepts them; changes made meanwhile queue behind them. Any other answer rejects them: they are logged, counted as
 //     rejected and not sent again. A timeout may have reached the receiver,
 //     so a webhook receiver can see a change twice: each alert carries
 //     fingerprint and updatedAt to tell.

@@ -7,7 +7,6 @@ import (
 	"hash/fnv"
 	"log/slog"
 	"maps"
-	"math/rand/v2"
 	"regexp"
 	"slices"
 	"strings"
@@ -15,6 +14,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/feederd/feederd/internal/backoff"
 )
 
 // receiver is one destination and its place in the change log. The fields
@@ -377,7 +378,7 @@ func (d *Dispatcher) runReceiver(ctx context.Context, r *receiver) {
 		}
 	})
 	defer stop()
-	delay := d.opts.BackoffInitial
+	retries := backoff.New(d.opts.BackoffInitial, d.opts.BackoffMax, nil)
 	for {
 		j := d.take(r, false)
 		if j == nil {
@@ -394,7 +395,7 @@ func (d *Dispatcher) runReceiver(ctx context.Context, r *receiver) {
 		switch {
 		case err == nil:
 			d.finish(r, nil)
-			delay = d.opts.BackoffInitial
+			retries.Reset()
 			continue
 		case errors.As(err, &rej):
 			d.log.Error("receiver rejected alerts; not sending them again",
@@ -411,15 +412,15 @@ func (d *Dispatcher) runReceiver(ctx context.Context, r *receiver) {
 		if d.failed(r, err) {
 			level = slog.LevelDebug
 		}
+		delay := retries.Next()
 		d.log.Log(ctx, level, "alert delivery failed; retrying until the receiver accepts", "receiver", r.Name,
 			"alerts", len(j.changes), "retry_in", delay, "err", err)
 		select {
 		case <-ctx.Done():
 			d.flush(sendCtx, r)
 			return
-		case <-time.After(jitter(delay)):
+		case <-time.After(delay):
 		}
-		delay = min(2*delay, d.opts.BackoffMax)
 	}
 }
 
@@ -443,11 +444,6 @@ func (d *Dispatcher) flush(ctx context.Context, r *receiver) {
 		}
 		d.finish(r, nil)
 	}
-}
-
-// jitter adds up to 20 % so that instances retrying together spread out.
-func jitter(d time.Duration) time.Duration {
-	return d + time.Duration(rand.Int64N(int64(d)/5+1))
 }
 
 // labelName is the label name syntax every Alertmanager version accepts.

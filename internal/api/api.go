@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"sort"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -55,6 +56,10 @@ type Options struct {
 	Token config.Secret
 	// TLSCert and TLSKey are PEM files; both set: serve HTTPS.
 	TLSCert, TLSKey string
+	// Reload, when set, serves POST /-/reload (reload.go): it reloads the
+	// configuration and returns a summary of what changed, encoded as JSON,
+	// or why nothing did.
+	Reload func(ctx context.Context) (any, error)
 }
 
 // Server is the HTTP endpoint of the daemon.
@@ -66,8 +71,10 @@ type Server struct {
 	// needs the token too.
 	readsNeedToken bool
 	routes         []route
-	pathOnly       *http.ServeMux
-	page           *pageRenderer
+	// model is the configuration the desk shows; SetModel swaps it.
+	model    atomic.Pointer[config.Model]
+	pathOnly *http.ServeMux
+	page     *pageRenderer
 	// shutdown ends the live streams when the server shuts down.
 	shutdown    context.Context
 	stopStreams context.CancelFunc
@@ -101,8 +108,12 @@ func New(opts Options) (*Server, error) {
 		ln = tls.NewListener(ln, tlsCfg)
 	}
 	s := &Server{opts: opts, ln: ln, readsNeedToken: !config.LoopbackListen(opts.Listen)}
+	s.model.Store(opts.Model)
 	s.shutdown, s.stopStreams = context.WithCancel(context.Background())
 	mux := http.NewServeMux()
+	if opts.Reload != nil {
+		mux.HandleFunc("POST /-/reload", s.reload)
+	}
 	mux.Handle("GET /metrics", promhttp.HandlerFor(opts.Gatherer, promhttp.HandlerOpts{
 		ErrorHandling: promhttp.ContinueOnError,
 		ErrorLog:      slog.NewLogLogger(opts.Logger.Handler(), slog.LevelWarn),
@@ -135,6 +146,10 @@ func New(opts Options) (*Server, error) {
 	s.srv.RegisterOnShutdown(s.stopStreams)
 	return s, nil
 }
+
+// SetModel makes the desk show m, a reloaded configuration. It is safe to
+// call while the server runs.
+func (s *Server) SetModel(m *config.Model) { s.model.Store(m) }
 
 // Addr is the address the server listens on.
 func (s *Server) Addr() string { return s.ln.Addr().String() }
@@ -196,4 +211,7 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 func (s *Server) index(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	fmt.Fprintln(w, "feederd\n\n/metrics  Prometheus metrics\n/healthz  liveness\n/readyz   readiness of each component")
+	if s.opts.Reload != nil {
+		fmt.Fprintln(w, "POST /-/reload  reload the configuration")
+	}
 }

@@ -115,12 +115,13 @@ func (s *Server) now() int64 {
 
 // knownFeeder checks a feeder query parameter or path value.
 func (s *Server) knownFeeder(id string) bool {
-	for _, d := range s.opts.Model.Devices {
+	m := s.model.Load()
+	for _, d := range m.Devices {
 		if d.Feeder == id {
 			return true
 		}
 	}
-	return s.opts.Model.Topology != nil && s.opts.Model.Topology.Feeder(id) != nil
+	return m.Topology != nil && m.Topology.Feeder(id) != nil
 }
 
 func (s *Server) feederParam(w http.ResponseWriter, r *http.Request) (string, bool) {
@@ -134,7 +135,7 @@ func (s *Server) feederParam(w http.ResponseWriter, r *http.Request) (string, bo
 
 func (s *Server) feederList() []FeederView {
 	snap := s.opts.Live.snap.Load()
-	return feederViews(s.opts.Model, s.opts.Source.Snapshot(), snap.active)
+	return feederViews(s.model.Load(), s.opts.Source.Snapshot(), snap.active)
 }
 
 func (s *Server) feeders(w http.ResponseWriter, _ *http.Request) {
@@ -168,7 +169,7 @@ type SeriesView struct {
 }
 
 func (s *Server) voltageView(id string) VoltageView {
-	m := s.opts.Model
+	m := s.model.Load()
 	snap := s.opts.Live.snap.Load()
 	v := VoltageView{Feeder: id, StepSeconds: s.opts.Live.opts.HistoryStep.Seconds(), Series: []SeriesView{},
 		Bands: map[string]BandView{
@@ -336,7 +337,7 @@ func (s *Server) devices(w http.ResponseWriter, r *http.Request) {
 	if s.opts.Polls != nil {
 		polls = s.opts.Polls()
 	}
-	all := deviceViews(s.opts.Model, s.opts.Source.Snapshot(), polls)
+	all := deviceViews(s.model.Load(), s.opts.Source.Snapshot(), polls)
 	out := all[:0:0]
 	for _, d := range all {
 		if f == "" || d.Feeder == f {

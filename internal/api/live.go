@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"maps"
 	"math"
@@ -64,6 +65,10 @@ type Live struct {
 	// onNote is called after a note changed, on the caller's goroutine.
 	onNote func(id string)
 	kick   chan struct{}
+	// models takes a reloaded configuration (SetModel) to Run; ended is
+	// closed when Run returns.
+	models chan modelSwap
+	ended  chan struct{}
 
 	// subMu guards the subscribers and the replay buffer: the owner
 	// publishes under it, a new subscriber reads the replay under it.
@@ -74,6 +79,7 @@ type Live struct {
 	closed bool
 
 	// Owned by Run:
+	model   *config.Model
 	active  map[string]grid.Outage
 	recent  []grid.Outage
 	events  []EventView
@@ -154,6 +160,9 @@ func NewLive(opts LiveOptions) *Live {
 		opts:    opts,
 		changes: make(chan grid.Change, 4096),
 		kick:    make(chan struct{}, 1),
+		models:  make(chan modelSwap),
+		ended:   make(chan struct{}),
+		model:   opts.Model,
 		subs:    map[*sseSub]struct{}{},
 		nextID:  1,
 		active:  map[string]grid.Outage{},
@@ -175,6 +184,36 @@ func (l *Live) Outage(c *grid.Change) {
 	default:
 		l.dropped.Store(true)
 	}
+}
+
+// SetModel hands Run a reloaded configuration and waits until Run has
+// taken it, or ctx ends. Run first takes the events queued before it takes
+// the model, whose device indexes are the old model's, and moves the
+// voltage history to the new indexes: call it while nothing publishes
+// events of the new model (the reload does, with the pollers paused). Only
+// one goroutine may call it (the reload's owner).
+func (l *Live) SetModel(ctx context.Context, m *config.Model) error {
+	req := modelSwap{m: m, taken: make(chan struct{})}
+	select {
+	case l.models <- req:
+	case <-l.ended:
+		return nil // nothing to show any more
+	case <-ctx.Done():
+		return fmt.Errorf("desk live view did not take the new configuration: %w", ctx.Err())
+	}
+	select {
+	case <-req.taken:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("desk live view did not take the new configuration: %w", ctx.Err())
+	}
+}
+
+// modelSwap is a reloaded configuration on its way to Run, which closes
+// taken when it uses it.
+type modelSwap struct {
+	m     *config.Model
+	taken chan struct{}
 }
 
 // Notes returns the agents' notes by outage ID; the map must not be
@@ -207,6 +246,7 @@ func (l *Live) setNote(id string, f func(*Note)) Note {
 // Run owns the live view until events (the pipeline's event stream) is
 // closed or ctx ends; it then ends every stream.
 func (l *Live) Run(ctx context.Context, events <-chan detect.Event, src Source) error {
+	defer close(l.ended)
 	defer l.closeSubs()
 	for _, o := range src.Outages() {
 		l.active[o.ID] = o
@@ -245,6 +285,19 @@ func (l *Live) Run(ctx context.Context, events <-chan detect.Event, src Source) 
 		case c := <-l.changes:
 			l.change(&c)
 			l.publish()
+		case req := <-l.models:
+			for queued := len(events); queued > 0; queued-- {
+				ev, ok := <-events
+				if !ok {
+					break
+				}
+				l.event(&ev)
+			}
+			l.frames = remapFrames(l.frames, l.model, req.m)
+			l.model = req.m
+			l.lastKey = ""
+			l.publish()
+			close(req.taken)
 		case <-l.kick:
 		case <-tick.C:
 			now := l.opts.Now()
@@ -281,7 +334,7 @@ func (l *Live) Run(ctx context.Context, events <-chan detect.Event, src Source) 
 }
 
 func (l *Live) event(ev *detect.Event) {
-	v := eventView(l.opts.Model, ev)
+	v := eventView(l.model, ev)
 	if len(l.events) == cap(l.events) && len(l.events) >= l.opts.EventBuffer {
 		// Start a new backing array with the newer half: readers keep the
 		// old one, and the owner never writes below a published length.
@@ -336,6 +389,38 @@ func (l *Live) sampleVoltages(devs []detect.DeviceState, now int64) {
 		frames = slices.Clone(frames[len(frames)-keep:])
 	}
 	l.frames = frames
+}
+
+// remapFrames moves the voltage history from the device indexes of model
+// from to those of model to, by device ID; a device new in to has no
+// history.
+func remapFrames(frames []*voltFrame, from, to *config.Model) []*voltFrame {
+	if len(frames) == 0 {
+		return frames
+	}
+	was := make(map[string]int, len(from.Devices))
+	for i, d := range from.Devices {
+		was[d.ID] = i
+	}
+	old := make([]int, len(to.Devices))
+	for i, d := range to.Devices {
+		old[i] = -1
+		if j, ok := was[d.ID]; ok {
+			old[i] = j
+		}
+	}
+	out := make([]*voltFrame, len(frames))
+	for k, f := range frames {
+		nf := &voltFrame{t: f.t, pu: make([]float32, len(old))}
+		for i, j := range old {
+			nf.pu[i] = float32(math.NaN())
+			if j >= 0 && j < len(f.pu) {
+				nf.pu[i] = f.pu[j]
+			}
+		}
+		out[k] = nf
+	}
+	return out
 }
 
 // series returns device i's points of the history, oldest first.

@@ -74,9 +74,9 @@ func (s *Server) board() boardData {
 
 func (s *Server) devicesNow() []DeviceView {
 	if s.opts.Polls == nil {
-		return deviceViews(s.opts.Model, s.opts.Source.Snapshot(), nil)
+		return deviceViews(s.model.Load(), s.opts.Source.Snapshot(), nil)
 	}
-	return deviceViews(s.opts.Model, s.opts.Source.Snapshot(), s.opts.Polls())
+	return deviceViews(s.model.Load(), s.opts.Source.Snapshot(), s.opts.Polls())
 }
 
 func (s *Server) render(w http.ResponseWriter, code int, name string, data any) {

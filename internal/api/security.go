@@ -25,6 +25,11 @@ import (
 //     server's is refused, and so is a POST authenticated by the cookie
 //     without an Origin.
 //   - /metrics, /healthz and /readyz stay open (scrapers and probes).
+//   - POST /-/reload (reload.go) is open to requests from a loopback
+//     address (127.0.0.1, ::1), as Prometheus's is to its host; from
+//     elsewhere it needs the token, and a wrong token is refused from
+//     anywhere. The Origin rule above applies, so a web page cannot make a
+//     browser on the host reload.
 
 const tokenCookie = "feederd_token"
 

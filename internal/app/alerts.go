@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"math"
@@ -57,27 +58,89 @@ const eventAlertsBuffer = 4096
 //
 // Events in progress carried over a restart (pipeline.Resumed) are fired
 // again at start, so their alerts are live from the first moment.
+//
+// An event's end resolves the labels its start fired, so that an event
+// whose device a reload moved to another feeder still resolves.
 type eventAlerts struct {
 	devices []*config.Device
 	params  detect.Params
 	sub     *pipeline.Subscription
 	sink    alert.Sink
+	// models takes a reloaded configuration to run (setModel); ended is
+	// closed when run returns.
+	models chan modelSwap
+	ended  chan struct{}
+	// firing holds the labels of every event alert set and not resolved.
+	firing map[firingKey]map[string]string
+}
+
+// firingKey names an event: its ID is unique per device index within a
+// run, and a reload may give a new device the index of an old one.
+type firingKey struct {
+	id     uint64
+	device string
 }
 
 func newEventAlerts(m *config.Model, sub *pipeline.Subscription, sink alert.Sink) *eventAlerts {
-	return &eventAlerts{devices: m.Devices, params: m.Detect, sub: sub, sink: sink}
+	return &eventAlerts{devices: m.Devices, params: m.Detect, sub: sub, sink: sink,
+		models: make(chan modelSwap), ended: make(chan struct{}), firing: map[firingKey]map[string]string{}}
+}
+
+// setModel hands run a reloaded configuration and waits until run has
+// taken it, or ctx ends. run first handles the events queued before it
+// takes the model, whose device indexes are the old model's: call it while
+// nothing can publish events of the new one (the reload does, with the
+// pollers paused). Only one goroutine may call it (the reload's owner).
+func (c *eventAlerts) setModel(ctx context.Context, m *config.Model) error {
+	req := modelSwap{m: m, taken: make(chan struct{})}
+	select {
+	case c.models <- req:
+	case <-c.ended:
+		return nil // no events to map any more
+	case <-ctx.Done():
+		return fmt.Errorf("event alerts did not take the new configuration: %w", ctx.Err())
+	}
+	select {
+	case <-req.taken:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("event alerts did not take the new configuration: %w", ctx.Err())
+	}
+}
+
+// modelSwap is a reloaded configuration on its way to run; run closes
+// taken when it uses it.
+type modelSwap struct {
+	m     *config.Model
+	taken chan struct{}
 }
 
 // run fires the alerts of the resumed events, then handles events until the
 // pipeline closes its stream.
 func (c *eventAlerts) run(resumed []detect.Event) error {
+	defer close(c.ended)
 	for i := range resumed {
 		c.handle(&resumed[i])
 	}
-	for ev := range c.sub.C {
-		c.handle(&ev)
+	for {
+		select {
+		case ev, ok := <-c.sub.C:
+			if !ok {
+				return nil
+			}
+			c.handle(&ev)
+		case req := <-c.models:
+			for n := len(c.sub.C); n > 0; n-- {
+				ev, ok := <-c.sub.C
+				if !ok {
+					break
+				}
+				c.handle(&ev)
+			}
+			c.devices, c.params = req.m.Devices, req.m.Detect
+			close(req.taken)
+		}
 	}
-	return nil
 }
 
 func (c *eventAlerts) handle(ev *detect.Event) {
@@ -94,11 +157,18 @@ func (c *eventAlerts) handle(ev *detect.Event) {
 	default:
 		return
 	}
+	key := firingKey{ev.ID, d.ID}
 	switch ev.Stage {
 	case detect.StageStart:
+		c.firing[key] = a.Labels
 		c.sink.Set(a)
 	case detect.StageEnd:
-		c.sink.Resolve(a.Labels, time.Unix(0, ev.End))
+		labels := a.Labels
+		if l, ok := c.firing[key]; ok {
+			labels = l
+			delete(c.firing, key)
+		}
+		c.sink.Resolve(labels, time.Unix(0, ev.End))
 	}
 }
 

@@ -40,7 +40,10 @@ type Options struct {
 	// Listen overrides http.listen from the file when not empty.
 	Listen string
 	// ShutdownTimeout bounds the InfluxDB sink's last flush and the HTTP
-	// server's shutdown. The pollers stop within their links' timeouts.
+	// server's shutdown, and each stop step. The pollers stop within their
+	// links' timeouts, or up to the Modbus library's 5 s dial when a link's
+	// connect attempt is still pending (poll's dial.go); the poll step's
+	// deadline bounds both.
 	ShutdownTimeout time.Duration
 	// OnListen, when set, is called with the HTTP address once it is bound.
 	OnListen func(addr string)
@@ -62,6 +65,10 @@ type Options struct {
 	// Shard is the part of the configuration's feeders this instance polls
 	// when several instances share the file (config.Shard); 0/1 is all.
 	Shard config.Shard
+	// Reload asks for a configuration reload (main sends one on SIGHUP);
+	// the channel sent receives the reload's error, nil on success (it
+	// must be buffered). nil: reloads only come from POST /-/reload.
+	Reload <-chan chan error
 }
 
 // DefaultOptions returns options with every default set; callers fill in
@@ -106,10 +113,11 @@ func (o *Options) validate() error {
 const workerLinger = 5 * time.Millisecond
 
 // Run loads the configuration and runs feederd until ctx ends or a component
-// fails. Teardown is ordered: the pollers stop first, then the pipeline
-// drains its rings, then the alert dispatcher and the InfluxDB sink flush
-// what they produced (both at once, each bounded), then the HTTP server
-// stops.
+// fails; Options.Reload and POST /-/reload reload the configuration
+// (reload.go). Teardown is ordered: a reload in progress ends, then the
+// pollers stop, then the pipeline drains its rings, then the alert
+// dispatcher and the InfluxDB sink flush what they produced (both at once,
+// each bounded), then the HTTP server stops.
 func Run(ctx context.Context, opts Options) (err error) {
 	if err := opts.validate(); err != nil {
 		return fmt.Errorf("invalid options: %w", err)
@@ -200,7 +208,6 @@ func Run(ctx context.Context, opts Options) (err error) {
 		}
 		influxSink, err = influx.NewSink(influx.SinkOptions{
 			Config:       model.Influx,
-			Encoder:      enc,
 			Logger:       influxLog,
 			Registerer:   reg,
 			FlushTimeout: opts.ShutdownTimeout,
@@ -278,6 +285,22 @@ func Run(ctx context.Context, opts Options) (err error) {
 		return fmt.Errorf("poller: %w", err)
 	}
 	checks["poll"] = poller.Ready
+	reloads := &reloader{
+		log:  log.With("component", "reload"),
+		path: opts.ConfigPath,
+		load: func(path string) (*config.Model, error) {
+			m, err := config.Load(path, config.LoadOptions{Getenv: opts.Getenv})
+			if err != nil {
+				return nil, err
+			}
+			return m.Shard(opts.Shard), nil
+		},
+		pauseTimeout: opts.ShutdownTimeout,
+		now:          func() time.Time { return time.Unix(0, clock.Now()) },
+		metrics:      newReloadMetrics(reg, time.Unix(0, clock.Now())),
+		poller:       poller, pipe: pipe, live: live, events: events, running: model,
+		signals: opts.Reload, requests: make(chan reloadRequest), done: make(chan struct{}),
+	}
 
 	listen := model.HTTP.Listen
 	if opts.Listen != "" {
@@ -297,10 +320,12 @@ func Run(ctx context.Context, opts Options) (err error) {
 		Token:           model.HTTP.Token,
 		TLSCert:         model.HTTP.TLSCert,
 		TLSKey:          model.HTTP.TLSKey,
+		Reload:          reloads.viaAPI,
 	})
 	if err != nil {
 		return err
 	}
+	reloads.srv = srv
 	if reg.err != nil {
 		return reg.err
 	}
@@ -316,6 +341,7 @@ func Run(ctx context.Context, opts Options) (err error) {
 	// deliver or spool, and the HTTP server answers to the end.
 	st := newStages(log)
 	st.add("clock", nil, func(ctx context.Context) error { return syncClock(ctx, clock, log.With("component", "clock")) })
+	st.add("reload", nil, reloads.run)
 	st.add("poll", ctx, poller.Run)
 	st.add("pipeline", nil, pipe.Run)
 	if influxSink != nil {
@@ -337,6 +363,9 @@ func Run(ctx context.Context, opts Options) (err error) {
 	// margin for the spooling.
 	pipe.Quiesce()
 	step := opts.ShutdownTimeout
+	// A reload in progress ends first: it pauses the pollers and changes
+	// the pipeline.
+	st.stop(2*step, "reload")
 	st.stop(step, "poll")
 	st.stop(step, "pipeline")
 	st.stop(step, "event-alerts", "desk")

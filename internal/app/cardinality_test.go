@@ -1,7 +1,6 @@
 package app
 
 import (
-	"context"
 	"fmt"
 	"maps"
 	"slices"
@@ -10,8 +9,7 @@ import (
 	"time"
 
 	"github.com/feederd/feederd/internal/config"
-	"github.com/feederd/feederd/internal/sim"
-	"github.com/feederd/feederd/internal/testenv"
+	"github.com/feederd/feederd/internal/sim/devsrv"
 )
 
 // The series on /metrics grow by these constants; the README's Metrics
@@ -37,9 +35,9 @@ func simGateway(t *testing.T, prefix string, n int) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	devs := make([]*sim.Device, n)
+	devs := make([]*devsrv.Device, n)
 	for i := range devs {
-		d, err := sim.NewDevice(fmt.Sprintf("%s%02d", prefix, i+1), uint8(i+1), p)
+		d, err := devsrv.NewDevice(fmt.Sprintf("%s%02d", prefix, i+1), uint8(i+1), p)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -50,22 +48,7 @@ func simGateway(t *testing.T, prefix string, n int) string {
 		}
 		devs[i] = d
 	}
-	units, err := sim.NewUnits(devs...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ep, err := sim.ListenTCP(testenv.FreeAddr(t), units, sim.ServerOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = ep.Serve(ctx)
-	}()
-	t.Cleanup(func() { cancel(); <-done })
-	return ep.URL
+	return serveTCP(t, devs...)
 }
 
 // seriesByFamily counts the samples of a text exposition by metric family

@@ -13,7 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/feederd/feederd/internal/config"
-	"github.com/feederd/feederd/internal/sim"
+	"github.com/feederd/feederd/internal/sim/devsrv"
 	"github.com/feederd/feederd/internal/testenv"
 )
 
@@ -145,7 +145,7 @@ func TestPollLines(t *testing.T) {
 	rec, recURL := simDevice(t, "F1-REC", 1, "feeder-rtu.yaml", recVals)
 	mtr, mtrURL := simDevice(t, "F1-MTR", 1, "pm5100.yaml", mtrVals)
 	_, f2URL := simDevice(t, "F2-REC", 1, "feeder-rtu.yaml", f2Vals)
-	rec.SetFault(sim.Fault{Exceptions: map[string]byte{"kw": 2}})
+	rec.SetFault(devsrv.Fault{Exceptions: map[string]byte{"kw": 2}})
 
 	cfg := fmt.Sprintf(`
 profiles: [%[1]s/feeder-rtu.yaml, %[1]s/sel751a.yaml, %[1]s/pm5100.yaml]
@@ -184,7 +184,7 @@ devices:
 	if err := brk.SetValue("van", 7100); err != nil {
 		t.Fatal(err)
 	}
-	mtr.SetFault(sim.Fault{Silent: true})
+	mtr.SetFault(devsrv.Fault{Silent: true})
 	waitPolls(8)
 	if err := d.stop(); err != nil {
 		t.Fatalf("Run: %v", err)

@@ -6,10 +6,35 @@ import (
 	"io/fs"
 	"net/url"
 	"strings"
+	"time"
 )
 
 // maxAlertQueue bounds alerting.queue_size: about a kilobyte a change.
 const maxAlertQueue = 1_000_000
+
+type rawAlerts struct {
+	Alertmanagers  []rawAlertmanager `yaml:"alertmanagers"`
+	Webhooks       []rawWebhook      `yaml:"webhooks"`
+	ResendInterval *time.Duration    `yaml:"resend_interval"`
+	ActiveFor      *time.Duration    `yaml:"active_for"`
+	ResolvedFor    *time.Duration    `yaml:"resolved_for"`
+	Timeout        *time.Duration    `yaml:"timeout"`
+	QueueSize      *int              `yaml:"queue_size"`
+}
+
+type rawAlertmanager struct {
+	URL  string `yaml:"url"`
+	Name string `yaml:"name"`
+}
+
+type rawWebhook struct {
+	URL        string `yaml:"url"`
+	Name       string `yaml:"name"`
+	SecretEnv  string `yaml:"secret_env"`
+	SecretFile string `yaml:"secret_file"`
+	// Secret is only here to give a better error than "unknown key".
+	Secret *string `yaml:"secret"`
+}
 
 func (l *loader) alerting(r *rawAlerts) Alerting {
 	a := l.d.Alerting

@@ -1,21 +1,48 @@
 package config
 
 import (
+	"errors"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/feederd/feederd/internal/detect"
 )
 
-// detection applies the detect block to detect.DefaultParams. It checks
-// every rule of detect.Params.Validate itself, so that each error names the
-// key that breaks it (a rule between two keys names the one the file sets),
-// and runs Validate last as a backstop for a rule added there and not here.
+type rawDetect struct {
+	RangeA                rawRange       `yaml:"range_a"`
+	RangeB                rawRange       `yaml:"range_b"`
+	BandPersistence       *time.Duration `yaml:"band_persistence"`
+	BandHysteresis        *float64       `yaml:"band_hysteresis"`
+	SagThreshold          *float64       `yaml:"sag_threshold"`
+	SwellThreshold        *float64       `yaml:"swell_threshold"`
+	InterruptionThreshold *float64       `yaml:"interruption_threshold"`
+	Hysteresis            *float64       `yaml:"hysteresis"`
+	UndervoltageMin       *float64       `yaml:"undervoltage_min"`
+	OvervoltageMax        *float64       `yaml:"overvoltage_max"`
+	InstantaneousMax      *time.Duration `yaml:"instantaneous_max"`
+	MomentaryMax          *time.Duration `yaml:"momentary_max"`
+	TemporaryMax          *time.Duration `yaml:"temporary_max"`
+	RecloseWindow         *time.Duration `yaml:"reclose_window"`
+	LockoutAfter          *time.Duration `yaml:"lockout_after"`
+	CommLossPolls         *int           `yaml:"comm_loss_polls"`
+	CommLossAfter         *time.Duration `yaml:"comm_loss_after"`
+	SustainedAfter        *time.Duration `yaml:"sustained_after"`
+}
+
+type rawRange struct {
+	Low  *float64 `yaml:"low"`
+	High *float64 `yaml:"high"`
+}
+
+// detection applies the detect block to detect.DefaultParams and checks the
+// result with detect.Params.Validate, the one home of its rules. This only
+// maps each broken rule to the file: a parameter's key path is "detect."
+// followed by its name, a rule between two keys is reported on the first
+// of them that the file sets, and rules reported on one key share its
+// error.
 func (l *loader) detection(r *rawDetect) detect.Params {
 	p := l.d.Detect
-	before := l.s.Len()
-
-	const pre = "detect."
 	// decodeFile has rejected NaN and infinities.
 	float := func(src *float64, dst *float64) {
 		if src != nil {
@@ -50,128 +77,55 @@ func (l *loader) detection(r *rawDetect) detect.Params {
 		p.CommLossPolls = *r.CommLossPolls
 	}
 
-	// A value that did not decode (NaN, a string) would make the rules
-	// between voltages report its default instead: check them only when
-	// every detect value decoded.
-	decoded := !l.s.HasErrorUnder(strings.TrimSuffix(pre, "."))
-	if decoded {
-		l.detectVoltages(&p)
-	}
-	given, add := l.detectGiven, l.s.add
-
-	if p.BandPersistence < time.Second || p.BandPersistence > 10*time.Minute {
-		add(pre+"band_persistence", "%s is outside 1s..10m", p.BandPersistence)
-	}
+	err := p.Validate()
+	var errs detect.Errors
 	switch {
-	case p.InstantaneousMax <= 0:
-		add(pre+"instantaneous_max", "must be > 0, got %s", p.InstantaneousMax)
-	case p.InstantaneousMax > p.MomentaryMax:
-		add(given("instantaneous_max", "momentary_max"), "instantaneous_max %s must not exceed momentary_max %s", p.InstantaneousMax, p.MomentaryMax)
-	case p.MomentaryMax >= p.TemporaryMax:
-		add(given("momentary_max", "temporary_max"), "momentary_max %s must be shorter than temporary_max %s", p.MomentaryMax, p.TemporaryMax)
-	}
-	l.positive(pre+"reclose_window", p.RecloseWindow)
-	switch {
-	case p.LockoutAfter <= 0:
-		add(pre+"lockout_after", "must be > 0, got %s", p.LockoutAfter)
-	case p.RecloseWindow > 0 && p.LockoutAfter > p.RecloseWindow:
-		add(given("lockout_after", "reclose_window"), "lockout_after %s must not exceed reclose_window %s", p.LockoutAfter, p.RecloseWindow)
-	}
-	if p.CommLossPolls < 1 {
-		add(pre+"comm_loss_polls", "must be >= 1, got %d", p.CommLossPolls)
-	}
-	l.positive(pre+"comm_loss_after", p.CommLossAfter)
-	l.positive(pre+"sustained_after", p.SustainedAfter)
-
-	if decoded && l.s.Len() == before {
-		if err := p.Validate(); err != nil {
-			l.s.addErr("detect", err, "%s", strings.ReplaceAll(err.Error(), "\n", "; "))
+	case errors.As(err, &errs):
+		// The file keeps one error per key path: rules placed on the same
+		// key are reported together, in Validate's order.
+		var paths []string
+		at := map[string][]*detect.FieldError{}
+		for _, e := range errs {
+			if slices.ContainsFunc(e.Fields(), func(f string) bool { return l.undecoded(detectPath(f)) }) {
+				continue
+			}
+			path := l.detectPlace(e)
+			if at[path] == nil {
+				paths = append(paths, path)
+			}
+			at[path] = append(at[path], e)
 		}
+		for _, path := range paths {
+			msgs := make([]string, len(at[path]))
+			causes := make([]error, len(at[path]))
+			for i, e := range at[path] {
+				msgs[i], causes[i] = e.Err.Error(), e
+			}
+			l.s.addErr(path, errors.Join(causes...), "%s", strings.Join(msgs, "; "))
+		}
+	case err != nil:
+		l.s.addErr("detect", err, "%v", err) // Validate returns only Errors
 	}
 	return p
 }
 
-// detectGiven returns the path of the first of the detect keys that the
-// file sets, or of the first key: a rule between two values is reported
-// where the file breaks it.
-func (l *loader) detectGiven(keys ...string) string {
-	for _, k := range keys {
-		if l.s.Has("detect." + k) {
-			return "detect." + k
+// detectPlace returns the key path a broken rule is reported on: the first
+// key it quotes that the file sets, or its own.
+func (l *loader) detectPlace(e *detect.FieldError) string {
+	for _, f := range e.Fields() {
+		if l.s.Has(detectPath(f)) {
+			return detectPath(f)
 		}
 	}
-	return "detect." + keys[0]
+	return detectPath(e.Field)
 }
 
-// detectVoltages checks the per-unit values of p, all finite, with the
-// expressions of detect.Params.Validate.
-func (l *loader) detectVoltages(p *detect.Params) {
-	const pre = "detect."
-	given, add := l.detectGiven, l.s.add
-	a, b := p.RangeA, p.RangeB
-	aOK := false
-	switch {
-	case a.Low >= a.High:
-		add(pre+"range_a", "low %g is not below high %g", a.Low, a.High)
-	case a.Low >= 1:
-		add(pre+"range_a.low", "%g must be below 1 pu", a.Low)
-	case a.High <= 1:
-		add(pre+"range_a.high", "%g must be above 1 pu", a.High)
-	default:
-		aOK = true
-	}
-	bOK := false
-	switch {
-	case b.Low <= 0:
-		add(pre+"range_b.low", "must be > 0, got %g", b.Low)
-	case b.Low >= b.High:
-		add(pre+"range_b", "low %g is not below high %g", b.Low, b.High)
-	default:
-		bOK = true
-	}
-	if aOK && bOK && (b.Low > a.Low || a.High > b.High) {
-		add(given("range_b", "range_a"), "range_b %g..%g does not contain range_a %g..%g", b.Low, b.High, a.Low, a.High)
-	}
-	switch bh := p.BandHysteresis; {
-	case bh < 0:
-		add(pre+"band_hysteresis", "must be >= 0, got %g", bh)
-	case aOK && (a.Low+bh >= 1 || a.High-bh <= 1):
-		add(given("band_hysteresis", "range_a"), "band_hysteresis %g must be less than the distance from 1 pu to either end of range_a %g..%g", bh, a.Low, a.High)
-	}
+// detectPath is the key path of the detect parameter named name.
+func detectPath(name string) string { return "detect." + name }
 
-	in, sag, sw := p.InterruptionThreshold, p.SagThreshold, p.SwellThreshold
-	thrOK := true
-	if sag >= 1 {
-		add(pre+"sag_threshold", "%g must be below 1 pu", sag)
-		thrOK = false
-	}
-	if sw <= 1 {
-		add(pre+"swell_threshold", "%g must be above 1 pu", sw)
-		thrOK = false
-	}
-	switch {
-	case in <= 0:
-		add(pre+"interruption_threshold", "must be > 0, got %g", in)
-		thrOK = false
-	case in >= sag:
-		add(given("interruption_threshold", "sag_threshold"), "interruption_threshold %g must be below sag_threshold %g", in, sag)
-		thrOK = false
-	}
-	switch h := p.Hysteresis; {
-	case h < 0:
-		add(pre+"hysteresis", "must be >= 0, got %g", h)
-	case !thrOK:
-	case sag+h >= 1:
-		add(given("hysteresis", "sag_threshold"), "sag_threshold + hysteresis (%g + %g) must stay below 1 pu", sag, h)
-	case sw-h <= 1:
-		add(given("hysteresis", "swell_threshold"), "swell_threshold - hysteresis (%g - %g) must stay above 1 pu", sw, h)
-	case in+h > sag:
-		add(given("hysteresis", "interruption_threshold", "sag_threshold"), "interruption_threshold + hysteresis (%g + %g) must not exceed sag_threshold %g", in, h, sag)
-	}
-	if uv := p.UndervoltageMin; in < sag && !(in <= uv && uv < sag) {
-		add(given("undervoltage_min", "interruption_threshold", "sag_threshold"), "undervoltage_min %g must be at least interruption_threshold %g and below sag_threshold %g", uv, in, sag)
-	}
-	if ov := p.OvervoltageMax; !(ov > sw) {
-		add(given("overvoltage_max", "swell_threshold"), "overvoltage_max %g must be above swell_threshold %g", ov, sw)
-	}
-}
+// undecoded reports whether path or a key below it has an error: its value
+// in the model is not the file's, and a rule quoting it would judge the
+// default instead (the key has its error already). A rule quoting only an
+// end of a range whose mapping did not decode needs no check: it reads that
+// end alone, a default, which breaks no rule.
+func (l *loader) undecoded(path string) bool { return l.s.HasErrorUnder(path) }

@@ -1,134 +1,215 @@
 package config
 
 import (
+	"cmp"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"reflect"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/feederd/feederd/internal/detect"
+	"github.com/feederd/feederd/internal/yamlfile"
 )
 
-// TestDetectRulesMatchValidate draws detect blocks around the boundaries of
-// every rule and checks that config rejects exactly what
-// detect.Params.Validate rejects, each time with its own message: the
-// backstop at "detect" never speaks.
-func TestDetectRulesMatchValidate(t *testing.T) {
-	floats := []struct {
-		key  string
-		vals []float64
-	}{
-		{"range_a: {low: %v}", []float64{0.9, 0.95, 0.96, 0.999, 1, 1.05}},
-		{"range_a: {high: %v}", []float64{0.95, 1, 1.001, 1.04, 1.05, 1.06}},
-		{"range_b: {low: %v}", []float64{-0.1, 0, 0.9, 0.9167, 0.95, 0.96, 1.1}},
-		{"range_b: {high: %v}", []float64{0.9, 1.04, 1.05, 1.0583, 1.1}},
-		{"band_hysteresis: %v", []float64{-0.01, 0, 0.005, 0.04, 0.05, 0.06}},
-		{"sag_threshold: %v", []float64{0.05, 0.1, 0.5, 0.8, 0.9, 0.97, 0.98, 1, 1.1}},
-		{"swell_threshold: %v", []float64{0.9, 1, 1.02, 1.03, 1.1, 1.2, 1.3}},
-		{"interruption_threshold: %v", []float64{-0.1, 0, 0.05, 0.1, 0.5, 0.8, 0.885, 0.9, 0.95}},
-		{"hysteresis: %v", []float64{-0.01, 0, 0.02, 0.05, 0.1, 0.2}},
-		{"undervoltage_min: %v", []float64{0, 0.05, 0.1, 0.5, 0.8, 0.9, 0.95}},
-		{"overvoltage_max: %v", []float64{1, 1.1, 1.15, 1.2, 1.5}},
+// TestDetectOneSource: the rules of the detect block live in
+// detect.Params.Validate alone. Each case draws parameters around the edges
+// of the rules, sets them on detect.DefaultParams and writes them as a
+// detect block, one key per line; config must report exactly Validate's
+// errors, each with Validate's message, on the line of the first key the
+// rule quotes that the block sets (rules on one key joined in one error,
+// as the file has one error per key path). A rule added or changed in detect
+// reaches the file's errors with no change here.
+func TestDetectOneSource(t *testing.T) {
+	type draw struct {
+		key string // the detect key, "range_a.low" for an end of a range
+		val string
+		set func(p *detect.Params)
 	}
-	durations := []struct {
-		key  string
-		vals []string
-	}{
-		{"band_persistence: %s", []string{"0s", "999ms", "1s", "1m", "10m", "10m1s"}},
-		{"instantaneous_max: %s", []string{"-1s", "0s", "100ms", "500ms", "3s", "4s"}},
-		{"momentary_max: %s", []string{"0s", "400ms", "500ms", "3s", "1m", "2m"}},
-		{"temporary_max: %s", []string{"0s", "3s", "4s", "1m"}},
-		{"reclose_window: %s", []string{"-1s", "0s", "30s", "1m", "5m"}},
-		{"lockout_after: %s", []string{"0s", "1s", "1m", "5m", "6m"}},
-		{"comm_loss_after: %s", []string{"-1s", "0s", "10s"}},
-		{"sustained_after: %s", []string{"0s", "1m", "5m"}},
+	f := func(key string, ptr func(p *detect.Params) *float64, vals ...float64) []draw {
+		var out []draw
+		for _, v := range vals {
+			out = append(out, draw{key, fmt.Sprint(v), func(p *detect.Params) { *ptr(p) = v }})
+		}
+		return out
 	}
-	// Combinations on the edge of a rule that a random draw rarely makes.
-	edges := []string{
-		"interruption_threshold: 0.885\n  undervoltage_min: 0.89\n  hysteresis: 0.02",
-		"interruption_threshold: 0.87\n  undervoltage_min: 0.89\n  hysteresis: 0.02",
-		"range_a: {low: 0.96}\n  band_hysteresis: 0.04",
-		"range_a: {low: 0.96}\n  band_hysteresis: 0.039",
-		"range_a: {high: 1.04}\n  band_hysteresis: 0.04",
-		"instantaneous_max: 3s",
-		"momentary_max: 1m",
-		"lockout_after: 5m",
-		"undervoltage_min: 0.1",
-		"range_b: {low: 0.95, high: 1.05}",
+	d := func(key string, ptr func(p *detect.Params) *time.Duration, vals ...time.Duration) []draw {
+		var out []draw
+		for _, v := range vals {
+			out = append(out, draw{key, v.String(), func(p *detect.Params) { *ptr(p) = v }})
+		}
+		return out
 	}
+	s, m := time.Second, time.Minute
+	keys := [][]draw{
+		f("range_a.low", func(p *detect.Params) *float64 { return &p.RangeA.Low }, 0.9, 0.95, 0.96, 0.999, 1, 1.05),
+		f("range_a.high", func(p *detect.Params) *float64 { return &p.RangeA.High }, 0.95, 1, 1.001, 1.04, 1.05, 1.06),
+		f("range_b.low", func(p *detect.Params) *float64 { return &p.RangeB.Low }, -0.1, 0, 0.9, 0.9167, 0.95, 0.96, 1.1),
+		f("range_b.high", func(p *detect.Params) *float64 { return &p.RangeB.High }, 0.9, 1.04, 1.05, 1.0583, 1.1),
+		f("band_hysteresis", func(p *detect.Params) *float64 { return &p.BandHysteresis }, -0.01, 0, 0.005, 0.04, 0.05, 0.06),
+		f("sag_threshold", func(p *detect.Params) *float64 { return &p.SagThreshold }, 0.05, 0.1, 0.5, 0.8, 0.9, 0.97, 0.98, 1, 1.1),
+		f("swell_threshold", func(p *detect.Params) *float64 { return &p.SwellThreshold }, 0.9, 1, 1.02, 1.03, 1.1, 1.2, 1.3),
+		f("interruption_threshold", func(p *detect.Params) *float64 { return &p.InterruptionThreshold }, -0.1, 0, 0.05, 0.1, 0.5, 0.8, 0.885, 0.9, 0.95),
+		f("hysteresis", func(p *detect.Params) *float64 { return &p.Hysteresis }, -0.01, 0, 0.02, 0.05, 0.1, 0.2),
+		f("undervoltage_min", func(p *detect.Params) *float64 { return &p.UndervoltageMin }, 0, 0.05, 0.1, 0.5, 0.8, 0.9, 0.95),
+		f("overvoltage_max", func(p *detect.Params) *float64 { return &p.OvervoltageMax }, 1, 1.1, 1.15, 1.2, 1.5),
+		d("band_persistence", func(p *detect.Params) *time.Duration { return &p.BandPersistence }, 0, 999*time.Millisecond, s, m, 10*m, 10*m+s),
+		d("instantaneous_max", func(p *detect.Params) *time.Duration { return &p.InstantaneousMax }, -s, 0, 100*time.Millisecond, 500*time.Millisecond, 3*s, 4*s),
+		d("momentary_max", func(p *detect.Params) *time.Duration { return &p.MomentaryMax }, 0, 400*time.Millisecond, 500*time.Millisecond, 3*s, m, 2*m),
+		d("temporary_max", func(p *detect.Params) *time.Duration { return &p.TemporaryMax }, 0, 3*s, 4*s, m),
+		d("reclose_window", func(p *detect.Params) *time.Duration { return &p.RecloseWindow }, -s, 0, 30*s, m, 5*m),
+		d("lockout_after", func(p *detect.Params) *time.Duration { return &p.LockoutAfter }, 0, s, m, 5*m, 6*m),
+		d("comm_loss_after", func(p *detect.Params) *time.Duration { return &p.CommLossAfter }, -s, 0, 10*s),
+		d("sustained_after", func(p *detect.Params) *time.Duration { return &p.SustainedAfter }, 0, m, 5*m),
+	}
+	var polls []draw
+	for _, n := range []int{-1, 0, 1, 3} {
+		polls = append(polls, draw{"comm_loss_polls", fmt.Sprint(n), func(p *detect.Params) { p.CommLossPolls = n }})
+	}
+	keys = append(keys, polls)
+
 	rng := rand.New(rand.NewPCG(1, 2))
 	var accepted, rejected int
-	for i := range 5000 + len(edges) {
-		var keys []string
-		// Keys of one mapping may not repeat: range_a and range_b ends are
-		// merged into one flow mapping each.
-		ranges := map[string][]string{}
-		for _, f := range floats {
-			if rng.IntN(6) != 0 {
+	named := map[string]bool{} // the parameter names detect's errors use
+	for i := range 3000 {
+		p := detect.DefaultParams()
+		// Each top-level key on its own line; the two ends of a range share
+		// their range's flow mapping.
+		var lines []string
+		lineOf := map[string]int{} // detect key path -> line
+		ends := map[string][]string{}
+		for _, k := range keys {
+			if rng.IntN(8) != 0 {
 				continue
 			}
-			kv := fmt.Sprintf(f.key, f.vals[rng.IntN(len(f.vals))])
-			if name, end, ok := strings.Cut(kv, ": {"); ok {
-				ranges[name] = append(ranges[name], strings.TrimSuffix(end, "}"))
+			dr := k[rng.IntN(len(k))]
+			dr.set(&p)
+			if rng, end, ok := strings.Cut(dr.key, "."); ok {
+				ends[rng] = append(ends[rng], end+": "+dr.val)
+				lineOf["detect."+dr.key] = -len(ends) // fixed below
 				continue
 			}
-			keys = append(keys, kv)
+			lines = append(lines, dr.key+": "+dr.val)
+			lineOf["detect."+dr.key] = len(lines) + 1
 		}
-		for _, name := range []string{"range_a", "range_b"} {
-			if ends := ranges[name]; len(ends) > 0 {
-				keys = append(keys, name+": {"+strings.Join(ends, ", ")+"}")
+		for _, r := range []string{"range_a", "range_b"} {
+			if len(ends[r]) == 0 {
+				continue
+			}
+			lines = append(lines, r+": {"+strings.Join(ends[r], ", ")+"}")
+			lineOf["detect."+r] = len(lines) + 1
+			for _, e := range ends[r] {
+				end, _, _ := strings.Cut(e, ":")
+				lineOf["detect."+r+"."+end] = len(lines) + 1
 			}
 		}
-		for _, d := range durations {
-			if rng.IntN(6) == 0 {
-				keys = append(keys, fmt.Sprintf(d.key, d.vals[rng.IntN(len(d.vals))]))
+		doc := "detect: {}\n"
+		if len(lines) > 0 {
+			doc = "detect:\n  " + strings.Join(lines, "\n  ") + "\n"
+		}
+
+		// What detect says, placed by hand.
+		var want []string
+		seen := map[string]int{} // path -> index in want
+		var verrs detect.Errors
+		if err := p.Validate(); err != nil {
+			if !errors.As(err, &verrs) {
+				t.Fatalf("Validate returned %T, want detect.Errors", err)
 			}
+			rejected++
+		} else {
+			accepted++
 		}
-		if rng.IntN(6) == 0 {
-			keys = append(keys, fmt.Sprintf("comm_loss_polls: %d", rng.IntN(4)-1))
+		for _, e := range verrs {
+			for _, fl := range e.Fields() {
+				named[fl] = true
+			}
+			path, line := "detect."+e.Field, 1
+			for _, fl := range e.Fields() {
+				if l, ok := lineOf["detect."+fl]; ok {
+					path, line = "detect."+fl, l
+					break
+				}
+			}
+			if l, ok := lineOf[path]; ok {
+				line = l
+			} else if l, ok := lineOf[yamlfile.ParentPath(path)]; ok {
+				line = l // an end of a range the file does not set: its range's line
+			}
+			// One error per key path: rules placed on one key share it.
+			if i, ok := seen[path]; ok {
+				want[i] += "; " + e.Err.Error()
+				continue
+			}
+			seen[path] = len(want)
+			want = append(want, fmt.Sprintf("d.yaml:%d: %s: %s", line, path, e.Err))
 		}
-		if i < len(edges) {
-			keys = []string{edges[i]}
-		}
-		doc := "detect:\n  " + strings.Join(keys, "\n  ") + "\n"
-		if len(keys) == 0 {
-			doc = "detect: {}\n"
-		}
+		slices.SortStableFunc(want, func(a, b string) int { return cmp.Compare(lineNo(a), lineNo(b)) })
+
 		l := &loader{d: defaults(), s: newSink("d.yaml")}
 		var raw rawConfig
 		if !decodeFile([]byte(doc), &raw, l.s) || l.s.Len() > 0 {
 			t.Fatalf("case %d: decode %q: %v", i, doc, l.s.Sorted())
 		}
-		p := l.detection(&raw.Detect)
-		verr := p.Validate()
-		for _, e := range l.s.Sorted() {
-			if e.Path == "detect" {
-				t.Errorf("case %d: backstop error %q for\n%s", i, e.Msg, doc)
-			}
+		if got := l.detection(&raw.Detect); got != p {
+			t.Fatalf("case %d: config built\n%+v\nthe draw set\n%+v\n%s", i, got, p, doc)
 		}
-		switch {
-		case verr == nil && l.s.Len() > 0:
-			t.Errorf("case %d: config rejects what Validate accepts: %v\n%s", i, l.s.Sorted(), doc)
-		case verr != nil && l.s.Len() == 0:
-			t.Errorf("case %d: config accepts what Validate rejects: %v\n%s", i, verr, doc)
-		case verr == nil:
-			accepted++
-		default:
-			rejected++
+		var got []string
+		for _, e := range l.s.Sorted() {
+			got = append(got, e.Error())
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("case %d:\n%s got:\n%s\nwant:\n%s", i, doc, strings.Join(got, "\n"), strings.Join(want, "\n"))
 		}
 	}
+	// detect's names are the keys of the detect block, and every key is
+	// named by some rule (a range end by its range at least): a parameter
+	// renamed on one side fails here.
+	keysOf := func(typ reflect.Type, pre string) []string {
+		var out []string
+		for i := range typ.NumField() {
+			out = append(out, pre+typ.Field(i).Tag.Get("yaml"))
+		}
+		return out
+	}
+	blockKeys := keysOf(reflect.TypeFor[rawDetect](), "")
+	blockKeys = append(blockKeys, keysOf(reflect.TypeFor[rawRange](), "range_a.")...)
+	blockKeys = append(blockKeys, keysOf(reflect.TypeFor[rawRange](), "range_b.")...)
+	for name := range named {
+		if !slices.Contains(blockKeys, name) {
+			t.Errorf("detect names parameter %q, which is no key of the detect block", name)
+		}
+	}
+	for _, k := range blockKeys {
+		if !named[k] && !named[yamlfile.ParentPath(k)] {
+			t.Errorf("no error of the draw names detect.%s", k)
+		}
+	}
+
 	// Both outcomes must be common, or the draw tests little.
 	t.Logf("%d accepted, %d rejected", accepted, rejected)
-	if accepted < 100 || rejected < 100 {
+	if accepted < 300 || rejected < 300 {
 		t.Errorf("%d accepted, %d rejected: the draw is lopsided", accepted, rejected)
 	}
 }
 
-// TestDetectErrors covers what the fixtures under testdata/config/bad do
-// not: a rule between two keys is reported on the key the file sets, and
-// every broken rule is reported at once.
+// lineNo is the line of a "file:line: ..." error.
+func lineNo(e string) int {
+	_, rest, _ := strings.Cut(e, ":")
+	n, _, _ := strings.Cut(rest, ":")
+	v, _ := strconv.Atoi(n)
+	return v
+}
+
+// TestDetectErrors covers what the fixtures under testdata/config/bad
+// (one per rule) do not: a rule between two keys is reported on the key the
+// file sets, every broken rule is reported at once, and a rule quoting a
+// key that did not decode is left out.
 func TestDetectErrors(t *testing.T) {
 	tests := []struct {
 		name  string
@@ -139,12 +220,8 @@ func TestDetectErrors(t *testing.T) {
 			"site.yaml:2: detect.sag_threshold: interruption_threshold 0.1 must be below sag_threshold 0.05"},
 		{"range_a wider than the default range_b", "detect:\n  range_a: {high: 1.06}\n",
 			"site.yaml:2: detect.range_a: range_b 0.9167..1.0583 does not contain range_a 0.95..1.06"},
-		{"band hysteresis", "detect:\n  band_hysteresis: 0.05\n",
-			"site.yaml:2: detect.band_hysteresis: band_hysteresis 0.05 must be less than the distance from 1 pu to either end of range_a 0.95..1.05"},
 		{"lockout after the reclose window", "detect:\n  reclose_window: 30s\n",
 			"site.yaml:2: detect.reclose_window: lockout_after 1m0s must not exceed reclose_window 30s"},
-		{"undervoltage", "detect:\n  undervoltage_min: 0.9\n",
-			"site.yaml:2: detect.undervoltage_min: undervoltage_min 0.9 must be at least interruption_threshold 0.1 and below sag_threshold 0.9"},
 		{"overvoltage below the swell threshold", "detect:\n  swell_threshold: 1.3\n",
 			"site.yaml:2: detect.swell_threshold: overvoltage_max 1.2 must be above swell_threshold 1.3"},
 		{"not a mapping", "detect: 5\n", `site.yaml:1: detect: want a mapping, got "5"`},
@@ -154,8 +231,17 @@ func TestDetectErrors(t *testing.T) {
 				"site.yaml:4: detect.instantaneous_max: must be > 0, got 0s\n" +
 				"site.yaml:5: detect.comm_loss_after: must be > 0, got 0s\n" +
 				"site.yaml:6: detect.sustained_after: must be > 0, got -1m0s"},
+		// A rule quoting a key that did not decode would judge the default
+		// in its place: it is left out, the others are reported.
 		{"nan", "detect:\n  range_a: {low: .nan}\n  sag_threshold: 0.99\n  hysteresis: 0.05\n",
+			"site.yaml:2: detect.range_a.low: must be a finite number, got NaN\n" +
+				"site.yaml:4: detect.hysteresis: sag_threshold + hysteresis (0.99 + 0.05) must stay below 1 pu"},
+		{"nan and a rule quoting it", "detect:\n  range_a: {low: .nan}\n  band_hysteresis: 0.06\n",
 			"site.yaml:2: detect.range_a.low: must be a finite number, got NaN"},
+		{"bad duration and a rule quoting it", "detect:\n  momentary_max: 1 sec\n  instantaneous_max: 4s\n",
+			`site.yaml:2: detect.momentary_max: invalid duration "1 sec" (use a Go duration such as 1s or 250ms)`},
+		{"a range that is not a mapping", "detect:\n  range_a: 5\n  range_b: {low: 0.96}\n",
+			`site.yaml:2: detect.range_a: want a mapping, got "5"`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

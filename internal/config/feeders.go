@@ -8,6 +8,29 @@ import (
 	"github.com/feederd/feederd/internal/topology"
 )
 
+type rawFeeder struct {
+	ID       string       `yaml:"id"`
+	Sections []rawSection `yaml:"sections"`
+	Ties     []rawTie     `yaml:"ties"`
+}
+
+type rawSection struct {
+	ID        string        `yaml:"id"`
+	FedBy     string        `yaml:"fed_by"`
+	Customers *int          `yaml:"customers"`
+	Critical  []rawCritical `yaml:"critical"`
+}
+
+type rawCritical struct {
+	Name string `yaml:"name"`
+	Kind string `yaml:"kind"`
+}
+
+type rawTie struct {
+	Device string `yaml:"device"`
+	To     string `yaml:"to"`
+}
+
 // topology builds the model's topology from the devices (their feeder,
 // kind and upstream) and the feeders block (sections, customers, ties).
 // internal/topology checks its structure; this maps each problem to the

@@ -1,7 +1,5 @@
 package config
 
-import "time"
-
 // rawConfig is the configuration file as written. Every key is below; any
 // other key is an error. Durations are Go durations ("1s", "250ms", "1m30s").
 // Relative paths (profiles, token_file, tls files) are relative to the
@@ -217,7 +215,10 @@ import "time"
 //	    pt_ratio: 1                # > 0. Default 1.
 //	    interval: 1s               # >= 10ms. Default poll.interval.
 //	    timeout: 1s                # > 0 and < interval. Default poll.timeout
-//	                               # (which may equal the interval).
+//	                               # (which may equal the interval). Ends the
+//	                               # device's poll; a request on a shared link
+//	                               # waits the link's longest timeout (one per
+//	                               # connection; check-config notes it).
 //	    labels: {substation: north}  # extra InfluxDB tags: at most 8, keys
 //	                               # [a-z_]+ other than feeder, device, point,
 //	                               # unit and role; values non-empty.
@@ -269,172 +270,6 @@ type rawConfig struct {
 	Links    []rawLink   `yaml:"links"`
 	Devices  []rawDevice `yaml:"devices"`
 	Feeders  []rawFeeder `yaml:"feeders"`
-}
-
-type rawFeeder struct {
-	ID       string       `yaml:"id"`
-	Sections []rawSection `yaml:"sections"`
-	Ties     []rawTie     `yaml:"ties"`
-}
-
-type rawSection struct {
-	ID        string        `yaml:"id"`
-	FedBy     string        `yaml:"fed_by"`
-	Customers *int          `yaml:"customers"`
-	Critical  []rawCritical `yaml:"critical"`
-}
-
-type rawCritical struct {
-	Name string `yaml:"name"`
-	Kind string `yaml:"kind"`
-}
-
-type rawTie struct {
-	Device string `yaml:"device"`
-	To     string `yaml:"to"`
-}
-
-type rawPoll struct {
-	Interval       *time.Duration `yaml:"interval"`
-	Timeout        *time.Duration `yaml:"timeout"`
-	BackoffInitial *time.Duration `yaml:"backoff_initial"`
-	BackoffMax     *time.Duration `yaml:"backoff_max"`
-	MaxGap         *int           `yaml:"max_gap"`
-	StaleAfter     *int           `yaml:"stale_after"`
-	SlotTime       *bool          `yaml:"slot_time"`
-}
-
-type rawInflux struct {
-	URL      string `yaml:"url"`
-	Bucket   string `yaml:"bucket"`
-	Org      string `yaml:"org"`
-	TokenEnv string `yaml:"token_env"`
-	// Token is only here to give a better error than "unknown key".
-	Token         *string        `yaml:"token"`
-	TokenFile     string         `yaml:"token_file"`
-	BatchSize     *int           `yaml:"batch_size"`
-	FlushInterval *time.Duration `yaml:"flush_interval"`
-	QueueSize     *int           `yaml:"queue_size"`
-	Timeout       *time.Duration `yaml:"timeout"`
-	Measurement   *string        `yaml:"measurement"`
-	Gzip          *bool          `yaml:"gzip"`
-	SpoolBudgetMB *int64         `yaml:"spool_budget_mb"`
-	SpoolFsync    *string        `yaml:"spool_fsync"`
-}
-
-type rawHTTP struct {
-	Listen *string `yaml:"listen"`
-	// The desk's security (httpsec.go).
-	TokenEnv  string  `yaml:"token_env"`
-	TokenFile string  `yaml:"token_file"`
-	Token     *string `yaml:"token"`
-	TLSCert   string  `yaml:"tls_cert_file"`
-	TLSKey    string  `yaml:"tls_key_file"`
-}
-
-type rawDetect struct {
-	RangeA                rawRange       `yaml:"range_a"`
-	RangeB                rawRange       `yaml:"range_b"`
-	BandPersistence       *time.Duration `yaml:"band_persistence"`
-	BandHysteresis        *float64       `yaml:"band_hysteresis"`
-	SagThreshold          *float64       `yaml:"sag_threshold"`
-	SwellThreshold        *float64       `yaml:"swell_threshold"`
-	InterruptionThreshold *float64       `yaml:"interruption_threshold"`
-	Hysteresis            *float64       `yaml:"hysteresis"`
-	UndervoltageMin       *float64       `yaml:"undervoltage_min"`
-	OvervoltageMax        *float64       `yaml:"overvoltage_max"`
-	InstantaneousMax      *time.Duration `yaml:"instantaneous_max"`
-	MomentaryMax          *time.Duration `yaml:"momentary_max"`
-	TemporaryMax          *time.Duration `yaml:"temporary_max"`
-	RecloseWindow         *time.Duration `yaml:"reclose_window"`
-	LockoutAfter          *time.Duration `yaml:"lockout_after"`
-	CommLossPolls         *int           `yaml:"comm_loss_polls"`
-	CommLossAfter         *time.Duration `yaml:"comm_loss_after"`
-	SustainedAfter        *time.Duration `yaml:"sustained_after"`
-}
-
-type rawRange struct {
-	Low  *float64 `yaml:"low"`
-	High *float64 `yaml:"high"`
-}
-
-type rawPipeline struct {
-	Shards     *int    `yaml:"shards"`
-	RingSize   *int    `yaml:"ring_size"`
-	DropPolicy *string `yaml:"drop_policy"`
-}
-
-type rawAlerts struct {
-	Alertmanagers  []rawAlertmanager `yaml:"alertmanagers"`
-	Webhooks       []rawWebhook      `yaml:"webhooks"`
-	ResendInterval *time.Duration    `yaml:"resend_interval"`
-	ActiveFor      *time.Duration    `yaml:"active_for"`
-	ResolvedFor    *time.Duration    `yaml:"resolved_for"`
-	Timeout        *time.Duration    `yaml:"timeout"`
-	QueueSize      *int              `yaml:"queue_size"`
-}
-
-type rawAlertmanager struct {
-	URL  string `yaml:"url"`
-	Name string `yaml:"name"`
-}
-
-type rawWebhook struct {
-	URL        string `yaml:"url"`
-	Name       string `yaml:"name"`
-	SecretEnv  string `yaml:"secret_env"`
-	SecretFile string `yaml:"secret_file"`
-	// Secret is only here to give a better error than "unknown key".
-	Secret *string `yaml:"secret"`
-}
-
-type rawLink struct {
-	ID                string         `yaml:"id"`
-	URL               string         `yaml:"url"`
-	Timeout           *time.Duration `yaml:"timeout"`
-	PauseAfterConnect *time.Duration `yaml:"pause_after_connect"`
-	BackoffInitial    *time.Duration `yaml:"backoff_initial"`
-	BackoffMax        *time.Duration `yaml:"backoff_max"`
-	Serial            *rawSerial     `yaml:"serial"`
-	TLS               *rawTLS        `yaml:"tls"`
-}
-
-type rawSerial struct {
-	Baud     *int    `yaml:"baud"`
-	DataBits *int    `yaml:"data_bits"`
-	Parity   *string `yaml:"parity"`
-	StopBits *int    `yaml:"stop_bits"`
-}
-
-type rawTLS struct {
-	Cert string `yaml:"cert"`
-	Key  string `yaml:"key"`
-	CA   string `yaml:"ca"`
-}
-
-type rawDevice struct {
-	ID             string            `yaml:"id"`
-	Link           string            `yaml:"link"`
-	Unit           *int              `yaml:"unit"`
-	Profile        string            `yaml:"profile"`
-	Feeder         string            `yaml:"feeder"`
-	Upstream       string            `yaml:"upstream"`
-	Kind           string            `yaml:"kind"`
-	NominalVoltage *float64          `yaml:"nominal_voltage"`
-	PTRatio        *float64          `yaml:"pt_ratio"`
-	Interval       *time.Duration    `yaml:"interval"`
-	Timeout        *time.Duration    `yaml:"timeout"`
-	Labels         map[string]string `yaml:"labels"`
-	Quirks         rawQuirks         `yaml:"quirks"`
-	Points         []rawPoint        `yaml:"points"`
-}
-
-type rawQuirks struct {
-	OneRequestPerPoint   bool           `yaml:"one_request_per_point"`
-	PauseBetweenRequests *time.Duration `yaml:"pause_between_requests"`
-	MaxRegisters         *int           `yaml:"max_registers"`
-	MaxBits              *int           `yaml:"max_bits"`
-	MaxGap               *int           `yaml:"max_gap"`
 }
 
 // rawProfile is a profile file as written: the register map of one device
@@ -494,3 +329,7 @@ type rawPoint struct {
 	Unit     string   `yaml:"unit"`
 	Role     string   `yaml:"role"`
 }
+
+// The type of each block (rawPoll, rawLink, rawDevice, ...) lives in the
+// file of its block, next to the code that checks it. The profile file's
+// types stay above, under their reference.

@@ -1,9 +1,10 @@
 package detect
 
 import (
-	"errors"
 	"fmt"
 	"math"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -89,81 +90,187 @@ func DefaultParams() Params {
 	}
 }
 
-// Validate reports every inconsistent value, naming the field.
-func (p Params) Validate() error {
-	var errs []error
-	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
-	finite := func(name string, v float64) bool {
-		if math.IsNaN(v) || math.IsInf(v, 0) {
-			bad("%s %v is not a finite number", name, v)
-			return false
+// FieldError is one rule of Params that a value breaks. Parameters are named
+// as feederd's configuration file names them: sag_threshold for
+// SagThreshold, range_a for RangeA, range_a.low for RangeA.Low. Field is the
+// parameter the rule is about; Also are the other parameters its message
+// quotes, so that a loader can report the rule on one that its file sets.
+type FieldError struct {
+	Field string
+	Also  []string
+	Err   error
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Err.Error() }
+
+func (e *FieldError) Unwrap() error { return e.Err }
+
+// Fields returns Field, then Also.
+func (e *FieldError) Fields() []string { return append([]string{e.Field}, e.Also...) }
+
+// quotes reports whether the rule quotes the parameter name, or a part of
+// it (range_a.low for range_a) or a whole it is part of (range_a for
+// range_a.low).
+func (e *FieldError) quotes(name string) bool {
+	for _, f := range e.Fields() {
+		if f == name || strings.HasPrefix(name, f+".") || strings.HasPrefix(f, name+".") {
+			return true
 		}
-		return true
 	}
-	ok := true
+	return false
+}
+
+// Errors is every rule that Params break, in the order Validate checks them.
+type Errors []*FieldError
+
+func (es Errors) Error() string {
+	s := make([]string, len(es))
+	for i, e := range es {
+		s[i] = e.Error()
+	}
+	return strings.Join(s, "\n")
+}
+
+// Validate reports every broken rule, each as a *FieldError, all of them
+// in an Errors (find it with errors.As). A value that is not a finite
+// number is reported once, and no rule quoting it is.
+func (p Params) Validate() error {
+	var errs, rules Errors
+	bad := func(errs *Errors, field string, also []string, format string, args ...any) {
+		*errs = append(*errs, &FieldError{Field: field, Also: also, Err: fmt.Errorf(format, args...)})
+	}
+	var infinite []string
 	for _, f := range []struct {
 		name string
 		v    float64
 	}{
-		{"RangeA.Low", p.RangeA.Low}, {"RangeA.High", p.RangeA.High},
-		{"RangeB.Low", p.RangeB.Low}, {"RangeB.High", p.RangeB.High},
-		{"BandHysteresis", p.BandHysteresis}, {"SagThreshold", p.SagThreshold},
-		{"SwellThreshold", p.SwellThreshold}, {"InterruptionThreshold", p.InterruptionThreshold},
-		{"Hysteresis", p.Hysteresis}, {"UndervoltageMin", p.UndervoltageMin},
-		{"OvervoltageMax", p.OvervoltageMax},
+		{"range_a.low", p.RangeA.Low}, {"range_a.high", p.RangeA.High},
+		{"range_b.low", p.RangeB.Low}, {"range_b.high", p.RangeB.High},
+		{"band_hysteresis", p.BandHysteresis}, {"sag_threshold", p.SagThreshold},
+		{"swell_threshold", p.SwellThreshold}, {"interruption_threshold", p.InterruptionThreshold},
+		{"hysteresis", p.Hysteresis}, {"undervoltage_min", p.UndervoltageMin},
+		{"overvoltage_max", p.OvervoltageMax},
 	} {
-		ok = finite(f.name, f.v) && ok
+		if math.IsNaN(f.v) || math.IsInf(f.v, 0) {
+			bad(&errs, f.name, nil, "must be a finite number, got %v", f.v)
+			infinite = append(infinite, f.name)
+		}
 	}
-	if !ok {
-		return errors.Join(errs...)
+	rule := func(field string, also []string, format string, args ...any) {
+		bad(&rules, field, also, format, args...)
 	}
-	if !(0 < p.RangeB.Low && p.RangeB.Low <= p.RangeA.Low && p.RangeA.Low < 1 &&
-		1 < p.RangeA.High && p.RangeA.High <= p.RangeB.High) {
-		bad("ranges must satisfy 0 < RangeB.Low <= RangeA.Low < 1 < RangeA.High <= RangeB.High, got A %v..%v B %v..%v",
-			p.RangeA.Low, p.RangeA.High, p.RangeB.Low, p.RangeB.High)
+	of := func(names ...string) []string { return names }
+
+	// Range A holds 1 pu, range B holds range A (ANSI C84.1).
+	a, b := p.RangeA, p.RangeB
+	aOK := false
+	switch {
+	case a.Low >= a.High:
+		rule("range_a", nil, "low %g is not below high %g", a.Low, a.High)
+	case a.Low >= 1:
+		rule("range_a.low", nil, "%g must be below 1 pu", a.Low)
+	case a.High <= 1:
+		rule("range_a.high", nil, "%g must be above 1 pu", a.High)
+	default:
+		aOK = true
 	}
+	bOK := false
+	switch {
+	case b.Low <= 0:
+		rule("range_b.low", nil, "must be > 0, got %g", b.Low)
+	case b.Low >= b.High:
+		rule("range_b", nil, "low %g is not below high %g", b.Low, b.High)
+	default:
+		bOK = true
+	}
+	if aOK && bOK && (b.Low > a.Low || a.High > b.High) {
+		rule("range_b", of("range_a"), "range_b %g..%g does not contain range_a %g..%g", b.Low, b.High, a.Low, a.High)
+	}
+	switch bh := p.BandHysteresis; {
+	case bh < 0:
+		rule("band_hysteresis", nil, "must be >= 0, got %g", bh)
+	case aOK && (a.Low+bh >= 1 || a.High-bh <= 1):
+		rule("band_hysteresis", of("range_a"), "band_hysteresis %g must be less than the distance from 1 pu to either end of range_a %g..%g", bh, a.Low, a.High)
+	}
+
+	// 0 < interruption < sag < 1 < swell, and the hysteresis keeps each end
+	// on its side (IEC 61000-4-30).
+	in, sag, sw := p.InterruptionThreshold, p.SagThreshold, p.SwellThreshold
+	thrOK := true
+	if sag >= 1 {
+		rule("sag_threshold", nil, "%g must be below 1 pu", sag)
+		thrOK = false
+	}
+	if sw <= 1 {
+		rule("swell_threshold", nil, "%g must be above 1 pu", sw)
+		thrOK = false
+	}
+	switch {
+	case in <= 0:
+		rule("interruption_threshold", nil, "must be > 0, got %g", in)
+		thrOK = false
+	case in >= sag:
+		rule("interruption_threshold", of("sag_threshold"), "interruption_threshold %g must be below sag_threshold %g", in, sag)
+		thrOK = false
+	}
+	switch h := p.Hysteresis; {
+	case h < 0:
+		rule("hysteresis", nil, "must be >= 0, got %g", h)
+	case !thrOK:
+	case sag+h >= 1:
+		rule("hysteresis", of("sag_threshold"), "sag_threshold + hysteresis (%g + %g) must stay below 1 pu", sag, h)
+	case sw-h <= 1:
+		rule("hysteresis", of("swell_threshold"), "swell_threshold - hysteresis (%g - %g) must stay above 1 pu", sw, h)
+	case in+h > sag:
+		rule("hysteresis", of("interruption_threshold", "sag_threshold"), "interruption_threshold + hysteresis (%g + %g) must not exceed sag_threshold %g", in, h, sag)
+	}
+	// IEEE 1159 long duration categories.
+	if uv := p.UndervoltageMin; in < sag && !(in <= uv && uv < sag) {
+		rule("undervoltage_min", of("interruption_threshold", "sag_threshold"), "undervoltage_min %g must be at least interruption_threshold %g and below sag_threshold %g", uv, in, sag)
+	}
+	if ov := p.OvervoltageMax; !(ov > sw) {
+		rule("overvoltage_max", of("swell_threshold"), "overvoltage_max %g must be above swell_threshold %g", ov, sw)
+	}
+
+	// How long a band excursion must last, and the IEEE 1159 duration
+	// boundaries.
 	if p.BandPersistence < time.Second || p.BandPersistence > 10*time.Minute {
-		bad("BandPersistence %v outside 1s..10m", p.BandPersistence)
+		rule("band_persistence", nil, "%s is outside 1s..10m", p.BandPersistence)
 	}
-	if p.BandHysteresis < 0 || p.RangeA.Low+p.BandHysteresis >= 1 || p.RangeA.High-p.BandHysteresis <= 1 {
-		bad("BandHysteresis %v must be >= 0 and keep 1 pu strictly inside Range A shrunk by it", p.BandHysteresis)
-	}
-	if !(0 < p.InterruptionThreshold && p.InterruptionThreshold < p.SagThreshold &&
-		p.SagThreshold < 1 && 1 < p.SwellThreshold) {
-		bad("thresholds must satisfy 0 < InterruptionThreshold < SagThreshold < 1 < SwellThreshold, got %v, %v, %v",
-			p.InterruptionThreshold, p.SagThreshold, p.SwellThreshold)
-	}
-	if p.Hysteresis < 0 || p.SagThreshold+p.Hysteresis >= 1 || p.SwellThreshold-p.Hysteresis <= 1 ||
-		p.InterruptionThreshold+p.Hysteresis > p.SagThreshold {
-		bad("Hysteresis %v must be >= 0, keep the sag and swell ends on their side of 1 pu and the interruption end at or below SagThreshold", p.Hysteresis)
-	}
-	if !(p.InterruptionThreshold <= p.UndervoltageMin && p.UndervoltageMin < p.SagThreshold) {
-		bad("UndervoltageMin %v must be in InterruptionThreshold..SagThreshold", p.UndervoltageMin)
-	}
-	if !(p.OvervoltageMax > p.SwellThreshold) {
-		bad("OvervoltageMax %v must be above SwellThreshold %v", p.OvervoltageMax, p.SwellThreshold)
-	}
-	if !(0 < p.InstantaneousMax && p.InstantaneousMax <= p.MomentaryMax && p.MomentaryMax < p.TemporaryMax) {
-		bad("durations must satisfy 0 < InstantaneousMax <= MomentaryMax < TemporaryMax, got %v, %v, %v",
-			p.InstantaneousMax, p.MomentaryMax, p.TemporaryMax)
+	switch {
+	case p.InstantaneousMax <= 0:
+		rule("instantaneous_max", nil, "must be > 0, got %s", p.InstantaneousMax)
+	case p.InstantaneousMax > p.MomentaryMax:
+		rule("instantaneous_max", of("momentary_max"), "instantaneous_max %s must not exceed momentary_max %s", p.InstantaneousMax, p.MomentaryMax)
+	case p.MomentaryMax >= p.TemporaryMax:
+		rule("momentary_max", of("temporary_max"), "momentary_max %s must be shorter than temporary_max %s", p.MomentaryMax, p.TemporaryMax)
 	}
 	if p.RecloseWindow <= 0 {
-		bad("RecloseWindow %v must be > 0", p.RecloseWindow)
+		rule("reclose_window", nil, "must be > 0, got %s", p.RecloseWindow)
 	}
-	if p.LockoutAfter <= 0 || p.LockoutAfter > p.RecloseWindow {
-		bad("LockoutAfter %v must be in (0, RecloseWindow]", p.LockoutAfter)
+	switch {
+	case p.LockoutAfter <= 0:
+		rule("lockout_after", nil, "must be > 0, got %s", p.LockoutAfter)
+	case p.RecloseWindow > 0 && p.LockoutAfter > p.RecloseWindow:
+		rule("lockout_after", of("reclose_window"), "lockout_after %s must not exceed reclose_window %s", p.LockoutAfter, p.RecloseWindow)
 	}
 	if p.CommLossPolls < 1 {
-		bad("CommLossPolls %d must be >= 1", p.CommLossPolls)
+		rule("comm_loss_polls", nil, "must be >= 1, got %d", p.CommLossPolls)
 	}
 	if p.CommLossAfter <= 0 {
-		bad("CommLossAfter %v must be > 0", p.CommLossAfter)
+		rule("comm_loss_after", nil, "must be > 0, got %s", p.CommLossAfter)
 	}
 	if p.SustainedAfter <= 0 {
-		bad("SustainedAfter %v must be > 0", p.SustainedAfter)
+		rule("sustained_after", nil, "must be > 0, got %s", p.SustainedAfter)
+	}
+
+	for _, e := range rules {
+		if !slices.ContainsFunc(infinite, e.quotes) {
+			errs = append(errs, e)
+		}
 	}
 	if len(errs) > 0 {
-		return fmt.Errorf("validate detection params: %w", errors.Join(errs...))
+		return fmt.Errorf("validate detection params: %w", errs)
 	}
 	return nil
 }

@@ -135,9 +135,8 @@ func countLines(t *testing.T, ifx *testenv.Influx, measurement string) int64 {
 func TestInfluxDBStoresSamples(t *testing.T) {
 	ifx := testenv.StartInflux(t)
 	m := testModel("")
-	f := newTestSink(t, influxConfig(ifx.URL, 4, 10*time.Millisecond), nil, func(o *SinkOptions) {
-		o.Encoder = NewEncoder(m)
-	})
+	f := newTestSink(t, influxConfig(ifx.URL, 4, 10*time.Millisecond), nil, nil)
+	f.enc = NewEncoder(m)
 	stop := f.start(t)
 
 	const t0 = int64(1_700_000_000_000) // ms
@@ -175,8 +174,8 @@ func TestInfluxDBStoresSamples(t *testing.T) {
 		}
 		fields["seq"] = int64(seq)
 		in = append(in, status)
-		f.sink.Put(in[:2])
-		f.sink.Put(in[2:])
+		f.put(in[:2])
+		f.put(in[2:])
 		want = append(want, row{tags: tagsOf(dev), time: ms * 1e6, fields: fields})
 	}
 	for dev := range 2 {
@@ -230,13 +229,12 @@ func TestInfluxDBEscapingRoundTrip(t *testing.T) {
 			Labels: map[string]string{"label key " + id: "v " + id},
 		})
 	}
-	f := newTestSink(t, influxConfig(ifx.URL, 100, 10*time.Millisecond), nil, func(o *SinkOptions) {
-		o.Encoder = NewEncoder(m)
-	})
+	f := newTestSink(t, influxConfig(ifx.URL, 100, 10*time.Millisecond), nil, nil)
+	f.enc = NewEncoder(m)
 	stop := f.start(t)
 	var want []row
 	for i, id := range ids {
-		f.sink.Put([]sample.Sample{{Time: 1e15, Value: float64(i), Device: uint32(i), Point: 0, Seq: 1, Flags: sample.EndOfPoll}})
+		f.put([]sample.Sample{{Time: 1e15, Value: float64(i), Device: uint32(i), Point: 0, Seq: 1, Flags: sample.EndOfPoll}})
 		id = strings.TrimRight(id, `\`)
 		want = append(want, row{
 			tags:   map[string]string{"device": id, "feeder": "F " + id, "label key " + id: "v " + id},
@@ -275,7 +273,7 @@ func TestInfluxDBDeliversQueueWhenServerAppears(t *testing.T) {
 	})
 	f.start(t)
 	for i := range 10 {
-		f.sink.Put(seqSamples(i*50, 50)) // nothing listens: must return at once
+		f.put(seqSamples(i*50, 50)) // nothing listens: must return at once
 	}
 	waitFor(t, "a failed write", func() bool {
 		return f.value(t, "feederd_influx_writes_total", "result", "retry") >= 1
@@ -316,13 +314,13 @@ func TestInfluxDBOutageAndRestart(t *testing.T) {
 		o.BackoffMax = 200 * time.Millisecond
 	})
 	f.start(t)
-	f.sink.Put(seqSamples(0, 100))
+	f.put(seqSamples(0, 100))
 	waitFor(t, "100 lines written", func() bool {
 		return f.value(t, "feederd_influx_points_written_total") == 100
 	})
 
 	ifx.Stop()
-	f.sink.Put(seqSamples(100, 120))
+	f.put(seqSamples(100, 120))
 	waitFor(t, "not ready during the outage", func() bool { return f.sink.Ready() != nil })
 
 	ifx.Restart()
@@ -366,7 +364,7 @@ func TestInfluxDBRejectsBadLines(t *testing.T) {
 				o.Spool = openSpoolFor(t, dir, 1<<20)
 			})
 			f.start(t)
-			f.sink.Put(seqSamples(0, 1)) // makes current_a a float field
+			f.put(seqSamples(0, 1)) // makes current_a a float field
 			waitFor(t, "the first line written", func() bool {
 				return f.value(t, "feederd_influx_points_written_total") == 1
 			})
@@ -406,7 +404,7 @@ func TestInfluxDBFlushOnShutdown(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- f.sink.Run(ctx) }()
 	waitFor(t, "ready from the ping at start", func() bool { return f.sink.Ready() == nil })
-	f.sink.Put(seqSamples(0, 7))
+	f.put(seqSamples(0, 7))
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("Run: %v", err)
@@ -436,7 +434,7 @@ func TestInfluxDBOutageLongerThanQueue(t *testing.T) {
 	stop := f.start(t)
 	put := func(from, to int) {
 		for i := from; i < to; i += 10 {
-			f.sink.Put(seqSamples(i, 10))
+			f.put(seqSamples(i, 10))
 		}
 	}
 	put(0, 500)
@@ -499,7 +497,7 @@ func BenchmarkInfluxDBSustained(b *testing.B) {
 	cfg := influxConfig(ifx.URL, 5000, 100*time.Millisecond)
 	cfg.QueueSize = 1 << 22
 	reg := prometheus.NewRegistry()
-	s, err := NewSink(SinkOptions{Config: cfg, Encoder: NewEncoder(testModel("")), Logger: slog.New(slog.DiscardHandler), Registerer: reg})
+	s, err := NewSink(SinkOptions{Config: cfg, Logger: slog.New(slog.DiscardHandler), Registerer: reg})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -533,7 +531,7 @@ func TestInfluxDBGzip(t *testing.T) {
 	cfg.Gzip = true
 	f := newTestSink(t, cfg, nil, nil)
 	stop := f.start(t)
-	f.sink.Put(seqSamples(0, 120))
+	f.put(seqSamples(0, 120))
 	waitFor(t, "120 lines written", func() bool { return f.value(t, "feederd_influx_points_written_total") == 120 })
 	if err := stop(); err != nil {
 		t.Fatalf("Run: %v", err)

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"math/rand/v2"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -19,8 +18,8 @@ import (
 	influxhttp "github.com/influxdata/influxdb-client-go/v2/api/http"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/feederd/feederd/internal/backoff"
 	"github.com/feederd/feederd/internal/config"
-	"github.com/feederd/feederd/internal/sample"
 )
 
 // LineWriter sends one batch of line protocol (lines separated by newlines,
@@ -58,9 +57,8 @@ type SinkOptions struct {
 	// Config gives the server, batch size, flush interval, queue size and
 	// the timeout of one write. All sizes and durations must be positive and
 	// QueueSize at least BatchSize.
-	Config  config.Influx
-	Encoder *Encoder
-	Logger  *slog.Logger
+	Config config.Influx
+	Logger *slog.Logger
 	// Registerer gets the feederd_influx_* metrics.
 	Registerer prometheus.Registerer
 	// Writer delivers batches; nil means influxdb-client-go's
@@ -122,7 +120,6 @@ type Sink struct {
 	cfg config.Influx
 	// rejectMu serialises reject: two writes may be in flight.
 	rejectMu       sync.Mutex
-	enc            *Encoder
 	log            *slog.Logger
 	m              *metrics
 	w              LineWriter
@@ -144,7 +141,6 @@ type Sink struct {
 	wake chan struct{}
 
 	mu    sync.Mutex
-	poll  PollState // the line Put is building
 	cur   *batch
 	queue batchQueue // sealed batches, oldest first
 	lines int        // in cur, queue and the batch being written
@@ -227,8 +223,6 @@ func NewSink(opts SinkOptions) (*Sink, error) {
 	switch {
 	case c.Disabled:
 		return nil, errors.New("create influx sink: influx output is disabled")
-	case opts.Encoder == nil:
-		return nil, errors.New("create influx sink: no encoder")
 	case opts.Logger == nil:
 		return nil, errors.New("create influx sink: no logger")
 	case opts.Registerer == nil:
@@ -248,7 +242,6 @@ func NewSink(opts SinkOptions) (*Sink, error) {
 	}
 	s := &Sink{
 		cfg:            c,
-		enc:            opts.Encoder,
 		log:            opts.Logger,
 		m:              newMetrics(opts.Registerer),
 		w:              opts.Writer,
@@ -300,38 +293,6 @@ func orDefault(d, def time.Duration) time.Duration {
 		return def
 	}
 	return d
-}
-
-// Put encodes samples into the current batch, one line per device poll
-// (see Encoder.Append). It never waits for the network; it only holds a
-// mutex while encoding. Safe for concurrent use, as poll.Sink requires:
-// each call must hold whole polls, since a poll split across calls could
-// have another caller's poll put inside it.
-func (s *Sink) Put(samples []sample.Sample) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	added := 0
-	if s.cur.n == 0 {
-		s.cur.since = time.Now()
-	}
-	for i := range samples {
-		var n int
-		s.cur.buf, n = s.enc.Append(s.cur.buf, &s.poll, samples[i:i+1])
-		if n == 0 {
-			continue
-		}
-		s.cur.n += n
-		added += n
-		if s.cur.n >= s.cfg.BatchSize {
-			s.lines += added
-			added = 0
-			s.sealLocked()
-			s.cur.since = time.Now()
-		}
-	}
-	s.lines += added
-	s.dropLocked()
-	s.m.queueLines.Set(float64(s.lines))
 }
 
 // PutLines adds n complete lines of line protocol with millisecond
@@ -565,7 +526,7 @@ func (s *Sink) Run(ctx context.Context) error {
 		cancelWrites()
 	})
 	defer stopAfter()
-	backoff := s.backoffInitial
+	retries := backoff.New(s.backoffInitial, s.backoffMax, nil)
 	for {
 		if s.state == stateDown && s.spool != nil {
 			s.spill()
@@ -588,7 +549,7 @@ func (s *Sink) Run(ctx context.Context) error {
 			default:
 			}
 			if !retry {
-				backoff = s.backoffInitial
+				retries.Reset()
 				continue
 			}
 			if ctx.Err() != nil {
@@ -598,8 +559,7 @@ func (s *Sink) Run(ctx context.Context) error {
 				s.spill()
 			}
 			if wait == 0 {
-				wait = jitter(backoff)
-				backoff = min(2*backoff, s.backoffMax)
+				wait = retries.Next()
 			}
 			s.log.Debug("retrying write", "in", wait, "err", err)
 			if !s.sleep(ctx, tick, wait) {
@@ -623,7 +583,7 @@ func (s *Sink) Run(ctx context.Context) error {
 }
 
 // sleep waits d before a retry; meanwhile, with a spool, it moves batches
-// sealed by Put to the spool. It returns false when ctx ended.
+// sealed by PutLines to the spool. It returns false when ctx ended.
 func (s *Sink) sleep(ctx context.Context, tick *time.Ticker, d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
@@ -697,11 +657,6 @@ func (s *Sink) spill() {
 		s.recycleLocked(b)
 	}
 	s.m.queueLines.Set(float64(s.lines))
-}
-
-// jitter spreads retries of several feederd instances by up to +20 %.
-func jitter(d time.Duration) time.Duration {
-	return d + time.Duration(rand.Int64N(int64(d)/5+1))
 }
 
 func (s *Sink) idle() bool {
@@ -981,7 +936,7 @@ func (s *Sink) shutdown(lastErr error) error {
 		}()
 	}
 	delivered := 0
-	backoff := s.backoffInitial
+	retries := backoff.New(s.backoffInitial, s.backoffMax, nil)
 	for ctx.Err() == nil && !(s.spool != nil && s.state == stateDown) {
 		b := s.next()
 		if b == nil {
@@ -991,7 +946,7 @@ func (s *Sink) shutdown(lastErr error) error {
 		retry, wait, err := s.deliver(ctx, b, false)
 		if !retry {
 			delivered += n
-			backoff = s.backoffInitial
+			retries.Reset()
 			continue
 		}
 		lastErr = err
@@ -999,7 +954,7 @@ func (s *Sink) shutdown(lastErr error) error {
 			break // the batch is in the spool; so will the rest be
 		}
 		if wait == 0 {
-			wait = jitter(backoff)
+			wait = retries.Next()
 		}
 		t := time.NewTimer(wait)
 		select {
@@ -1007,7 +962,6 @@ func (s *Sink) shutdown(lastErr error) error {
 		case <-t.C:
 		}
 		t.Stop()
-		backoff = min(2*backoff, s.backoffMax)
 	}
 	if s.spool != nil {
 		s.spill()

@@ -2,6 +2,7 @@ package influx
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -130,6 +131,16 @@ func (r *recorder) batches(t *testing.T) [][]int64 {
 	return out
 }
 
+// sortedBatches is batches ordered by their first line: two live batches
+// are written at once (Sink.second), so they may land in either order; the
+// tests that use it pin what was delivered, not that order.
+func (r *recorder) sortedBatches(t *testing.T) [][]int64 {
+	t.Helper()
+	out := r.batches(t)
+	slices.SortStableFunc(out, func(a, b []int64) int { return cmp.Compare(a[0], b[0]) })
+	return out
+}
+
 // lineTimes returns the trailing timestamps of the lines in b.
 func lineTimes(t *testing.T, b string) []int64 {
 	t.Helper()
@@ -186,6 +197,41 @@ type sinkFixture struct {
 	sink *Sink
 	reg  *prometheus.Registry
 	logs *syncBuffer
+	// enc encodes what put hands the sink, as the pipeline's shard worker
+	// does; tests with another model replace it before the first put.
+	enc   *Encoder
+	batch int
+	mu    sync.Mutex
+	poll  PollState
+}
+
+// put hands samples to the sink the way production does: encoded into line
+// protocol (one line per device poll; a poll may be split across calls),
+// then PutLines with at most batch_size lines at a time, as the pipeline
+// gathers them (its BatchLines is the sink's batch size).
+func (f *sinkFixture) put(samples []sample.Sample) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	putLines(f.sink, f.enc, &f.poll, f.batch, samples)
+}
+
+// putLines encodes samples with enc and state st and hands the lines to s
+// in chunks of at most batch lines.
+func putLines(s *Sink, enc *Encoder, st *PollState, batch int, samples []sample.Sample) {
+	var buf []byte
+	n := 0
+	for i := range samples {
+		var k int
+		buf, k = enc.Append(buf, st, samples[i:i+1])
+		n += k
+		if n >= batch {
+			s.PutLines(buf, n)
+			buf, n = buf[:0], 0
+		}
+	}
+	if n > 0 {
+		s.PutLines(buf, n)
+	}
 }
 
 type syncBuffer struct {
@@ -208,9 +254,9 @@ func (s *syncBuffer) String() string {
 func newTestSink(t *testing.T, cfg config.Influx, w LineWriter, tweak func(*SinkOptions)) *sinkFixture {
 	t.Helper()
 	f := &sinkFixture{reg: prometheus.NewRegistry(), logs: &syncBuffer{}}
+	f.enc, f.batch = NewEncoder(testModel("")), cfg.BatchSize
 	opts := SinkOptions{
 		Config:         cfg,
-		Encoder:        NewEncoder(testModel("")),
 		Logger:         slog.New(slog.NewTextHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Registerer:     f.reg,
 		Writer:         w,
@@ -267,7 +313,6 @@ func TestNewSinkRejectsBadOptions(t *testing.T) {
 	good := func() SinkOptions {
 		return SinkOptions{
 			Config:     config.Influx{URL: "http://127.0.0.1:1", Bucket: "db/rp", BatchSize: 10, QueueSize: 100, FlushInterval: time.Second, Timeout: time.Second},
-			Encoder:    NewEncoder(testModel("")),
 			Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
 			Registerer: prometheus.NewRegistry(),
 		}
@@ -278,7 +323,6 @@ func TestNewSinkRejectsBadOptions(t *testing.T) {
 		want   string
 	}{
 		{"disabled", func(o *SinkOptions) { o.Config.Disabled = true }, "create influx sink: influx output is disabled"},
-		{"no encoder", func(o *SinkOptions) { o.Encoder = nil }, "create influx sink: no encoder"},
 		{"no logger", func(o *SinkOptions) { o.Logger = nil }, "create influx sink: no logger"},
 		{"no registerer", func(o *SinkOptions) { o.Registerer = nil }, "create influx sink: no metrics registerer"},
 		{"zero batch", func(o *SinkOptions) { o.Config.BatchSize = 0 }, "create influx sink: batch size 0 is not positive"},
@@ -324,7 +368,9 @@ func TestSinkQueueOverflowDropsOldestBatches(t *testing.T) {
 		wantBatches [][]int64 // delivered at shutdown
 	}{
 		{"one big put", 5, 10, []int{23}, 15, [][]int64{span(15, 5), span(20, 3)}},
-		{"small puts", 5, 10, []int{3, 3, 3, 3}, 5, [][]int64{span(5, 5), span(10, 2)}},
+		// Lines handed over together stay in one batch: a hand-over that
+		// would take the current batch past batch_size seals it first.
+		{"small puts", 5, 10, []int{3, 3, 3, 3}, 3, [][]int64{span(3, 3), span(6, 3), span(9, 3)}},
 		{"queue not multiple of batch", 5, 12, []int{23}, 15, [][]int64{span(15, 5), span(20, 3)}},
 		{"exactly full", 5, 10, []int{10}, 0, [][]int64{span(0, 5), span(5, 5)}},
 		{"room", 5, 100, []int{23}, 0, [][]int64{span(0, 5), span(5, 5), span(10, 5), span(15, 5), span(20, 3)}},
@@ -335,7 +381,7 @@ func TestSinkQueueOverflowDropsOldestBatches(t *testing.T) {
 			f := newTestSink(t, cfgFor(tt.batch, tt.queue, time.Hour), w, nil)
 			next := 0
 			for _, n := range tt.puts {
-				f.sink.Put(seqSamples(next, n))
+				f.put(seqSamples(next, n))
 				next += n
 			}
 			if got := f.value(t, "feederd_influx_points_dropped_total", "reason", "queue_full"); got != float64(tt.dropped) {
@@ -347,7 +393,7 @@ func TestSinkQueueOverflowDropsOldestBatches(t *testing.T) {
 			if err := f.start(t)(); err != nil {
 				t.Fatalf("Run: %v", err)
 			}
-			if got := w.batches(t); !slices.EqualFunc(got, tt.wantBatches, slices.Equal) {
+			if got := w.sortedBatches(t); !slices.EqualFunc(got, tt.wantBatches, slices.Equal) {
 				t.Errorf("delivered %v, want %v", got, tt.wantBatches)
 			}
 			if got := f.value(t, "feederd_influx_points_written_total"); got != float64(next-tt.dropped) {
@@ -368,14 +414,14 @@ func TestSinkOverflowWhileWritesFail(t *testing.T) {
 		o.BackoffInitial = time.Hour // one failure, then Run waits until stopped
 	})
 	stop := f.start(t)
-	f.sink.Put(seqSamples(0, 5))
+	f.put(seqSamples(0, 5))
 	waitFor(t, "the first write to fail", func() bool {
 		return f.value(t, "feederd_influx_writes_total", "result", "retry") == 1
 	})
 	if err := f.sink.Ready(); err == nil || err.Error() != "write 5 lines to influxdb: http 503: service unavailable" {
 		t.Errorf("Ready = %v, want the write error", err)
 	}
-	f.sink.Put(seqSamples(5, 18))
+	f.put(seqSamples(5, 18))
 	if got := f.value(t, "feederd_influx_points_dropped_total", "reason", "queue_full"); got != 15 {
 		t.Errorf("dropped = %v, want 15", got)
 	}
@@ -384,7 +430,7 @@ func TestSinkOverflowWhileWritesFail(t *testing.T) {
 		t.Fatalf("Run: %v", err)
 	}
 	want := [][]int64{span(15, 5), span(20, 3)}
-	if got := w.batches(t); !slices.EqualFunc(got, want, slices.Equal) {
+	if got := w.sortedBatches(t); !slices.EqualFunc(got, want, slices.Equal) {
 		t.Errorf("delivered %v, want %v", got, want)
 	}
 	if got := f.value(t, "feederd_influx_points_written_total"); got != 8 {
@@ -414,8 +460,8 @@ func TestSinkRetriesUntilDelivered(t *testing.T) {
 		fmt.Errorf("wrapped: %w", context.DeadlineExceeded),
 	}}
 	f := newTestSink(t, cfgFor(5, 100, 10*time.Millisecond), w, nil)
-	f.sink.Put(seqSamples(0, 7))
-	f.sink.Put(seqSamples(7, 5))
+	f.put(seqSamples(0, 7))
+	f.put(seqSamples(7, 5))
 	stop := f.start(t)
 	waitFor(t, "12 lines written", func() bool {
 		return f.value(t, "feederd_influx_points_written_total") == 12
@@ -423,9 +469,11 @@ func TestSinkRetriesUntilDelivered(t *testing.T) {
 	if err := stop(); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
-	want := [][]int64{span(0, 5), span(5, 5), span(10, 2)}
-	if got := w.batches(t); !slices.EqualFunc(got, want, slices.Equal) {
-		t.Errorf("delivered %v, want %v (in order, each once)", got, want)
+	// The pipeline hands over at most batch_size lines at a time, and a
+	// hand-over that does not fit the current batch starts the next one.
+	want := [][]int64{span(0, 5), span(5, 2), span(7, 5)}
+	if got := w.sortedBatches(t); !slices.EqualFunc(got, want, slices.Equal) {
+		t.Errorf("delivered %v, want %v (each once)", got, want)
 	}
 	if got := f.value(t, "feederd_influx_writes_total", "result", "retry"); got != 9 {
 		t.Errorf("retries = %v, want 9", got)
@@ -505,7 +553,7 @@ func TestSinkRejectedLines(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newTestSink(t, cfgFor(8, 100, 10*time.Millisecond), tt.w, nil)
 			stop := f.start(t)
-			f.sink.Put(seqSamples(0, 8))
+			f.put(seqSamples(0, 8))
 			waitFor(t, "every line settled", func() bool {
 				return f.value(t, "feederd_influx_points_written_total")+
 					f.value(t, "feederd_influx_points_failed_total", "reason", "rejected") == 8
@@ -575,7 +623,7 @@ func TestSinkReadyFollowsServer(t *testing.T) {
 	waitFor(t, "ready again", func() bool { return f.sink.Ready() == nil })
 
 	w.set(&StatusError{StatusCode: 502, Message: "bad gateway"})
-	f.sink.Put(seqSamples(0, 5))
+	f.put(seqSamples(0, 5))
 	waitFor(t, "not ready after a failed write", func() bool { return f.sink.Ready() != nil })
 	if err := f.sink.Ready(); err.Error() != "write 5 lines to influxdb: http 502: bad gateway" {
 		t.Errorf("Ready = %q", err)
@@ -595,8 +643,10 @@ func TestSinkConcurrentPutsDeliverEachLineOnce(t *testing.T) {
 	var wg sync.WaitGroup
 	for p := range producers {
 		wg.Go(func() {
+			// One encoder state per producer, as each shard worker has its own.
+			var st PollState
 			for i := 0; i < perProducer; i += 10 {
-				f.sink.Put(seqSamples(p*perProducer+i, 10))
+				putLines(f.sink, f.enc, &st, 100, seqSamples(p*perProducer+i, 10))
 			}
 		})
 	}
@@ -625,13 +675,13 @@ func TestSinkPutLines(t *testing.T) {
 	f := newTestSink(t, cfgFor(3, 100, time.Hour), w, nil)
 	f.sink.PutLines([]byte("ev a=1 1\nev a=2 2\n"), 2)
 	f.sink.PutLines(nil, 0)
-	f.sink.Put(seqSamples(3, 2))
+	f.put(seqSamples(3, 2))
 	f.sink.PutLines([]byte("ev a=6 6"), 1) // the newline is added
 	if err := f.start(t)(); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
-	want := [][]int64{{1, 2, 3}, {4, 6}}
-	if got := w.batches(t); !slices.EqualFunc(got, want, slices.Equal) {
+	want := [][]int64{{1, 2}, {3, 4, 6}}
+	if got := w.sortedBatches(t); !slices.EqualFunc(got, want, slices.Equal) {
 		t.Errorf("delivered %v, want %v", got, want)
 	}
 }
@@ -691,7 +741,7 @@ func TestSinkShutdownBoundedWhileServerHangs(t *testing.T) {
 	cfg := config.Influx{URL: "http://" + addr, Bucket: "feederd/autogen", BatchSize: 5, QueueSize: 100,
 		FlushInterval: 10 * time.Millisecond, Timeout: time.Minute}
 	f := newTestSink(t, cfg, nil, func(o *SinkOptions) { o.FlushTimeout = flushTimeout })
-	f.sink.Put(seqSamples(0, 7))
+	f.put(seqSamples(0, 7))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- f.sink.Run(ctx) }()
@@ -719,10 +769,11 @@ func TestSinkShutdownBoundedWhileServerHangs(t *testing.T) {
 	}
 }
 
-func BenchmarkSinkPut(b *testing.B) {
+// BenchmarkSinkPutLines: the production path into the sink, 100 encoded
+// lines (one-point polls) at a time, as a shard worker hands them over.
+func BenchmarkSinkPutLines(b *testing.B) {
 	s, err := NewSink(SinkOptions{
 		Config:     cfgFor(5000, 20000, time.Hour),
-		Encoder:    NewEncoder(testModel("")),
 		Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Registerer: prometheus.NewRegistry(),
 		Writer:     &recorder{},
@@ -730,15 +781,16 @@ func BenchmarkSinkPut(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	batch := seqSamples(0, 100)
+	var st PollState
+	lines, n := NewEncoder(testModel("")).Append(nil, &st, seqSamples(0, 100))
 	for range 1000 { // grow the buffers and fill the free list first
-		s.Put(batch)
+		s.PutLines(lines, n)
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		s.Put(batch) // without Run the queue overflows and recycles its buffers
+		s.PutLines(lines, n) // without Run the queue overflows and recycles its buffers
 	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(batch)), "ns/sample")
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/line")
 }
 
 // batchQueue against a slice model, through wrap-arounds and growth.
@@ -793,7 +845,7 @@ func TestSinkSecondStopSpools(t *testing.T) {
 		o.Spool = openSpoolFor(t, dir, 1<<20)
 		o.Hurry = hurry
 	})
-	f.sink.Put(seqSamples(0, 7))
+	f.put(seqSamples(0, 7))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- f.sink.Run(ctx) }()
@@ -847,12 +899,12 @@ func TestSinkSpoolBudget(t *testing.T) {
 		o.Spool = sp
 	})
 	stop := f.start(t)
-	f.sink.Put(seqSamples(0, 5))
+	f.put(seqSamples(0, 5))
 	waitFor(t, "the first write to fail", func() bool {
 		return f.value(t, "feederd_influx_writes_total", "result", "retry") == 1
 	})
 	for i := 5; i < 500; i += 5 {
-		f.sink.Put(seqSamples(i, 5))
+		f.put(seqSamples(i, 5))
 	}
 	waitFor(t, "everything spooled or dropped", func() bool { return f.value(t, "feederd_influx_queue_lines") == 0 })
 	if err := stop(); err != nil {
@@ -888,7 +940,7 @@ func TestSinkRetryAfterAndCredentials(t *testing.T) {
 		}}}
 		f := newTestSink(t, cfgFor(5, 100, time.Millisecond), w, nil)
 		f.start(t)
-		f.sink.Put(seqSamples(0, 5))
+		f.put(seqSamples(0, 5))
 		waitFor(t, "5 lines written", func() bool { return f.value(t, "feederd_influx_points_written_total") == 5 })
 		w.mu.Lock()
 		defer w.mu.Unlock()
@@ -900,7 +952,7 @@ func TestSinkRetryAfterAndCredentials(t *testing.T) {
 		w := &recorder{answers: []error{&StatusError{StatusCode: 401, Message: "authorization failed"}}}
 		f := newTestSink(t, cfgFor(5, 100, time.Millisecond), w, nil)
 		f.start(t)
-		f.sink.Put(seqSamples(0, 5))
+		f.put(seqSamples(0, 5))
 		waitFor(t, "5 lines written", func() bool { return f.value(t, "feederd_influx_points_written_total") == 5 })
 		want := `msg="influxdb refused feederd's credentials: check the token (influx.token_env or token_file) and its write permission on the bucket; keeping the data" err="write 5 lines to influxdb: http 401: authorization failed"`
 		if logs := f.logs.String(); !strings.Contains(logs, want) {
@@ -951,13 +1003,13 @@ func TestSinkTwoWritesInFlight(t *testing.T) {
 	f := newTestSink(t, cfgFor(2, 100, time.Hour), w, nil)
 	stop := f.start(t)
 	// A first write marks InfluxDB up; then 10 batches are queued at once.
-	f.sink.Put(seqSamples(1, 2))
+	f.put(seqSamples(1, 2))
 	deadline := time.Now().Add(5 * time.Second)
 	for w.callCount() < 1 && time.Now().Before(deadline) {
 		time.Sleep(time.Millisecond)
 	}
 	for i := range 10 {
-		f.sink.Put(seqSamples(3+2*i, 2))
+		f.put(seqSamples(3+2*i, 2))
 	}
 	if err := stop(); err != nil {
 		t.Fatalf("Run: %v", err)
@@ -983,11 +1035,11 @@ func TestSinkTwoWritesInFlight(t *testing.T) {
 	r := &recorder{answers: []error{nil, errors.New("connection reset"), errors.New("connection reset")}}
 	f = newTestSink(t, cfgFor(2, 100, time.Hour), r, nil)
 	stop = f.start(t)
-	f.sink.Put(seqSamples(1, 2))
+	f.put(seqSamples(1, 2))
 	for r.callCount() < 1 && time.Now().Before(deadline) {
 		time.Sleep(time.Millisecond)
 	}
-	f.sink.Put(seqSamples(3, 4))
+	f.put(seqSamples(3, 4))
 	if err := stop(); err != nil {
 		t.Fatalf("Run: %v", err)
 	}

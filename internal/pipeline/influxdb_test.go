@@ -49,8 +49,7 @@ func TestPollCountInInfluxDB(t *testing.T) {
 		FlushInterval: 20 * time.Millisecond, Timeout: 5 * time.Second}
 	reg := prometheus.NewRegistry()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	enc := influx.NewEncoder(m)
-	sink, err := influx.NewSink(influx.SinkOptions{Config: cfg, Encoder: enc, Logger: log, Registerer: reg})
+	sink, err := influx.NewSink(influx.SinkOptions{Config: cfg, Logger: log, Registerer: reg})
 	if err != nil {
 		t.Fatal(err)
 	}

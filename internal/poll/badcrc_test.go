@@ -9,7 +9,7 @@ import (
 
 	"github.com/feederd/feederd/internal/config"
 	"github.com/feederd/feederd/internal/sample"
-	"github.com/feederd/feederd/internal/sim"
+	"github.com/feederd/feederd/internal/sim/devsrv"
 	"github.com/feederd/feederd/internal/testenv"
 )
 
@@ -31,19 +31,19 @@ func TestBadCRCUnitSparesNeighbour(t *testing.T) {
 	good = append(good, pv{sample.NoPoint, 1, sample.Good, sample.DeviceStatus | sample.EndOfPoll})
 	for _, tc := range []struct {
 		name string
-		bus  func(t *testing.T, u *sim.Units) *config.Link
+		bus  func(t *testing.T, u *devsrv.Units) *config.Link
 	}{
-		{"rtuovertcp gateway", func(t *testing.T, u *sim.Units) *config.Link {
-			e, err := sim.ListenRTUOverTCP("127.0.0.1:0", u, sim.ServerOptions{Gateway: true})
+		{"rtuovertcp gateway", func(t *testing.T, u *devsrv.Units) *config.Link {
+			e, err := devsrv.ListenRTUOverTCP("127.0.0.1:0", u, devsrv.ServerOptions{Gateway: true})
 			if err != nil {
 				t.Fatal(err)
 			}
 			serveEndpoint(t, e)
 			return &config.Link{URL: e.URL, Scheme: config.SchemeRTUOverTCP, Serial: &config.Serial{Baud: 19200}}
 		}},
-		{"rtu over a PTY pair", func(t *testing.T, u *sim.Units) *config.Link {
+		{"rtu over a PTY pair", func(t *testing.T, u *devsrv.Units) *config.Link {
 			simEnd, ourEnd := testenv.PTYPair(t)
-			e, err := sim.OpenSerialBus(sim.SerialConfig{Path: simEnd, Baud: 19200, DataBits: 8, Parity: "N", StopBits: 1}, u, sim.ServerOptions{})
+			e, err := devsrv.OpenSerialBus(devsrv.SerialConfig{Path: simEnd, Baud: 19200, DataBits: 8, Parity: "N", StopBits: 1}, u, devsrv.ServerOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -72,7 +72,7 @@ func TestBadCRCUnitSparesNeighbour(t *testing.T) {
 			reconnects := value(t, reg, "feederd_reconnects_total", "link", "BUS")
 			coilErrors := value(t, reg, "feederd_requests_total", "function", "read_coils", "result", "error")
 			from1, from2 := len(sink.of(0)), len(sink.of(1))
-			u.Device(2).SetFault(sim.Fault{BadCRC: true})
+			u.Device(2).SetFault(devsrv.Fault{BadCRC: true})
 			// The poll of unit 2 in flight may still be good: skip it.
 			from2++
 			sink.waitFor(t, 1, "10 polls of unit 2 with the fault", func(p [][]sample.Sample) bool { return len(p) >= from2+10 })

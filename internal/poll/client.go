@@ -110,10 +110,11 @@ func newClient(l *config.Link, timeout time.Duration, logger *slog.Logger) (*mod
 // that can hang: the TCP connect and the TLS handshake. The library's own
 // Open gives both 15 s whatever the configured timeout, so a silent peer
 // would hold the link (and shutdown) that long; it is called only after
-// preflight succeeded, when the peer has just shown that it answers.
-// Plain tcp:// and rtuovertcp:// connects keep the library's 5 s dial
-// timeout: a refused or reset connect fails at once, only a peer that
-// drops packets takes that long.
+// preflight succeeded, when the peer has just shown that it answers. On
+// every scheme a link waits for Open at most its timeout (see dial.go): a
+// tcp:// or rtuovertcp:// Open, whose dial the library bounds by a fixed
+// 5 s, goes on in the background after that and is adopted when it
+// connects.
 func preflight(ctx context.Context, url string, conf *tls.Config, timeout time.Duration) error {
 	if conf == nil {
 		return nil

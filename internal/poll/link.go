@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/simonvetter/modbus"
 
+	"github.com/feederd/feederd/internal/backoff"
 	"github.com/feederd/feederd/internal/config"
 	"github.com/feederd/feederd/internal/sample"
 )
@@ -87,6 +88,7 @@ type link struct {
 	// preflight; timeout is the client's.
 	tlsConf *tls.Config
 	timeout time.Duration
+	pending chan error // a connection attempt that outlived its connect (dial.go)
 	sink    Sink
 	log     *slog.Logger
 	devs    []*device
@@ -108,7 +110,7 @@ type link struct {
 	openFailures int
 	reconnectAt  time.Time
 	downErr      error // why the link is closed
-	backoff      backoff
+	backoff      backoff.Backoff
 	// heard is who answered on this connection since it opened or since
 	// the link's last timeout.
 	heard heard
@@ -126,13 +128,22 @@ type link struct {
 
 	// polled is set once the first device poll has completed.
 	polled atomic.Bool
+
+	// Set by the Poller (reload.go): parkReq takes Pause's ticket; cancel
+	// stops the goroutine, which closes done when it has ended.
+	parkReq chan *parkTicket
+	cancel  context.CancelFunc
+	done    chan struct{}
 }
 
 // run polls the link's devices until ctx ends, then closes the client.
 func (l *link) run(ctx context.Context, start time.Time) {
 	defer l.close()
+	l.timer = time.NewTimer(time.Hour)
+	l.timer.Stop()
 	if len(l.devs) == 0 {
-		<-ctx.Done()
+		for l.idle(ctx, time.Hour) {
+		}
 		return
 	}
 	intervals := make([]time.Duration, len(l.devs))
@@ -140,8 +151,6 @@ func (l *link) run(ctx context.Context, start time.Time) {
 		intervals[i] = d.cfg.Interval
 	}
 	l.sched = newSchedule(start, intervals, l.slotTime)
-	l.timer = time.NewTimer(time.Hour)
-	l.timer.Stop()
 	l.reconnectAt = start
 	l.downErr = fmt.Errorf("link %s not connected yet", l.cfg.ID)
 	for {
@@ -151,7 +160,7 @@ func (l *link) run(ctx context.Context, start time.Time) {
 		if !l.open && l.reconnectAt.Before(wake) {
 			wake = l.reconnectAt
 		}
-		if !l.wait(ctx, time.Until(wake)) {
+		if !l.idle(ctx, time.Until(wake)) {
 			return
 		}
 		if !l.open && !time.Now().Before(l.reconnectAt) {
@@ -191,16 +200,13 @@ func (l *link) connect(ctx context.Context) bool {
 		l.reconnect.Inc()
 	}
 	l.attempts++
-	err := preflight(ctx, l.cfg.URL, l.tlsConf, l.timeout)
-	if err == nil {
-		err = l.client.Open()
-	}
+	err := l.dial(ctx)
 	if err != nil && ctx.Err() != nil {
 		return false // shutting down: not a failure of the link
 	}
 	if err != nil {
 		l.downErr = fmt.Errorf("open link %s (%s): %w", l.cfg.ID, l.cfg.URL, err)
-		delay := l.backoff.next()
+		delay := l.backoff.Next()
 		l.reconnectAt = time.Now().Add(delay)
 		l.openFailures++
 		level := slog.LevelDebug
@@ -224,12 +230,13 @@ func (l *link) fail(err error) {
 	l.open = false
 	l.connected.Set(0)
 	l.downErr = err
-	delay := l.backoff.next()
+	delay := l.backoff.Next()
 	l.reconnectAt = time.Now().Add(delay)
 	l.log.Warn("link failed, closing it", "err", err, "retry_in", delay)
 }
 
 func (l *link) close() {
+	l.collect()
 	if l.open {
 		_ = l.client.Close() // shutting down: nothing to do about it
 		l.open = false
@@ -288,7 +295,7 @@ func (l *link) poll(ctx context.Context, i int) bool {
 			}
 			if err == nil {
 				answeredN++
-				l.backoff.reset()
+				l.backoff.Reset()
 				l.heard.add(d.cfg.Unit)
 				continue
 			}
@@ -299,7 +306,7 @@ func (l *link) poll(ctx context.Context, i int) bool {
 			switch classify(err) {
 			case refused:
 				refusedN++
-				l.backoff.reset()
+				l.backoff.Reset()
 				l.heard.add(d.cfg.Unit)
 				d.log.Debug("modbus exception", "err", err)
 				continue
@@ -309,7 +316,7 @@ func (l *link) poll(ctx context.Context, i int) bool {
 			case unreachable:
 				// The device's remaining requests are not sent and keep
 				// Timeout quality; the gateway answered, so the link is fine.
-				l.backoff.reset()
+				l.backoff.Reset()
 				l.heard.add(d.cfg.Unit)
 				d.log.Debug("gateway cannot reach the unit, its other requests are not sent", "err", err)
 				break requests

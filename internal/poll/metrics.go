@@ -66,3 +66,15 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 var functionLabels = [...]string{
 	"read_coils", "read_discrete_inputs", "read_holding_registers", "read_input_registers",
 }
+
+// deleteLink removes the series of a link that a reload removed.
+func (m *metrics) deleteLink(id string) {
+	m.pollDuration.DeleteLabelValues(id)
+	m.lateness.DeleteLabelValues(id)
+	m.reconnects.DeleteLabelValues(id)
+	m.linkConnected.DeleteLabelValues(id)
+	m.missed.DeleteLabelValues(id)
+	for _, res := range pollResults {
+		m.polls.DeleteLabelValues(id, res)
+	}
+}

@@ -26,6 +26,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/feederd/feederd/internal/backoff"
 	"github.com/feederd/feederd/internal/config"
 	"github.com/feederd/feederd/internal/profile"
 	"github.com/feederd/feederd/internal/sample"
@@ -83,14 +84,21 @@ func (o *Options) validate() error {
 	if o.Registerer == nil {
 		errs = append(errs, errors.New("registerer is nil"))
 	}
-	if o.Model == nil {
-		return errors.Join(errs...)
+	if o.Model != nil {
+		errs = append(errs, validateModel(o.Model)...)
 	}
-	if o.Model.Poll.StaleAfter < 1 {
-		errs = append(errs, fmt.Errorf("poll stale_after %d is less than 1", o.Model.Poll.StaleAfter))
+	return errors.Join(errs...)
+}
+
+// validateModel checks what the poller needs of a model (New's and
+// Prepare's).
+func validateModel(m *config.Model) []error {
+	var errs []error
+	if m.Poll.StaleAfter < 1 {
+		errs = append(errs, fmt.Errorf("poll stale_after %d is less than 1", m.Poll.StaleAfter))
 	}
 	onLink := map[*config.Device]bool{}
-	for _, l := range o.Model.Links {
+	for _, l := range m.Links {
 		if l == nil {
 			errs = append(errs, errors.New("model has a nil link"))
 			continue
@@ -114,12 +122,12 @@ func (o *Options) validate() error {
 			onLink[d] = true
 		}
 	}
-	for _, d := range o.Model.Devices {
+	for _, d := range m.Devices {
 		if !onLink[d] {
 			errs = append(errs, fmt.Errorf("device %s is on no link's device list", d.ID))
 		}
 	}
-	return errors.Join(errs...)
+	return errs
 }
 
 // DeviceStatus is the comms state of one device, as of its last poll.
@@ -146,13 +154,31 @@ type DeviceStatus struct {
 }
 
 // Poller polls every device of a model. Build it with New, run it with Run.
+// A running Poller follows a new model with Pause, Prepare, Apply and
+// Resume (reload.go).
 type Poller struct {
-	sink    Sink
-	log     *slog.Logger
-	m       *metrics
-	links   []*link
-	devices []*device // in model order
-	ran     atomic.Bool
+	sink Sink
+	log  *slog.Logger
+	m    *metrics
+	now  func() int64
+	rand func() float64
+	reqs [4][4]prometheus.Counter
+	ran  atomic.Bool
+	// ready latches once every link of the first model has polled.
+	ready atomic.Bool
+
+	// mu guards links and the run state. Run and Apply start link
+	// goroutines, each owned by wg, which Run waits for.
+	mu       sync.Mutex
+	links    []*link // in model order
+	runCtx   context.Context
+	start    time.Time
+	stopping bool
+	wg       sync.WaitGroup
+	// paused holds the tickets of a Pause until Resume.
+	paused map[*link]*parkTicket
+
+	devices atomic.Pointer[[]*device] // in model order
 }
 
 // New checks the options and builds the links' clients (loading TLS
@@ -168,60 +194,88 @@ func New(opts Options) (*Poller, error) {
 	if opts.Rand == nil {
 		opts.Rand = rand.Float64
 	}
-	p := &Poller{sink: opts.Sink, log: opts.Logger, m: newMetrics(opts.Registerer)}
-	var reqs [4][4]prometheus.Counter
+	p := &Poller{sink: opts.Sink, log: opts.Logger, m: newMetrics(opts.Registerer), now: opts.Now, rand: opts.Rand}
 	for t, fn := range functionLabels {
 		for r, res := range requestResults {
-			reqs[t][r] = p.m.requests.WithLabelValues(fn, res)
+			p.reqs[t][r] = p.m.requests.WithLabelValues(fn, res)
 		}
 	}
 	byConfig := map[*config.Device]*device{}
 	for _, lc := range opts.Model.Links {
-		log := opts.Logger.With("link", lc.ID)
-		timeout := clientTimeout(lc, lc.Devices...)
-		client, tlsConf, err := newClient(lc, timeout, limitLogger(log, time.Now))
+		l, err := p.newLink(lc, opts.Model)
 		if err != nil {
 			return nil, err
 		}
-		l := &link{
-			cfg:        lc,
-			client:     client,
-			tlsConf:    tlsConf,
-			timeout:    timeout,
-			sink:       opts.Sink,
-			log:        log,
-			backoff:    newBackoff(lc.BackoffInitial, lc.BackoffMax, opts.Rand),
-			staleAfter: int64(opts.Model.Poll.StaleAfter),
-			now:        opts.Now,
-			slotTime:   opts.Model.Poll.SlotTime,
-			requests:   reqs,
-			reconnect:  p.m.reconnects.WithLabelValues(lc.ID),
-			connected:  p.m.linkConnected.WithLabelValues(lc.ID),
-			duration:   p.m.pollDuration.WithLabelValues(lc.ID),
-			lateness:   p.m.lateness.WithLabelValues(lc.ID),
-			missed:     p.m.missed.WithLabelValues(lc.ID),
-		}
-		for i, res := range pollResults {
-			l.polls[i] = p.m.polls.WithLabelValues(lc.ID, res)
-		}
-		l.connected.Set(0)
-		for _, dc := range lc.Devices {
-			d := newDevice(dc, lc, p.m, log)
-			l.devs = append(l.devs, d)
-			byConfig[dc] = d
+		l.zeroSeries()
+		for _, d := range l.devs {
+			byConfig[d.cfg] = d
 		}
 		p.links = append(p.links, l)
 	}
-	for _, dc := range opts.Model.Devices {
-		if d := byConfig[dc]; d != nil {
-			p.devices = append(p.devices, d)
-		}
-	}
+	p.setDevices(opts.Model, byConfig)
 	return p, nil
 }
 
+// newLink builds the link of lc and its devices' poll state; it opens
+// nothing and sets no metric.
+func (p *Poller) newLink(lc *config.Link, m *config.Model) (*link, error) {
+	log := p.log.With("link", lc.ID)
+	timeout := clientTimeout(lc, lc.Devices...)
+	client, tlsConf, err := newClient(lc, timeout, limitLogger(log, time.Now))
+	if err != nil {
+		return nil, err
+	}
+	l := &link{
+		cfg:        lc,
+		client:     client,
+		tlsConf:    tlsConf,
+		timeout:    timeout,
+		sink:       p.sink,
+		log:        log,
+		backoff:    backoff.New(lc.BackoffInitial, lc.BackoffMax, p.rand),
+		staleAfter: int64(m.Poll.StaleAfter),
+		now:        p.now,
+		slotTime:   m.Poll.SlotTime,
+		requests:   p.reqs,
+		reconnect:  p.m.reconnects.WithLabelValues(lc.ID),
+		connected:  p.m.linkConnected.WithLabelValues(lc.ID),
+		duration:   p.m.pollDuration.WithLabelValues(lc.ID),
+		lateness:   p.m.lateness.WithLabelValues(lc.ID),
+		missed:     p.m.missed.WithLabelValues(lc.ID),
+		parkReq:    make(chan *parkTicket, 1),
+	}
+	for i, res := range pollResults {
+		l.polls[i] = p.m.polls.WithLabelValues(lc.ID, res)
+	}
+	for _, dc := range lc.Devices {
+		l.devs = append(l.devs, newDevice(dc, lc, p.m, log))
+	}
+	return l, nil
+}
+
+// zeroSeries sets the link's and its devices' gauges to 0 before the link
+// runs, so that their series exist from the start.
+func (l *link) zeroSeries() {
+	l.connected.Set(0)
+	for _, d := range l.devs {
+		d.up.Set(0)
+	}
+}
+
+// setDevices publishes the devices of m in model order for Status.
+func (p *Poller) setDevices(m *config.Model, byConfig map[*config.Device]*device) {
+	devs := make([]*device, 0, len(m.Devices))
+	for _, dc := range m.Devices {
+		if d := byConfig[dc]; d != nil {
+			devs = append(devs, d)
+		}
+	}
+	p.devices.Store(&devs)
+}
+
 // Run polls until ctx ends, then returns nil once every link's goroutine has
-// ended and its client is closed. A Poller runs once.
+// ended and its client is closed. A Poller runs once. The goroutines of
+// links that Apply starts while Run runs are Run's too.
 //
 // A link's goroutine cannot interrupt a request in flight or a connection
 // attempt, so Run may return up to the link timeout (or the library's dial
@@ -230,21 +284,45 @@ func (p *Poller) Run(ctx context.Context) error {
 	if !p.ran.CompareAndSwap(false, true) {
 		return errors.New("poller already ran")
 	}
-	start := time.Now()
-	var wg sync.WaitGroup
+	p.mu.Lock()
+	p.runCtx, p.start = ctx, time.Now()
 	for _, l := range p.links {
-		wg.Go(func() { l.run(ctx, start) })
+		p.startLink(l)
 	}
-	wg.Wait()
+	p.mu.Unlock()
 	<-ctx.Done()
+	p.mu.Lock()
+	p.stopping = true
+	p.mu.Unlock()
+	p.wg.Wait()
 	return nil
+}
+
+// startLink runs l on a goroutine of wg, with a context of its own so that
+// Apply can stop it alone. p.mu is held.
+func (p *Poller) startLink(l *link) {
+	ctx, cancel := context.WithCancel(p.runCtx)
+	l.cancel, l.done = cancel, make(chan struct{})
+	// Links started by Apply count their grid of wake-ups (sched.go) from
+	// a multiple of maxStep after Run's start, so that they share the
+	// wake-ups of the links already running.
+	start := p.start
+	if since := time.Since(p.start); since > 0 {
+		start = p.start.Add((since + maxStep - 1) / maxStep * maxStep)
+	}
+	p.wg.Go(func() {
+		defer close(l.done)
+		defer cancel()
+		l.run(ctx, start)
+	})
 }
 
 // Status returns the comms state of every device, in model order. It is
 // safe to call at any time from any goroutine.
 func (p *Poller) Status() []DeviceStatus {
-	out := make([]DeviceStatus, len(p.devices))
-	for i, d := range p.devices {
+	devs := *p.devices.Load()
+	out := make([]DeviceStatus, len(devs))
+	for i, d := range devs {
 		d.mu.Lock()
 		out[i] = d.status
 		out[i].Qualities = slices.Clone(d.status.Qualities)
@@ -256,17 +334,24 @@ func (p *Poller) Status() []DeviceStatus {
 // Ready returns nil once every link has completed at least one device poll,
 // successful or not (a link without devices counts as done), and otherwise
 // an error naming the links still waiting. A link whose first connection
-// attempt hangs is not ready until the attempt ends.
+// attempt hangs is not ready until the attempt ends. Once ready, the poller
+// stays ready: links that a reload adds do not make it unready.
 func (p *Poller) Ready() error {
+	if p.ready.Load() {
+		return nil
+	}
 	var waiting []string
+	p.mu.Lock()
 	for _, l := range p.links {
 		if !l.polled.Load() && len(l.devs) > 0 {
 			waiting = append(waiting, l.cfg.ID)
 		}
 	}
+	p.mu.Unlock()
 	if len(waiting) > 0 {
 		return fmt.Errorf("no poll completed yet on link %s", strings.Join(waiting, ", "))
 	}
+	p.ready.Store(true)
 	return nil
 }
 

@@ -13,7 +13,7 @@ import (
 	"github.com/feederd/feederd/internal/config"
 	"github.com/feederd/feederd/internal/profile"
 	"github.com/feederd/feederd/internal/sample"
-	"github.com/feederd/feederd/internal/sim"
+	"github.com/feederd/feederd/internal/sim/devsrv"
 	"github.com/feederd/feederd/internal/testenv"
 )
 
@@ -197,11 +197,11 @@ var busProfile = &profile.Profile{Name: "bus-relay", Points: []profile.Point{
 
 // busUnits builds units 1 and 2 of busProfile with the values given in
 // point order.
-func busUnits(t *testing.T, vals map[uint8][]float64) *sim.Units {
+func busUnits(t *testing.T, vals map[uint8][]float64) *devsrv.Units {
 	t.Helper()
-	var devs []*sim.Device
+	var devs []*devsrv.Device
 	for _, unit := range []uint8{1, 2} {
-		d, err := sim.NewDevice(fmt.Sprintf("sim-%d", unit), unit, busProfile)
+		d, err := devsrv.NewDevice(fmt.Sprintf("sim-%d", unit), unit, busProfile)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -212,7 +212,7 @@ func busUnits(t *testing.T, vals map[uint8][]float64) *sim.Units {
 		}
 		devs = append(devs, d)
 	}
-	u, err := sim.NewUnits(devs...)
+	u, err := devsrv.NewUnits(devs...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -220,7 +220,7 @@ func busUnits(t *testing.T, vals map[uint8][]float64) *sim.Units {
 }
 
 // serveEndpoint serves e until the test ends.
-func serveEndpoint(t *testing.T, e *sim.Endpoint) {
+func serveEndpoint(t *testing.T, e *devsrv.Endpoint) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -256,11 +256,11 @@ func TestRTUBusEndToEnd(t *testing.T) {
 		name string
 		// bus serves units on a fresh endpoint and returns the link that
 		// reaches it.
-		bus func(t *testing.T, u *sim.Units) *config.Link
+		bus func(t *testing.T, u *devsrv.Units) *config.Link
 	}{
-		{"rtu over a PTY pair", func(t *testing.T, u *sim.Units) *config.Link {
+		{"rtu over a PTY pair", func(t *testing.T, u *devsrv.Units) *config.Link {
 			simEnd, ourEnd := testenv.PTYPair(t)
-			e, err := sim.OpenSerialBus(sim.SerialConfig{Path: simEnd, Baud: 19200, DataBits: 8, Parity: "N", StopBits: 1}, u, sim.ServerOptions{})
+			e, err := devsrv.OpenSerialBus(devsrv.SerialConfig{Path: simEnd, Baud: 19200, DataBits: 8, Parity: "N", StopBits: 1}, u, devsrv.ServerOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -270,8 +270,8 @@ func TestRTUBusEndToEnd(t *testing.T) {
 				Serial: &config.Serial{Baud: 19200, DataBits: 8, Parity: "N", StopBits: 1},
 			}
 		}},
-		{"rtuovertcp", func(t *testing.T, u *sim.Units) *config.Link {
-			e, err := sim.ListenRTUOverTCP("127.0.0.1:0", u, sim.ServerOptions{})
+		{"rtuovertcp", func(t *testing.T, u *devsrv.Units) *config.Link {
+			e, err := devsrv.ListenRTUOverTCP("127.0.0.1:0", u, devsrv.ServerOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -11,13 +11,15 @@
 // producers never block, a full ring loses data by a stated policy, every
 // loss is counted, and nothing allocates.
 //
-// It is not faster than a channel in every case. On a 2-core machine
-// (bench_test.go) it beats a channel with one producer. With 4 or 8
-// producers that do nothing but put, a channel is about twice as fast, and
-// faster still when it carries whole batches. Those producers keep the ring
-// full and contend with each other for the same cache lines on both cores.
-// Blocked channel senders park instead, so the receiver copies their values
-// on its own core.
+// It is kept for that contract, not for speed. Item by item it is about
+// as fast as a channel: BENCHMARKS.md ("Ring vs buffered channel", 2-core
+// VM) has Put at 1.1-1.3x a channel's send with 1, 4 and 8 producers, and a
+// rerun beside five parallel builds had it between 0.7x and 1.2x. Used as
+// the pipeline uses it, one PutBatch per device poll and batch dequeues, it
+// is 2.2-2.8x a channel of samples; a channel of fixed-size arrays is
+// faster still at 4 producers, but cannot drop its oldest item without
+// racing its receiver, cannot tell how full it is without a lock, and
+// blocks a producer when full.
 //
 // Progress guarantees, honestly stated:
 //   - Producers never block. A Put claims a slot with a CAS loop that fails
@@ -117,13 +119,20 @@ type slot[T any] struct {
 }
 
 // Ring is a bounded multi-producer, multi-consumer FIFO queue. Create it
-// with New. All methods are safe for concurrent use.
+// with New. All methods are safe for concurrent use, by any number of
+// producers and consumers (TestProducersConsumers, and
+// TestParkedConsumersTakeEveryItem for parked consumers and coalesced
+// wake-ups); the pipeline runs one consumer per ring.
 type Ring[T any] struct {
 	// Written only by New.
 	slots  []slot[T]
 	mask   uint64
 	policy Policy
-	notify chan struct{} // capacity 1: one pending wake-up is enough
+	// notify carries wake-ups to parked consumers. Capacity 1: puts that
+	// come while a wake-up is pending add nothing, so a woken consumer that
+	// leaves items behind passes the wake-up on (getBatchWait), and with
+	// several consumers parked every item is still taken.
+	notify chan struct{}
 	done   chan struct{} // closed by Close
 
 	_   pad
@@ -132,12 +141,19 @@ type Ring[T any] struct {
 	deq atomic.Uint64 // next position to take
 	_   pad
 	// sleepers counts consumers parked (or about to park) in GetBatchWait.
-	// Producers read it after every put, so it shares a line only with the
-	// rarely written drop counter.
+	// Producers read it after every put, so it has a line of its own: the
+	// drop counter, written on every put while the ring is full, would
+	// otherwise take that line from every producer exactly when they are
+	// busiest.
 	sleepers atomic.Int32
+	_        pad
 	drops    atomic.Uint64
 	_        pad
 }
+
+// spinHook, when set by a test, runs each time a consumer yields to a
+// producer that claimed a slot before Close and has not written it.
+var spinHook func()
 
 // New returns an empty ring that holds capacity items. The capacity is
 // rounded up to a power of two, with a minimum of 2 (Cap reports the result).
@@ -412,6 +428,9 @@ func (r *Ring[T]) getBatchWait(stop <-chan struct{}, wake <-chan time.Time, dst 
 			// A producer claimed a slot before Close and has not written
 			// it yet. It is a few instructions from done; no one would
 			// wake us, so yield instead of parking.
+			if spinHook != nil {
+				spinHook()
+			}
 			runtime.Gosched()
 			continue
 		}
@@ -422,21 +441,35 @@ func (r *Ring[T]) getBatchWait(stop <-chan struct{}, wake <-chan time.Time, dst 
 			r.sleepers.Add(-1)
 			return n, nil
 		}
-		woken := false
+		timer := false
 		select {
 		case <-r.notify:
 		case <-r.done:
 		case <-stop:
 		case <-wake:
-			woken = true
+			timer = true
 		}
 		r.sleepers.Add(-1)
-		if woken {
+		if timer {
 			if n := r.GetBatch(dst); n > 0 {
+				r.passWake()
 				return n, nil
 			}
 			return 0, errStopped
 		}
+		if n := r.GetBatch(dst); n > 0 {
+			r.passWake()
+			return n, nil
+		}
+	}
+}
+
+// passWake wakes another parked consumer when items are left after a
+// woken consumer took its batch: the puts that queued them may have found
+// a wake-up pending and sent none of their own.
+func (r *Ring[T]) passWake() {
+	if r.sleepers.Load() > 0 && r.Len() > 0 {
+		r.wake()
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"io"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -351,15 +352,80 @@ func TestGetBatchWaitContext(t *testing.T) {
 	}
 }
 
-// waitParked waits until n consumers have announced they are parking.
+// waitParked waits until n consumers of r have announced they are parking
+// and n goroutines are blocked in getBatchWait's select, as the runtime's
+// goroutine dump shows them: an announcement alone does not prove that a
+// consumer reached the wait a put must end.
 func waitParked[T any](t *testing.T, r *Ring[T], n int32) {
 	t.Helper()
 	deadline := time.Now().Add(hangLimit)
-	for r.sleepers.Load() != n {
+	for r.sleepers.Load() != n || parkedInSelect() != int(n) {
 		if time.Now().After(deadline) {
-			t.Fatalf("consumers never parked: sleepers = %d, want %d", r.sleepers.Load(), n)
+			t.Fatalf("consumers never parked: sleepers = %d, blocked in select = %d, want %d",
+				r.sleepers.Load(), parkedInSelect(), n)
 		}
 		time.Sleep(100 * time.Microsecond)
+	}
+}
+
+// parkedInSelect counts the goroutines blocked in a select inside
+// getBatchWait.
+func parkedInSelect() int {
+	buf := make([]byte, 1<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	n := 0
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		head, _, _ := strings.Cut(g, "\n")
+		if strings.Contains(head, "[select") && strings.Contains(g, ").getBatchWait(") {
+			n++
+		}
+	}
+	return n
+}
+
+// TestParkedConsumersTakeEveryItem: with two consumers parked, a put that
+// queues two items sends one wake-up (a pending one absorbs the second).
+// The consumer it wakes takes one item and goes away; the other must
+// still be woken for the item left behind.
+func TestParkedConsumersTakeEveryItem(t *testing.T) {
+	r := mustNew[int](t, 8, DropNewest)
+	got := make(chan int, 2)
+	hold := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			buf := make([]int, 1)
+			n, err := r.GetBatchWait(context.Background(), buf)
+			if err != nil {
+				return // closed by the test's failure path
+			}
+			got <- buf[n-1]
+			<-hold // busy elsewhere: it does not come back for the rest
+		}()
+	}
+	waitParked(t, r, 2)
+	if n := r.PutBatch([]int{1, 2}); n != 2 {
+		t.Fatalf("PutBatch queued %d, want 2", n)
+	}
+	var items []int
+	for range 2 {
+		select {
+		case v := <-got:
+			items = append(items, v)
+		case <-time.After(hangLimit):
+			r.Close()
+			close(hold)
+			wg.Wait()
+			t.Fatalf("a parked consumer was never woken for the item left behind; got %v", items)
+		}
+	}
+	close(hold)
+	wg.Wait()
+	slices.Sort(items)
+	if !slices.Equal(items, []int{1, 2}) {
+		t.Fatalf("consumers took %v, want [1 2]", items)
 	}
 }
 
@@ -652,6 +718,10 @@ func TestNoGoroutineLeak(t *testing.T) {
 // a producer that claimed a slot before Close has not written it yet.
 func TestCloseWaitsForClaimedSlot(t *testing.T) {
 	r := mustNew[int](t, 4, DropNewest)
+	spun := make(chan struct{})
+	var once sync.Once
+	spinHook = func() { once.Do(func() { close(spun) }) }
+	t.Cleanup(func() { spinHook = nil })
 	// Simulate a producer paused between claim and publish at position 0.
 	r.enq.Store(1)
 	r.Close()
@@ -665,8 +735,10 @@ func TestCloseWaitsForClaimedSlot(t *testing.T) {
 		}
 		res <- err
 	}()
-	// The paused producer finishes.
-	time.Sleep(10 * time.Millisecond)
+	// The consumer must be seen yielding to the paused producer before it
+	// finishes: without that the test would pass for a consumer that never
+	// got there.
+	<-spun
 	r.slots[0].val = 42
 	r.slots[0].seq.Store(1)
 	if err := <-res; err != nil {

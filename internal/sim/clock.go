@@ -108,7 +108,7 @@ func (s *Sim) attach(c Clock, scale float64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.clock, s.scale = c, scale
-	s.simBase, s.clockBase = s.now, c.Now()
+	s.simBase, s.clockBase = s.w.Now(), c.Now()
 }
 
 // simTime is the simulated time that clock time now stands for.
@@ -125,7 +125,7 @@ func (s *Sim) sync() error {
 	if s.clock == nil {
 		return nil
 	}
-	return s.advance(s.simTime(s.clock.Now()))
+	return s.w.AdvanceTo(s.simTime(s.clock.Now()))
 }
 
 // rebase restarts the mapping at the present, so that a change of pause or
@@ -136,7 +136,7 @@ func (s *Sim) rebase() error {
 	}
 	now := s.clock.Now()
 	t := s.simTime(now)
-	if err := s.advance(t); err != nil {
+	if err := s.w.AdvanceTo(t); err != nil {
 		return err
 	}
 	s.simBase, s.clockBase = t, now
@@ -200,5 +200,6 @@ func (s *Sim) Clock() (ClockState, error) {
 }
 
 func (s *Sim) clockState() ClockState {
-	return ClockState{Time: s.now, Elapsed: Duration(s.now.Sub(s.start)), TimeScale: s.scale, Paused: s.paused, Tick: Duration(s.tick)}
+	now := s.w.Now()
+	return ClockState{Time: now, Elapsed: Duration(now.Sub(s.w.Start())), TimeScale: s.scale, Paused: s.paused, Tick: Duration(s.w.Tick())}
 }

@@ -98,7 +98,7 @@ func TestTimeScale(t *testing.T) {
 		t.Fatalf("SetTimeScale(0) = %v", err)
 	}
 	// The physics stepped on its own grid: 17 steps after the first.
-	if got := s.next.Sub(t0); got != 18*time.Second {
+	if got := s.w.Next().Sub(t0); got != 18*time.Second {
 		t.Fatalf("next step at %s, want 18s", got)
 	}
 }

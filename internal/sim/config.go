@@ -15,6 +15,8 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/feederd/feederd/internal/profile"
+	"github.com/feederd/feederd/internal/sim/devsrv"
+	"github.com/feederd/feederd/internal/sim/physics"
 	"github.com/feederd/feederd/internal/yamlfile"
 )
 
@@ -82,9 +84,10 @@ import (
 //	                             # (breakers do not reclose unless they have one)
 //	        counts: 2            # sectionalizers: trips upstream before they open (default 2)
 //
-// A device on a feeder is driven by the feeder physics (feeder.go), and its
-// current setting must stay unset; a node with a device's ID must serve
-// that device. Devices on no feeder get steady, noisy values (Steady).
+// A device on a feeder is driven by the feeder physics (internal/sim/physics),
+// and its current setting must stay unset; a node with a device's ID must
+// serve that device. Devices on no feeder get steady, noisy values
+// (physics.Steady).
 type Config struct {
 	Source   string
 	Seed     uint64
@@ -96,7 +99,7 @@ type Config struct {
 	Endpoints []EndpointConfig
 	// Feeders in file order. A device on a feeder is driven by the feeder
 	// physics; the others by a Steady driver.
-	Feeders []FeederConfig
+	Feeders []physics.FeederConfig
 	// TLS is the server side of Modbus/TCP Security, for endpoints with
 	// transport tcp+tls: file paths resolved against the config's
 	// directory, read when Run starts.
@@ -125,9 +128,9 @@ type EndpointConfig struct {
 	// ID is the device ID for a device's own port, else the gateway or
 	// serial line ID.
 	ID        string
-	Transport Transport
-	Addr      string       // host:port for TCP transports
-	Serial    SerialConfig // for TransportRTU
+	Transport devsrv.Transport
+	Addr      string              // host:port for TCP transports
+	Serial    devsrv.SerialConfig // for TransportRTU
 	// Gateway: a TCP endpoint declared as a gateway (or a fleet's shared
 	// port), which serves its units as a gateway does even with one.
 	Gateway bool
@@ -413,7 +416,7 @@ func (c *checker) build(f *fileConfig, loadProfile func(string) (*profile.Profil
 			c.errf(append(p, "id"), "serial line %s is defined twice", s.ID)
 			continue
 		}
-		sc := SerialConfig{Path: s.Path, Baud: s.Baud, DataBits: s.DataBits, Parity: s.Parity, StopBits: s.StopBits}
+		sc := devsrv.SerialConfig{Path: s.Path, Baud: s.Baud, DataBits: s.DataBits, Parity: s.Parity, StopBits: s.StopBits}
 		if s.PTY {
 			if s.Baud != 0 || s.DataBits != 0 || s.Parity != "" || s.StopBits != 0 {
 				c.errf(p, "a pseudo-terminal (pty: true) has no baud, data_bits, parity or stop_bits")
@@ -423,7 +426,7 @@ func (c *checker) build(f *fileConfig, loadProfile func(string) (*profile.Profil
 			if sc.Path != "" && !filepath.IsAbs(sc.Path) {
 				sc.Path = filepath.Join(filepath.Dir(c.path), sc.Path)
 			}
-			buses[s.ID] = c.addEndpoint(EndpointConfig{ID: s.ID, Transport: TransportRTU, Serial: sc, PTY: true})
+			buses[s.ID] = c.addEndpoint(EndpointConfig{ID: s.ID, Transport: devsrv.TransportRTU, Serial: sc, PTY: true})
 			continue
 		}
 		if err := sc.Validate(); err != nil {
@@ -431,7 +434,7 @@ func (c *checker) build(f *fileConfig, loadProfile func(string) (*profile.Profil
 			buses[s.ID] = -1
 			continue
 		}
-		buses[s.ID] = c.addEndpoint(EndpointConfig{ID: s.ID, Transport: TransportRTU, Serial: sc})
+		buses[s.ID] = c.addEndpoint(EndpointConfig{ID: s.ID, Transport: devsrv.TransportRTU, Serial: sc})
 	}
 
 	ids := map[string]string{} // device id -> path of its definition
@@ -523,7 +526,7 @@ func (c *checker) build(f *fileConfig, loadProfile func(string) (*profile.Profil
 			c.errf(at("serial", i), "serial line %s serves no device", s.ID)
 		}
 	}
-	if cfg.TLS != nil && !slices.ContainsFunc(cfg.Endpoints, func(e EndpointConfig) bool { return e.Transport == TransportTLS }) {
+	if cfg.TLS != nil && !slices.ContainsFunc(cfg.Endpoints, func(e EndpointConfig) bool { return e.Transport == devsrv.TransportTLS }) {
 		c.errf(at("tls"), "no endpoint has transport tcp+tls")
 	}
 }
@@ -573,18 +576,18 @@ func (c *checker) profile(name string, p []any) (*profile.Profile, bool) {
 	return prof, true
 }
 
-func (c *checker) tcpTransport(s string, p []any) (Transport, bool) {
-	switch Transport(s) {
-	case "", TransportTCP:
-		return TransportTCP, true
-	case TransportRTUOverTCP:
-		return TransportRTUOverTCP, true
-	case TransportTLS:
+func (c *checker) tcpTransport(s string, p []any) (devsrv.Transport, bool) {
+	switch devsrv.Transport(s) {
+	case "", devsrv.TransportTCP:
+		return devsrv.TransportTCP, true
+	case devsrv.TransportRTUOverTCP:
+		return devsrv.TransportRTUOverTCP, true
+	case devsrv.TransportTLS:
 		if c.file.TLS == nil {
 			c.errf(p, "tcp+tls needs the tls section (cert_file, key_file, client_ca_file)")
 			return "", false
 		}
-		return TransportTLS, true
+		return devsrv.TransportTLS, true
 	}
 	c.errf(p, "transport %q is not tcp, tcp+tls or rtuovertcp", s)
 	return "", false
@@ -613,13 +616,9 @@ func (c *checker) checkElectrical(prof *profile.Profile, nominal, current float6
 		c.errf(append(p, "current"), "%g is negative", current)
 		ok = false
 	}
-	if prof != nil && nominal == 0 {
-		for _, pt := range prof.Points {
-			if isVoltageRole(pt.Role) {
-				c.errf(p, "nominal_voltage is required: profile %s has voltage points", prof.Name)
-				return false
-			}
-		}
+	if prof != nil && nominal == 0 && physics.HasVoltage(prof) {
+		c.errf(p, "nominal_voltage is required: profile %s has voltage points", prof.Name)
+		return false
 	}
 	return ok
 }

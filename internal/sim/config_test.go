@@ -12,13 +12,16 @@ import (
 
 	"github.com/feederd/feederd/internal/config"
 	"github.com/feederd/feederd/internal/profile"
+	"github.com/feederd/feederd/internal/sim/devsrv"
+	"github.com/feederd/feederd/internal/sim/physics"
+	"github.com/feederd/feederd/internal/sim/simtest"
 )
 
 func TestLoadConfigGood(t *testing.T) {
 	var loaded []string
 	load := func(path string) (*profile.Profile, error) {
 		loaded = append(loaded, path)
-		return testProfiles(path)
+		return simtest.Profiles(path)
 	}
 	cfg, err := LoadConfig("testdata/config/good.yaml", load)
 	if err != nil {
@@ -70,7 +73,7 @@ func TestLoadConfigGood(t *testing.T) {
 
 	type ep struct {
 		id      string
-		tr      Transport
+		tr      devsrv.Transport
 		addr    string
 		devs    []int
 		gateway bool
@@ -80,21 +83,21 @@ func TestLoadConfigGood(t *testing.T) {
 		eps = append(eps, ep{e.ID, e.Transport, e.Addr, e.Devices, e.Gateway})
 	}
 	wantEps := []ep{
-		{"gw1", TransportTCP, "127.0.0.1:15100", []int{2, 3}, true},
-		{"bus1", TransportRTU, "", []int{4}, false},
-		{"F101-BRK", TransportTCP, "127.0.0.1:15020", []int{0}, false},
-		{"F101-REC", TransportRTUOverTCP, "127.0.0.1:15021", []int{1}, false},
-		{"SIM-001", TransportTCP, "127.0.0.1:16000", []int{5}, false},
-		{"SIM-002", TransportTCP, "127.0.0.1:16001", []int{6}, false},
-		{"SIM-003", TransportTCP, "127.0.0.1:16002", []int{7}, false},
-		{"GW-gw1", TransportRTUOverTCP, "127.0.0.1:16100", []int{8, 9}, true},
-		{"GW-gw2", TransportRTUOverTCP, "127.0.0.1:16101", []int{10, 11}, true},
-		{"GW-gw3", TransportRTUOverTCP, "127.0.0.1:16102", []int{12}, true},
+		{"gw1", devsrv.TransportTCP, "127.0.0.1:15100", []int{2, 3}, true},
+		{"bus1", devsrv.TransportRTU, "", []int{4}, false},
+		{"F101-BRK", devsrv.TransportTCP, "127.0.0.1:15020", []int{0}, false},
+		{"F101-REC", devsrv.TransportRTUOverTCP, "127.0.0.1:15021", []int{1}, false},
+		{"SIM-001", devsrv.TransportTCP, "127.0.0.1:16000", []int{5}, false},
+		{"SIM-002", devsrv.TransportTCP, "127.0.0.1:16001", []int{6}, false},
+		{"SIM-003", devsrv.TransportTCP, "127.0.0.1:16002", []int{7}, false},
+		{"GW-gw1", devsrv.TransportRTUOverTCP, "127.0.0.1:16100", []int{8, 9}, true},
+		{"GW-gw2", devsrv.TransportRTUOverTCP, "127.0.0.1:16101", []int{10, 11}, true},
+		{"GW-gw3", devsrv.TransportRTUOverTCP, "127.0.0.1:16102", []int{12}, true},
 	}
 	if !reflect.DeepEqual(eps, wantEps) {
 		t.Fatalf("endpoints\n%v\nwant\n%v", eps, wantEps)
 	}
-	wantSerial := SerialConfig{Path: "/dev/ttyS9", Baud: 9600, DataBits: 8, Parity: "E", StopBits: 1}
+	wantSerial := devsrv.SerialConfig{Path: "/dev/ttyS9", Baud: 9600, DataBits: 8, Parity: "E", StopBits: 1}
 	if got := cfg.Endpoints[1].Serial; got != wantSerial {
 		t.Fatalf("serial %+v, want %+v", got, wantSerial)
 	}
@@ -107,7 +110,7 @@ func TestDemoConfig(t *testing.T) {
 	var loaded []string
 	load := func(path string) (*profile.Profile, error) {
 		loaded = append(loaded, filepath.ToSlash(path))
-		return testProfiles(path)
+		return simtest.Profiles(path)
 	}
 	cfg, err := LoadConfig("../../configs/sim/demo.yaml", load)
 	if err != nil {
@@ -264,7 +267,7 @@ bad-feeder-topology.yaml:15: feeders[1].id: no node is on feeder "B"`,
 	}
 	for name, want := range tests {
 		t.Run(name, func(t *testing.T) {
-			_, err := LoadConfig("testdata/config/"+name+".yaml", testProfiles)
+			_, err := LoadConfig("testdata/config/"+name+".yaml", simtest.Profiles)
 			want := "testdata/config/" + strings.ReplaceAll(want, "\n", "\ntestdata/config/")
 			if err == nil || err.Error() != want {
 				t.Fatalf("error\n%v\nwant\n%s", err, want)
@@ -274,7 +277,7 @@ bad-feeder-topology.yaml:15: feeders[1].id: no node is on feeder "B"`,
 }
 
 func TestLoadConfigMissingFile(t *testing.T) {
-	_, err := LoadConfig("testdata/config/none.yaml", testProfiles)
+	_, err := LoadConfig("testdata/config/none.yaml", simtest.Profiles)
 	if err == nil || err.Error() != "read sim config: open testdata/config/none.yaml: no such file or directory" {
 		t.Fatalf("error %v", err)
 	}
@@ -285,7 +288,7 @@ func itoa(i int) string { return strconv.Itoa(i) }
 func ftoa(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }
 
 func TestLoadConfigFeeders(t *testing.T) {
-	cfg, err := LoadConfig("testdata/config/feeders.yaml", testProfiles)
+	cfg, err := LoadConfig("testdata/config/feeders.yaml", simtest.Profiles)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -303,7 +306,7 @@ func TestLoadConfigFeeders(t *testing.T) {
 		id, kind, parent string
 		device           int
 		open             bool
-		tie              NodeRef
+		tie              physics.NodeRef
 		intervals        []time.Duration
 		reset            time.Duration
 		counts           int
@@ -320,7 +323,7 @@ func TestLoadConfigFeeders(t *testing.T) {
 			got = append(got, node{n.ID, string(n.Kind), parent, nc.Device, nc.NormallyOpen, nc.Tie, nc.Reclose.Intervals, nc.Reclose.Reset, nc.Counts, nc.Section.LoadKW})
 		}
 	}
-	none := NodeRef{-1, -1}
+	none := physics.NodeRef{Feeder: -1, Node: -1}
 	s := time.Second
 	want := []node{
 		{"A-BRK", "breaker", "", 0, false, none, []time.Duration{30 * s}, 2 * time.Minute, 2, 0},
@@ -330,7 +333,7 @@ func TestLoadConfigFeeders(t *testing.T) {
 		{"A-MTR", "meter", "A-SEC", 2, false, none, nil, time.Minute, 2, 20},
 		{"B-BRK", "breaker", "", 3, false, none, nil, time.Minute, 2, 0},
 		{"B-REC", "recloser", "B-BRK", -1, false, none, []time.Duration{2 * s, 5 * s, 15 * s}, time.Minute, 2, 0},
-		{"B-TIE", "switch", "B-REC", 4, true, NodeRef{0, 3}, nil, time.Minute, 2, 0},
+		{"B-TIE", "switch", "B-REC", 4, true, physics.NodeRef{Feeder: 0, Node: 3}, nil, time.Minute, 2, 0},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("nodes\n%v\nwant\n%v", got, want)
@@ -346,7 +349,7 @@ func TestLoadConfigFeeders(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v := value(t, sim.Devices[2], "kw"); v != 5 {
+	if v := simtest.Value(t, sim.Devices[2], "kw"); v != 5 {
 		t.Fatalf("A-MTR kw = %v, want the pinned 5", v)
 	}
 	if st, _ := sim.State("A-MTR"); !slices.Equal(st.Pinned, []string{"kw"}) {

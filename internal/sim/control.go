@@ -204,7 +204,7 @@ func (s *Sim) handleScenario(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, ScenarioResult{Events: len(sc.Events), Start: s.now, TimeScale: s.scale, Ignored: ignored})
+	writeJSON(w, http.StatusOK, ScenarioResult{Events: len(sc.Events), Start: s.w.Now(), TimeScale: s.scale, Ignored: ignored})
 }
 
 func (s *Sim) writeClock(w http.ResponseWriter) func(ClockState, error) {

@@ -11,6 +11,9 @@ import (
 	"time"
 
 	"github.com/simonvetter/modbus"
+
+	"github.com/feederd/feederd/internal/sim/physics"
+	"github.com/feederd/feederd/internal/sim/simtest"
 )
 
 // controlRun runs twoFeeders on free ports with a manual clock standing at
@@ -124,7 +127,7 @@ func TestControlAPI(t *testing.T) {
   "pinned": true
 }
 `)
-	brk := client(t, urls["F1-BRK"])
+	brk := simtest.Client(t, urls["F1-BRK"])
 	readVan := func() int16 {
 		t.Helper()
 		r, err := brk.ReadRegister(674, modbus.HOLDING_REGISTER)
@@ -151,11 +154,11 @@ func TestControlAPI(t *testing.T) {
 }
 `)
 	clock.Advance(time.Second)
-	rec := client(t, urls["F1-REC"])
+	rec := simtest.Client(t, urls["F1-REC"])
 	if c, err := rec.ReadCoil(0); err != nil || c {
 		t.Fatalf("F1-REC closed coil = %v (%v), want false", c, err)
 	}
-	mtr := client(t, urls["F1-MTR"])
+	mtr := simtest.Client(t, urls["F1-MTR"])
 	var mst DeviceState
 	getJSON(t, api+"/api/devices/F1-MTR", &mst)
 	van, err := mtr.ReadFloat32(3027, modbus.HOLDING_REGISTER)
@@ -229,7 +232,7 @@ events:
   "at": "2025-01-15T12:00:15Z"
 }
 `)
-	f2 := client(t, urls["F2-BRK"])
+	f2 := simtest.Client(t, urls["F2-BRK"])
 	if _, err := f2.ReadRegister(674, modbus.HOLDING_REGISTER); err != modbus.ErrServerDeviceBusy {
 		t.Fatalf("F2-BRK van with an injected exception: %v, want %v", err, modbus.ErrServerDeviceBusy)
 	}
@@ -260,7 +263,7 @@ events:
 		t.Fatalf("F1-BRK van = %d after release, want the physics' value near 7200", v)
 	}
 
-	var feeders []FeederState
+	var feeders []physics.FeederState
 	getJSON(t, api+"/api/feeders", &feeders)
 	if len(feeders) != 2 || feeders[0].ID != "F1" || feeders[0].Nodes[2].ID != "F1-REC" || *feeders[0].Nodes[2].Closed || feeders[0].Nodes[2].Trips != 1 || feeders[0].Nodes[3].Faults != 1 {
 		t.Fatalf("feeders %+v", feeders)

@@ -4,16 +4,21 @@
 // Security, RTU over TCP and RTU on a serial line or a PTY it creates — so
 // that test rigs and CI exercise feederd end to end without hardware.
 //
-// Each Device holds a compact register image built from its profile. Feeder
-// physics (load on a daily curve, voltage drop, protection that trips,
-// recloses and locks out, tie switches) writes it through point names, on a
-// fixed grid of simulated time that scenarios and the control API drive, so
-// the same seed and scenario give the same registers at the same simulated
-// times. Devices without a feeder are driven by the Steady driver.
+// It is three layers, each importing only the ones below it
+// (TestImportDirection checks):
 //
-// Every transport is this package's own server over Units.AppendResponse
-// (MBAP for TCP and TLS, RTU framing with CRC for serial lines and RTU over
-// TCP), so a register map behaves the same on every transport, and faults
-// (silence, refusal, half-open connections, latency, exceptions, bad CRC)
-// can be injected per device.
+//   - internal/sim/devsrv, the Modbus device server: devices and their
+//     register images, PDU handling, RTU framing, the endpoints of every
+//     transport, and the faults injected per device.
+//   - internal/sim/physics, the grid: feeder physics, protection, the
+//     Steady driver, and the World that steps them on simulated time and
+//     writes the devices through point names.
+//   - this package, the composition that cmd/rtusim runs: the
+//     configuration file (Config), scenarios and events, the Sim that
+//     plays them on a World and maps a Clock to simulated time, the
+//     control API and its guard, and Run, which opens the endpoints.
+//
+// The same seed and scenario give the same registers at the same simulated
+// times: the World steps on a fixed grid, and scenario events are timers
+// on its timeline.
 package sim

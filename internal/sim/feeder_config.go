@@ -7,82 +7,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/feederd/feederd/internal/sim/physics"
 	"github.com/feederd/feederd/internal/topology"
 )
-
-// FeederConfig is one simulated feeder of a Config: its topology and the
-// parameters of its physics and protection. See the Config doc comment for
-// the file format and feeder.go for what the numbers mean.
-type FeederConfig struct {
-	Topology *topology.Feeder
-	// NominalVoltage is 1 pu on the primary, line-to-neutral volts.
-	NominalVoltage float64
-	// SourcePU is the substation bus voltage (default 1.0).
-	SourcePU float64
-	// PowerFactor of the load (default 0.95) and Frequency (default 60 Hz).
-	PowerFactor float64
-	Frequency   float64
-	// DropPerMW is the voltage drop in pu along a section per MW of
-	// three-phase load flowing through it (default 0.002).
-	DropPerMW float64
-	// TripDelay is how long fault current flows before protection opens
-	// (default 0: the trip happens at the instant of the fault).
-	TripDelay time.Duration
-	// Nodes parallel Topology.Nodes.
-	Nodes []NodeConfig
-}
-
-// NodeConfig is what the simulator needs beyond the topology of one node.
-type NodeConfig struct {
-	// Section is the load the node serves.
-	Section Section
-	// Device indexes Config.Devices: the device that serves this node's
-	// registers; -1 for a node without telemetry.
-	Device int
-	// NormallyOpen starts a switching node open.
-	NormallyOpen bool
-	// Tie is the node whose section this switch connects to its own
-	// section when closed (Feeder -1: not a tie switch).
-	Tie NodeRef
-	// Reclose is the reclosing of a breaker or recloser: no intervals
-	// means a trip goes straight to lockout.
-	Reclose Reclose
-	// Counts is the number of interruptions after which a sectionalizer
-	// opens (default 2).
-	Counts int
-}
-
-// Section is the load a node serves: the customers connected between it
-// and the next nodes downstream.
-type Section struct {
-	// LoadKW is the three-phase load at its daily peak.
-	LoadKW    float64
-	Customers int
-	// Critical counts the customers among Customers that need priority
-	// restoration (hospital, life support, water).
-	Critical int
-}
-
-// NodeRef names a node of a Config: Config.Feeders[Feeder].Nodes[Node].
-type NodeRef struct{ Feeder, Node int }
-
-// Reclose is a reclosing sequence.
-type Reclose struct {
-	// Intervals are the open times before each reclose: len(Intervals)
-	// recloses ("shots"), so len+1 trips lead to lockout.
-	Intervals []time.Duration
-	// Reset: a reclose that holds this long ends the sequence and the
-	// shot counter returns to 0 (default 60s). Sectionalizers forget
-	// their count after it too.
-	Reset time.Duration
-}
-
-// DefaultReclose is a recloser's sequence unless its feeder or node says
-// otherwise: three recloses, after 2, 5 and 15 s open, then lockout on the
-// fourth trip.
-func DefaultReclose() Reclose {
-	return Reclose{Intervals: []time.Duration{2 * time.Second, 5 * time.Second, 15 * time.Second}, Reset: time.Minute}
-}
 
 // Default feeder parameters.
 const (
@@ -167,7 +94,7 @@ func (c *checker) feeders(ff []fileFeeder, defined map[string]string) {
 				sp.feeders = append(sp.feeders, i)
 			}
 		}
-		fc := FeederConfig{
+		fc := physics.FeederConfig{
 			SourcePU:    orDefault(f.SourcePU, defaultSourcePU),
 			PowerFactor: orDefault(f.PowerFactor, defaultPowerFactor),
 			Frequency:   orDefault(f.Frequency, defaultFrequency),
@@ -202,12 +129,12 @@ func (c *checker) feeders(ff []fileFeeder, defined map[string]string) {
 		if fc.TripDelay < 0 || fc.TripDelay > time.Minute {
 			c.errf(append(p, "trip_delay"), "%s is outside 0s..1m", fc.TripDelay)
 		}
-		recloserDefault := DefaultReclose()
+		recloserDefault := physics.DefaultReclose()
 		if f.Reclose != nil {
-			recloserDefault = c.reclose(f.Reclose, append(p, "reclose"), DefaultReclose())
+			recloserDefault = c.reclose(f.Reclose, append(p, "reclose"), physics.DefaultReclose())
 		}
 
-		fc.Nodes = make([]NodeConfig, len(f.Nodes))
+		fc.Nodes = make([]physics.NodeConfig, len(f.Nodes))
 		for j, n := range f.Nodes {
 			np := at("feeders", i, "nodes", j)
 			kind := topology.Kind(n.Kind)
@@ -218,7 +145,7 @@ func (c *checker) feeders(ff []fileFeeder, defined map[string]string) {
 			if !kind.Valid() {
 				c.errf(append(np, "kind"), "%q is not one of %s", n.Kind, kindList())
 			}
-			sec := Section{LoadKW: n.Section.LoadKW, Customers: n.Section.Customers, Critical: n.Section.Critical}
+			sec := physics.Section{LoadKW: n.Section.LoadKW, Customers: n.Section.Customers, Critical: n.Section.Critical}
 			switch {
 			case sec.LoadKW < 0 || math.IsNaN(sec.LoadKW) || math.IsInf(sec.LoadKW, 0):
 				c.errf(append(np, "section"), "load %g kW is negative or not a number", sec.LoadKW)
@@ -227,7 +154,7 @@ func (c *checker) feeders(ff []fileFeeder, defined map[string]string) {
 			case sec.Critical > sec.Customers:
 				c.errf(append(np, "section"), "%d critical customers of %d customers", sec.Critical, sec.Customers)
 			}
-			nc := NodeConfig{Section: sec, Device: -1, NormallyOpen: n.NormallyOpen, Tie: NodeRef{-1, -1}}
+			nc := physics.NodeConfig{Section: sec, Device: -1, NormallyOpen: n.NormallyOpen, Tie: physics.NodeRef{Feeder: -1, Node: -1}}
 			if n.ID != "" {
 				// Duplicates are the topology's to report.
 				if _, dup := nodes[n.ID]; !dup {
@@ -272,7 +199,7 @@ func (c *checker) feeders(ff []fileFeeder, defined map[string]string) {
 			case n.Reclose != nil && !kind.Protective():
 				c.errf(append(np, "reclose"), "only breakers and reclosers reclose, not a %s", kindName(kind))
 			case n.Reclose != nil && kind == topology.KindBreaker:
-				nc.Reclose = c.reclose(n.Reclose, append(np, "reclose"), Reclose{Reset: recloserDefault.Reset})
+				nc.Reclose = c.reclose(n.Reclose, append(np, "reclose"), physics.Reclose{Reset: recloserDefault.Reset})
 			case n.Reclose != nil:
 				nc.Reclose = c.reclose(n.Reclose, append(np, "reclose"), recloserDefault)
 			case kind == topology.KindRecloser:
@@ -280,7 +207,7 @@ func (c *checker) feeders(ff []fileFeeder, defined map[string]string) {
 			default:
 				// Breakers trip to lockout unless told to reclose; the reset
 				// time still ends a sectionalizer's count.
-				nc.Reclose = Reclose{Reset: recloserDefault.Reset}
+				nc.Reclose = physics.Reclose{Reset: recloserDefault.Reset}
 			}
 			switch {
 			case n.Counts != 0 && kind != topology.KindSectionalizer:
@@ -310,7 +237,7 @@ func (c *checker) feeders(ff []fileFeeder, defined map[string]string) {
 		case w == t.from:
 			c.errf(t.p, "a switch cannot tie to itself")
 		default:
-			cfg.Feeders[t.from.feeder].Nodes[t.from.node].Tie = NodeRef{w.feeder, w.node}
+			cfg.Feeders[t.from.feeder].Nodes[t.from.node].Tie = physics.NodeRef{Feeder: w.feeder, Node: w.node}
 			k, in := specFeeder[w.feeder]
 			if _, fromIn := specFeeder[t.from.feeder]; in && fromIn {
 				fs := &spec.Feeders[k]
@@ -404,7 +331,7 @@ func kindList() string {
 	return strings.Join(s, ", ")
 }
 
-func (c *checker) reclose(r *fileReclose, p []any, def Reclose) Reclose {
+func (c *checker) reclose(r *fileReclose, p []any, def physics.Reclose) physics.Reclose {
 	out := def
 	if r.Intervals != nil {
 		out.Intervals = r.Intervals

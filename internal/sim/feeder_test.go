@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/feederd/feederd/internal/profile"
+	"github.com/feederd/feederd/internal/sim/devsrv"
+	"github.com/feederd/feederd/internal/sim/simtest"
 )
 
 // t0 is noon, so the load curve stands at 0.85 of peak.
@@ -65,7 +67,7 @@ func loadTestConfig(t testing.TB, text string) *Config {
 	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := LoadConfig(path, testProfiles)
+	cfg, err := LoadConfig(path, simtest.Profiles)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +99,7 @@ func (s *Sim) mustInject(t testing.TB, ev Event) {
 	}
 }
 
-func (s *Sim) device(t testing.TB, id string) *Device {
+func (s *Sim) device(t testing.TB, id string) *devsrv.Device {
 	t.Helper()
 	for _, d := range s.Devices {
 		if d.ID == id {
@@ -109,7 +111,7 @@ func (s *Sim) device(t testing.TB, id string) *Device {
 }
 
 // byRole reads the point of a role.
-func byRole(t testing.TB, d *Device, r profile.Role) float64 {
+func byRole(t testing.TB, d *devsrv.Device, r profile.Role) float64 {
 	t.Helper()
 	for _, p := range d.Profile.Points {
 		if p.Role == r {
@@ -187,24 +189,6 @@ func TestFeederSteadyState(t *testing.T) {
 	}
 	if ia := byRole(t, s.device(t, "TIE"), profile.RoleCurrentA); ia != 0 {
 		t.Errorf("TIE ia = %v, want 0", ia)
-	}
-}
-
-func TestLoadFactor(t *testing.T) {
-	tests := []struct {
-		clock string
-		want  float64
-	}{
-		{"00:00", 0.55}, {"04:00", 0.45}, {"12:00", 0.85}, {"18:00", 1.00}, {"18:30", 0.99}, {"23:30", 0.585},
-	}
-	for _, tt := range tests {
-		tm, err := time.Parse("15:04", tt.clock)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := loadFactor(tm); math.Abs(got-tt.want) > 1e-12 {
-			t.Errorf("loadFactor(%s) = %v, want %v", tt.clock, got, tt.want)
-		}
 	}
 }
 
@@ -464,21 +448,21 @@ func TestSagAndSwell(t *testing.T) {
 		exact  []string
 		below  []string // downstream of the exact one: a little less
 		normal []string
-		phases phases
+		phases string // the phases it changes
 	}{
 		{
 			name: "sag on a feeder, one phase",
 			ev:   Event{Action: ActionSag, Target: "F1", Magnitude: ptr(0.7), Duration: dur(10 * time.Second), Phases: "B"},
 			from: 20, to: 30,
 			exact: []string{"F1-BRK"}, below: []string{"F1-REC", "F1-SEC", "F1-MTR"}, normal: []string{"F2-BRK", "F2-MTR"},
-			phases: 2,
+			phases: "B",
 		},
 		{
 			name: "swell on a section, three phases",
 			ev:   Event{Action: ActionSwell, Target: "F1-S2", Magnitude: ptr(1.15), Duration: dur(5 * time.Second)},
 			from: 20, to: 25,
 			exact: []string{"F1-SNS", "F1-SEC"}, below: []string{"F1-MTR"}, normal: []string{"F1-BRK", "F1-REC", "F2-BRK"},
-			phases: allPhases,
+			phases: "ABC",
 		},
 	}
 	for _, tt := range tests {
@@ -495,18 +479,18 @@ func TestSagAndSwell(t *testing.T) {
 					for _, id := range tt.exact {
 						v := s.phasePU(t, id)[ph]
 						switch {
-						case on && tt.phases.has(ph) && math.Abs(v-m) > 1e-4:
+						case on && strings.ContainsRune(tt.phases, rune('A'+ph)) && math.Abs(v-m) > 1e-4:
 							t.Errorf("%ds %s phase %d = %.5f pu, want %v", k, id, ph, v, m)
-						case (!on || !tt.phases.has(ph)) && (v < 0.95 || v > 1.05):
+						case (!on || !strings.ContainsRune(tt.phases, rune('A'+ph))) && (v < 0.95 || v > 1.05):
 							t.Errorf("%ds %s phase %d = %.5f pu, want normal", k, id, ph, v)
 						}
 					}
 					for _, id := range tt.below {
 						v := s.phasePU(t, id)[ph]
 						switch {
-						case on && tt.phases.has(ph) && (v >= m || v < m-0.03):
+						case on && strings.ContainsRune(tt.phases, rune('A'+ph)) && (v >= m || v < m-0.03):
 							t.Errorf("%ds %s phase %d = %.5f pu, want a little below %v", k, id, ph, v, m)
-						case (!on || !tt.phases.has(ph)) && (v < 0.95 || v > 1.05):
+						case (!on || !strings.ContainsRune(tt.phases, rune('A'+ph))) && (v < 0.95 || v > 1.05):
 							t.Errorf("%ds %s phase %d = %.5f pu, want normal", k, id, ph, v)
 						}
 					}
@@ -577,16 +561,16 @@ func TestMeterLineToLine(t *testing.T) {
 		d := s.device(t, "F1-MTR")
 		var ln [3]float64
 		for k, name := range []string{"van", "vbn", "vcn"} {
-			ln[k] = value(t, d, name)
+			ln[k] = simtest.Value(t, d, name)
 		}
 		for k, name := range []string{"vab", "vbc", "vca"} {
 			a, b := ln[k], ln[(k+1)%3]
 			want := float64(float32(math.Sqrt(a*a + b*b + a*b)))
-			if got := value(t, d, name); math.Abs(got-want) > 1e-3 {
+			if got := simtest.Value(t, d, name); math.Abs(got-want) > 1e-3 {
 				t.Errorf("%v: %s = %v, want sqrt(%v² + %v² + %[3]v·%[4]v) = %v", at, name, got, a, b, want)
 			}
 		}
-		vab, vbc, vca := value(t, d, "vab"), value(t, d, "vbc"), value(t, d, "vca")
+		vab, vbc, vca := simtest.Value(t, d, "vab"), simtest.Value(t, d, "vbc"), simtest.Value(t, d, "vca")
 		if at == 3*time.Second && !(vab < 0.9*vca && vbc < 0.9*vca) {
 			t.Errorf("phase B at 0.7 pu: vab %v, vbc %v, vca %v; want vab and vbc well below vca", vab, vbc, vca)
 		}

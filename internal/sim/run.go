@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/feederd/feederd/internal/sim/devsrv"
 )
 
 // ErrScenario is the error Run returns (wrapped) when its scenario names
@@ -26,7 +28,7 @@ type Options struct {
 	HTTPListen string
 	// Control guards the HTTP API (see Protect).
 	Control ControlOptions
-	Server  ServerOptions
+	Server  devsrv.ServerOptions
 	// OnListen is called once per device when its endpoint is bound, and
 	// once for the HTTP endpoint (Device nil).
 	OnListen func(Listening)
@@ -44,7 +46,7 @@ type Options struct {
 // Listening reports a bound endpoint.
 type Listening struct {
 	URL    string
-	Device *Device // nil for the HTTP endpoint
+	Device *devsrv.Device // nil for the HTTP endpoint
 }
 
 // String is the line rtusim prints: "serving F101-BRK unit 1 on
@@ -125,7 +127,7 @@ func Run(ctx context.Context, opts Options) error {
 		}
 	}
 
-	var eps []*Endpoint
+	var eps []*devsrv.Endpoint
 	closeAll := func() {
 		for _, e := range eps {
 			e.Close()
@@ -133,13 +135,13 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	var tlsCfg *tls.Config
 	if cfg.TLS != nil {
-		if tlsCfg, err = LoadTLSConfig(cfg.TLS.CertFile, cfg.TLS.KeyFile, cfg.TLS.ClientCAFile); err != nil {
+		if tlsCfg, err = devsrv.LoadTLSConfig(cfg.TLS.CertFile, cfg.TLS.KeyFile, cfg.TLS.ClientCAFile); err != nil {
 			return fmt.Errorf("start rtusim: %w", err)
 		}
 	}
-	urls := map[*Device]string{}
+	urls := map[*devsrv.Device]string{}
 	for _, ec := range cfg.Endpoints {
-		devs := make([]*Device, len(ec.Devices))
+		devs := make([]*devsrv.Device, len(ec.Devices))
 		for i, di := range ec.Devices {
 			devs[i] = s.Devices[di]
 		}
@@ -228,23 +230,23 @@ func Run(ctx context.Context, opts Options) error {
 	return first
 }
 
-func openEndpoint(ec EndpointConfig, devs []*Device, o ServerOptions, tlsCfg *tls.Config) (*Endpoint, error) {
-	u, err := NewUnits(devs...)
+func openEndpoint(ec EndpointConfig, devs []*devsrv.Device, o devsrv.ServerOptions, tlsCfg *tls.Config) (*devsrv.Endpoint, error) {
+	u, err := devsrv.NewUnits(devs...)
 	if err != nil {
 		return nil, err
 	}
 	o.Gateway = ec.Gateway
 	switch {
-	case ec.Transport == TransportTCP:
-		return ListenTCP(ec.Addr, u, o)
-	case ec.Transport == TransportTLS:
-		return ListenTLS(ec.Addr, u, o, tlsCfg)
-	case ec.Transport == TransportRTUOverTCP:
-		return ListenRTUOverTCP(ec.Addr, u, o)
-	case ec.Transport == TransportRTU && ec.PTY:
-		return OpenPTYBus(ec.Serial.Path, u, o)
-	case ec.Transport == TransportRTU:
-		return OpenSerialBus(ec.Serial, u, o)
+	case ec.Transport == devsrv.TransportTCP:
+		return devsrv.ListenTCP(ec.Addr, u, o)
+	case ec.Transport == devsrv.TransportTLS:
+		return devsrv.ListenTLS(ec.Addr, u, o, tlsCfg)
+	case ec.Transport == devsrv.TransportRTUOverTCP:
+		return devsrv.ListenRTUOverTCP(ec.Addr, u, o)
+	case ec.Transport == devsrv.TransportRTU && ec.PTY:
+		return devsrv.OpenPTYBus(ec.Serial.Path, u, o)
+	case ec.Transport == devsrv.TransportRTU:
+		return devsrv.OpenSerialBus(ec.Serial, u, o)
 	}
 	return nil, fmt.Errorf("endpoint %s: unknown transport %q", ec.ID, ec.Transport)
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/simonvetter/modbus"
 
+	"github.com/feederd/feederd/internal/sim/simtest"
 	"github.com/feederd/feederd/internal/testenv"
 )
 
@@ -39,7 +40,7 @@ func startRun(t *testing.T, yaml string) []string {
 	if err := os.WriteFile(path, []byte(yaml), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := LoadConfig(path, testProfiles)
+	cfg, err := LoadConfig(path, simtest.Profiles)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +146,7 @@ fleets: [{id_prefix: SIM-, count: 1, profile: pm5100, nominal_voltage: 120, base
 	}
 
 	// What Modbus clients read equals what the API reports.
-	c := client(t, brk.URL)
+	c := simtest.Client(t, brk.URL)
 	if err := c.SetUnitId(1); err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +160,7 @@ fleets: [{id_prefix: SIM-, count: 1, profile: pm5100, nominal_voltage: 120, base
 		}
 	}
 	mtr := byID["F101-MTR"]
-	c = client(t, mtr.URL)
+	c = simtest.Client(t, mtr.URL)
 	if err := c.SetUnitId(3); err != nil {
 		t.Fatal(err)
 	}
@@ -168,7 +169,7 @@ fleets: [{id_prefix: SIM-, count: 1, profile: pm5100, nominal_voltage: 120, base
 		t.Errorf("F101-MTR van = %v (%v) over modbus, %v in the API", van, err, mtr.Values["van"])
 	}
 	bus := byID["BUS-REC"]
-	c = client(t, "rtu://"+client2)
+	c = simtest.Client(t, "rtu://"+client2)
 	if err := c.SetUnitId(5); err != nil {
 		t.Fatal(err)
 	}
@@ -243,7 +244,7 @@ devices:
 	if err := os.WriteFile(path, []byte(yaml), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := LoadConfig(path, testProfiles)
+	cfg, err := LoadConfig(path, simtest.Profiles)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -315,7 +316,7 @@ tls: {cert_file: %s, key_file: %s, client_ca_file: %s}
 		t.Fatalf("SEC van over tcp+tls = %v (%v), want 121.5", v, err)
 	}
 
-	rc := client(t, "rtu://"+link)
+	rc := simtest.Client(t, "rtu://"+link)
 	if err := rc.SetUnitId(4); err != nil {
 		t.Fatal(err)
 	}

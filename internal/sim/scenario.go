@@ -10,6 +10,8 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/feederd/feederd/internal/sim/devsrv"
+	"github.com/feederd/feederd/internal/sim/physics"
 	"github.com/feederd/feederd/internal/yamlfile"
 )
 
@@ -315,7 +317,7 @@ func (ev *Event) check() []fieldError {
 		return errs
 	}
 	if ev.Phases != "" {
-		if _, err := parsePhases(ev.Phases); err != nil {
+		if _, err := physics.ParsePhases(ev.Phases); err != nil {
 			bad("phases", "%v", err)
 		}
 	}
@@ -347,7 +349,7 @@ func (ev *Event) check() []fieldError {
 			bad("points", "no points")
 		}
 		if ev.Code != nil {
-			if c := *ev.Code; c != 0 && (c < 0 || c > 255 || !validException(byte(c))) {
+			if c := *ev.Code; c != 0 && (c < 0 || c > 255 || !devsrv.ValidException(byte(c))) {
 				bad("code", "%d is not a Modbus exception code (1-6, 8, 10, 11; 0 removes the exception)", c)
 			}
 		}

@@ -143,7 +143,7 @@ func TestCheckScenarioTargets(t *testing.T) {
 	if err := s.Play(sc); err == nil {
 		t.Fatal("Play accepted bad targets")
 	}
-	if n := len(s.queue); n != 0 {
+	if n := s.w.Pending(); n != 0 {
 		t.Fatalf("%d timers after a refused scenario", n)
 	}
 }
