@@ -88,8 +88,15 @@ func (sh *shard) park(pk *parking, buf []sample.Sample) {
 //     bumps Generation.
 //
 // Feeders keep their shard; new ones go to the least loaded (the number of
-// shards never changes). Subscribers of the event stream that asked for
-// table marks (SubscribeMarked) get one between the last event of the old
+// shards never changes).
+//
+// Every event of the old table is on the event stream when Apply returns,
+// and none of the new one is until the producers put again: time-based
+// detection (Tick) is held from Apply until the next Put, so that a
+// consumer of the stream that maps device indexes with a table of its own
+// can take the new one after Apply returns and before the producers
+// resume, once it has read what is queued. Subscribers that asked for table
+// marks (SubscribeMarked) also get one between the last event of the old
 // table and the first of the new. If t cannot be built, or ctx ends before
 // every worker parked, nothing changes. Apply fails when Run does not run.
 func (p *Pipeline) Apply(ctx context.Context, t Table) (Applied, error) {
@@ -154,6 +161,7 @@ func (p *Pipeline) Apply(ctx context.Context, t Table) (Applied, error) {
 		sh.statsBase.Late += st.Late
 		sh.det, sh.out, sh.enc = parts[i].det, parts[i].out, parts[i].enc
 	}
+	p.held.Store(true)
 	p.tab.Store(tab)
 	for _, sh := range p.shards {
 		// The outage logic re-decides every feeder on the new topology

@@ -349,3 +349,52 @@ func TestApplyKeepsOutagesInProgress(t *testing.T) {
 		}
 	}
 }
+
+// TestApplyHoldsTimeBasedDetectionUntilPut: between Apply and the next Put
+// (the producers resuming), the workers tick but detect nothing by time,
+// so that no event of the new table reaches the stream before consumers
+// took the new table; the first Put releases it.
+func TestApplyHoldsTimeBasedDetectionUntilPut(t *testing.T) {
+	m := model(2, 1)
+	t0 := time.Date(2026, 11, 28, 3, 40, 0, 0, time.UTC)
+	var now atomic.Int64
+	now.Store(t0.UnixNano())
+	p, err := New(Options{Table: tableOf(t, m), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Registerer: prometheus.NewRegistry(), Shards: 2, RingSize: 1024, TickEvery: 5 * time.Millisecond,
+		Now: func() int64 { return now.Load() }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub := p.Events().Subscribe(64)
+	stop := runPipeline(t, p)
+	defer stop()
+	waitFor(t, func() bool { return p.Ready() == nil })
+	for _, d := range m.Devices {
+		p.Put(poll(d.Index, t0, 1, 120, 120, 120))
+	}
+	if _, err := p.Apply(context.Background(), tableOf(t, m)); err != nil {
+		t.Fatal(err)
+	}
+	// An hour later by the detection clock: every device is silent far
+	// past comm_loss_after, yet ticks (each publishes a generation) find
+	// nothing while held.
+	now.Store(t0.Add(time.Hour).UnixNano())
+	g := p.Generation()
+	waitFor(t, func() bool { return p.Generation() >= g+6 })
+	if n := len(sub.C); n != 0 {
+		t.Fatalf("%d events while time-based detection is held: %v", n, <-sub.C)
+	}
+	// The producers resume: device 0 answers, device 1 stays silent and
+	// is found comm_lost by time (device 0's shard may tick before its
+	// sample: a comm_lost of its own, then, comes first).
+	p.Put(poll(0, t0.Add(time.Hour), 2, 120, 120, 120))
+	for i := 0; ; i++ {
+		ev := takeEvents(t, sub, 1)[0]
+		if ev.Device == 1 && ev.Kind == detect.KindCommLost && ev.Cause == detect.CauseNoData && ev.Stage == detect.StageStart {
+			break
+		}
+		if ev.Device != 0 || i == 2 {
+			t.Fatalf("event %d after the Put: %+v, want device 1's comm_lost by no_data", i, ev)
+		}
+	}
+}

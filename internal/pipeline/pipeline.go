@@ -119,6 +119,9 @@ type Pipeline struct {
 	running atomic.Bool
 	// quiet is set by Quiesce: the producers are stopping.
 	quiet atomic.Bool
+	// held is set by Apply and cleared by the next Put: time-based
+	// detection waits for the producers to resume (see Apply).
+	held atomic.Bool
 	// gen counts the snapshots the shard workers published.
 	gen atomic.Uint64
 	// resumed: the events in progress New continued from the state file.
@@ -337,6 +340,9 @@ func (p *Pipeline) Resumed() []detect.Event { return slices.Clone(p.resumed) }
 // device poll is one) with a single PutBatch. It never blocks: a full ring
 // drops by its policy and counts the drop.
 func (p *Pipeline) Put(samples []sample.Sample) {
+	if p.held.Load() {
+		p.held.Store(false)
+	}
 	byDev := p.tab.Load().byDev
 	for len(samples) > 0 {
 		d := samples[0].Device
@@ -554,7 +560,7 @@ func (sh *shard) emitOutage(c *grid.Change) {
 }
 
 func (sh *shard) tick() {
-	if !sh.p.quiet.Load() {
+	if !sh.p.quiet.Load() && !sh.p.held.Load() {
 		now := sh.p.opts.Now()
 		sh.det.Tick(now)
 		sh.outages()
