@@ -186,10 +186,6 @@ func Run(ctx context.Context, opts Options) (err error) {
 	}
 
 	checks := map[string]api.Check{}
-	// The sink encodes samples only in Put, which production does not
-	// call: the pipeline encodes. A reload gives the pipeline new encoders
-	// and leaves the sink this one.
-	enc := influx.NewEncoder(model)
 	var lines pipeline.LineSink
 	var influxSink *influx.Sink
 	if !model.Influx.Disabled {
@@ -245,7 +241,7 @@ func Run(ctx context.Context, opts Options) (err error) {
 	if model.Pipeline.DropPolicy == config.DropNewest {
 		policy = ring.DropNewest
 	}
-	table, err := pipelineTable(model, enc)
+	table, err := pipelineTable(model)
 	if err != nil {
 		return err
 	}

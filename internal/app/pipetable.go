@@ -15,10 +15,9 @@ import (
 // pipelineTable is what the pipeline needs of model m: its devices as
 // detection sees them, the topology, detection's parameters and the
 // line-protocol encoders of m (the pipeline is the only stage that encodes
-// samples, events and outages in production). polls, when not nil, is m's
-// poll encoder, shared with the InfluxDB sink to keep one copy of the line
-// prefixes. New and applyPipeline both take it from here.
-func pipelineTable(m *config.Model, polls *influx.Encoder) (pipeline.Table, error) {
+// samples, events and outages). The start (Run) and every reload
+// (applyPipeline) take it from here.
+func pipelineTable(m *config.Model) (pipeline.Table, error) {
 	top, err := m.DeviceTopology()
 	if err != nil {
 		return pipeline.Table{}, fmt.Errorf("pipeline table: %w", err)
@@ -35,10 +34,7 @@ func pipelineTable(m *config.Model, polls *influx.Encoder) (pipeline.Table, erro
 			}
 		}
 	}
-	if polls == nil {
-		polls = influx.NewEncoder(m)
-	}
-	events := influx.NewEventEncoder(m)
+	polls, events := influx.NewEncoder(m), influx.NewEventEncoder(m)
 	return pipeline.Table{
 		Devices:    devs,
 		Topology:   top,
@@ -97,7 +93,7 @@ type pipelineChange struct {
 // then swaps detection, outage engines and the encoder, keeping the detection
 // state of every device whose ID and detection-relevant config are unchanged.
 func applyPipeline(ctx context.Context, p *pipeline.Pipeline, m *config.Model) (pipelineChange, error) {
-	t, err := pipelineTable(m, nil)
+	t, err := pipelineTable(m)
 	if err != nil {
 		return pipelineChange{}, err
 	}

@@ -127,7 +127,7 @@ func TestApplyPipelineFollowsTheConfiguration(t *testing.T) {
 		"id: F1-A, feeder: F1, nominal_voltage: 7200",
 		"id: F1-B, feeder: F1, upstream: F1-A, nominal_voltage: 12470",
 		"id: F2-A, feeder: F2, nominal_voltage: 7200")
-	tab, err := pipelineTable(mA, nil)
+	tab, err := pipelineTable(mA)
 	if err != nil {
 		t.Fatal(err)
 	}
