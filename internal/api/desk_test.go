@@ -64,6 +64,22 @@ func deskModel() *config.Model {
 	return m
 }
 
+// deskTable is the pipeline's view of deskModel (internal/app builds it
+// from a configuration; this package cannot import app): every meter reads
+// three float32 voltages, F0-D1 sits below F0-D0, nothing is encoded.
+func deskTable(m *config.Model) pipeline.Table {
+	t := pipeline.Table{Topology: m.Topology, Detect: m.Detect}
+	for i, d := range m.Devices {
+		di := detect.DeviceInfo{Index: d.Index, ID: d.ID, Feeder: d.Feeder, Upstream: i - 1, Nominal: d.NominalVoltage,
+			PTRatio: d.PTRatio, Interval: d.Interval}
+		for _, p := range d.Points {
+			di.PointRoles = append(di.PointRoles, p.Role)
+		}
+		t.Devices = append(t.Devices, pipeline.Device{DeviceInfo: di, Float32: [3]bool{true, true, true}})
+	}
+	return t
+}
+
 // desk is a running pipeline, live view and server over deskModel, fed
 // synthetic polls on a synthetic clock.
 type desk struct {
@@ -92,7 +108,7 @@ func startDesk(t *testing.T, token string, mods ...deskOpt) *desk {
 		f(&opts, &lo)
 	}
 	d.live = NewLive(lo)
-	pipe, err := pipeline.New(pipeline.Options{Model: m, Logger: log, Registerer: prometheus.NewRegistry(), Shards: 1,
+	pipe, err := pipeline.New(pipeline.Options{Table: deskTable(m), Logger: log, Registerer: prometheus.NewRegistry(), Shards: 1,
 		RingSize: 1024, Policy: ring.DropNewest, TickEvery: 10 * time.Millisecond, Now: now, OnOutage: d.live.Outage})
 	if err != nil {
 		t.Fatal(err)

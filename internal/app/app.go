@@ -186,7 +186,6 @@ func Run(ctx context.Context, opts Options) (err error) {
 	}
 
 	checks := map[string]api.Check{}
-	enc := influx.NewEncoder(model)
 	var lines pipeline.LineSink
 	var influxSink *influx.Sink
 	if !model.Influx.Disabled {
@@ -242,8 +241,12 @@ func Run(ctx context.Context, opts Options) (err error) {
 	if model.Pipeline.DropPolicy == config.DropNewest {
 		policy = ring.DropNewest
 	}
+	table, err := pipelineTable(model)
+	if err != nil {
+		return err
+	}
 	pipe, err := pipeline.New(pipeline.Options{
-		Model:      model,
+		Table:      table,
 		Lines:      lines,
 		Logger:     log.With("component", "pipeline"),
 		Registerer: reg,
@@ -251,7 +254,6 @@ func Run(ctx context.Context, opts Options) (err error) {
 		RingSize:   model.Pipeline.RingSize,
 		Policy:     policy,
 		BatchLines: model.Influx.BatchSize,
-		Encoder:    enc,
 		Now:        clock.Now,
 		StatePath:  statePath,
 		Outages:    outageStore,

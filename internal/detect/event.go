@@ -305,9 +305,13 @@ const (
 	// FlagInterruption: this sag contained an interruption (which is its
 	// own event); dip statistics usually leave such sags out.
 	FlagInterruption
+	// FlagReconfigured: the event was ended by a configuration reload that
+	// removed its device or changed what detection knows of it
+	// (Detector.Retire), not by evidence; End is the reload's time.
+	FlagReconfigured
 )
 
-var flagNames = [...]string{"gap", "initial", "inferred", "interruption"}
+var flagNames = [...]string{"gap", "initial", "inferred", "interruption", "reconfigured"}
 
 // MarshalText writes String.
 func (f Flags) MarshalText() ([]byte, error) { return []byte(f.String()), nil }

@@ -6,7 +6,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/feederd/feederd/internal/detect"
-	"github.com/feederd/feederd/internal/profile"
 )
 
 // stateCollector exposes the detection state of every device from the
@@ -16,25 +15,11 @@ import (
 type stateCollector struct {
 	p                             *Pipeline
 	voltage, band, energized, com *prometheus.Desc
-	// f32[device][phase] is true when the phase's voltage point is read
-	// with float32 precision (profile.Point.FloatBits).
-	f32 [][3]bool
 }
 
 func newStateCollector(p *Pipeline) *stateCollector {
-	f32 := make([][3]bool, len(p.opts.Model.Devices))
-	for i, d := range p.opts.Model.Devices {
-		for _, pt := range d.Points {
-			for ph, r := range [3]profile.Role{profile.RoleVoltageA, profile.RoleVoltageB, profile.RoleVoltageC} {
-				if pt.Role == r && pt.FloatBits() == 32 {
-					f32[i][ph] = true
-				}
-			}
-		}
-	}
 	return &stateCollector{
-		p:   p,
-		f32: f32,
+		p: p,
 		voltage: prometheus.NewDesc("feederd_device_voltage_pu",
 			"Last good phase voltage in per-unit of the device's nominal.",
 			[]string{"device", "feeder", "phase"}, nil),
@@ -60,6 +45,7 @@ func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 var phaseLabels = [3]string{"A", "B", "C"}
 
 func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
+	devs := c.p.tab.Load().Devices
 	for di, st := range c.p.Snapshot() {
 		if st.ID == "" {
 			continue
@@ -69,7 +55,9 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 				continue
 			}
 			v := st.Voltage[i]
-			if di < len(c.f32) && c.f32[di][i] {
+			// A snapshot a table older than devs may still name an
+			// index beyond it.
+			if di < len(devs) && devs[di].Float32[i] {
 				v = shortest32(v)
 			}
 			ch <- prometheus.MustNewConstMetric(c.voltage, prometheus.GaugeValue, v, st.ID, st.Feeder, ph)

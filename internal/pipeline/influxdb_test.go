@@ -49,7 +49,6 @@ func TestPollCountInInfluxDB(t *testing.T) {
 		FlushInterval: 20 * time.Millisecond, Timeout: 5 * time.Second}
 	reg := prometheus.NewRegistry()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	enc := influx.NewEncoder(m)
 	sink, err := influx.NewSink(influx.SinkOptions{Config: cfg, Logger: log, Registerer: reg})
 	if err != nil {
 		t.Fatal(err)
@@ -57,8 +56,8 @@ func TestPollCountInInfluxDB(t *testing.T) {
 	// The last polls are recent, so the workers' final tick finds no
 	// device silent; any event it does find is counted below anyway.
 	t0 := time.Now().Add(-perDevice * time.Second)
-	p, err := New(Options{Model: m, Lines: sink, Logger: log, Registerer: reg, Shards: 2, RingSize: 4096,
-		Policy: ring.DropNewest, BatchLines: 500, Encoder: enc})
+	p, err := New(Options{Table: tableOf(t, m), Lines: sink, Logger: log, Registerer: reg, Shards: 2, RingSize: 4096,
+		Policy: ring.DropNewest, BatchLines: 500})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,7 +3,6 @@ package pipeline
 import (
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/feederd/feederd/internal/config"
 	"github.com/feederd/feederd/internal/grid"
 	"github.com/feederd/feederd/internal/topology"
 )
@@ -40,10 +39,12 @@ func (p *Pipeline) Reliability() map[string]grid.Accumulator {
 	return out
 }
 
-// assignShards gives every feeder a shard, round robin in the order feeders
-// first appear, keeping tied feeders together: outage logic needs both
-// sides of a tie switch.
-func assignShards(m *config.Model, top *topology.Topology, shards int) map[string]int {
+// assignShards gives every feeder a shard, keeping tied feeders together:
+// outage logic needs both sides of a tie switch. A group of tied feeders
+// keeps the shard prev gave one of them (the first in device order); the
+// other groups go, in the order their feeders first appear, to the shard
+// with the fewest groups (round robin when prev is nil).
+func assignShards(devs []Device, top *topology.Topology, shards int, prev map[string]int) map[string]int {
 	group := map[string]string{}
 	var find func(string) string
 	find = func(f string) string {
@@ -62,19 +63,51 @@ func assignShards(m *config.Model, top *topology.Topology, shards int) map[strin
 			}
 		}
 	}
-	out := map[string]int{}
-	groupShard := map[string]int{}
-	for _, d := range m.Devices {
-		if _, ok := out[d.Feeder]; ok {
+	// The groups with their feeders, in the order feeders first appear.
+	var groups []string
+	members := map[string][]string{}
+	seen := map[string]bool{}
+	for i := range devs {
+		f := devs[i].Feeder
+		if seen[f] {
 			continue
 		}
-		g := find(d.Feeder)
-		s, ok := groupShard[g]
-		if !ok {
-			s = len(groupShard) % shards
-			groupShard[g] = s
+		seen[f] = true
+		g := find(f)
+		if members[g] == nil {
+			groups = append(groups, g)
 		}
-		out[d.Feeder] = s
+		members[g] = append(members[g], f)
+	}
+	groupShard := map[string]int{}
+	load := make([]int, shards)
+	for _, g := range groups {
+		for _, f := range members[g] {
+			if s, ok := prev[f]; ok && s < shards {
+				groupShard[g] = s
+				load[s]++
+				break
+			}
+		}
+	}
+	for _, g := range groups {
+		if _, ok := groupShard[g]; ok {
+			continue
+		}
+		s := 0
+		for i := range load {
+			if load[i] < load[s] {
+				s = i
+			}
+		}
+		groupShard[g] = s
+		load[s]++
+	}
+	out := make(map[string]int, len(seen))
+	for _, g := range groups {
+		for _, f := range members[g] {
+			out[f] = groupShard[g]
+		}
 	}
 	return out
 }

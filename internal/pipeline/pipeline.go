@@ -15,12 +15,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
-	"github.com/feederd/feederd/internal/config"
 	"github.com/feederd/feederd/internal/detect"
 	"github.com/feederd/feederd/internal/grid"
-	"github.com/feederd/feederd/internal/influx"
 	"github.com/feederd/feederd/internal/ring"
 	"github.com/feederd/feederd/internal/sample"
+	"github.com/feederd/feederd/internal/topology"
 )
 
 // LineSink takes complete lines of line protocol; influx.Sink is one. It
@@ -29,14 +28,54 @@ type LineSink interface {
 	PutLines(b []byte, n int)
 }
 
+// Encoder writes what one shard produces as line protocol, each line ending
+// in '\n' (influx.Lines is the one feederd uses). One shard worker owns an
+// Encoder; the pipeline calls AppendPolls once per batch of samples, never
+// per sample.
+type Encoder interface {
+	// AppendPolls appends one line per device poll that samples complete
+	// and returns how many. The samples of a poll come in a row but may be
+	// split between calls: the Encoder keeps the line of the open poll.
+	AppendPolls(dst []byte, samples []sample.Sample) ([]byte, int)
+	// FlushPoll appends the line of a poll left open, if any (0 or 1).
+	FlushPoll(dst []byte) ([]byte, int)
+	AppendEvent(dst []byte, ev *detect.Event) []byte
+	AppendOutage(dst []byte, o *grid.Outage) []byte
+	AppendReliability(dst []byte, feeder string, a grid.Accumulator, t int64) []byte
+}
+
+// Device is what the pipeline knows of one device.
+type Device struct {
+	detect.DeviceInfo
+	// Float32 marks the phases (A, B, C) whose voltage point is read with
+	// float32 precision, so that /metrics shows their shortest form.
+	Float32 [3]bool
+}
+
+// Table is what a pipeline is built from, and what Apply replaces: the
+// devices, the feeders' topology, detection's parameters and the encoder.
+// The composition root derives it from the configuration.
+type Table struct {
+	// Devices in index order: Devices[i].Index == i, the
+	// sample.Sample.Device of the device's samples.
+	Devices []Device
+	// Topology holds the feeders; a node's Spec is its device's index.
+	Topology *topology.Topology
+	Detect   detect.Params
+	// NewEncoder returns one shard's Encoder; nil encodes nothing (Lines
+	// then receives nothing either).
+	NewEncoder func() Encoder
+}
+
 // Options configure a Pipeline.
 type Options struct {
-	Model *config.Model
+	Table Table
 	// Lines receives measurements and events; nil writes nothing.
 	Lines      LineSink
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
-	// Shards is the number of rings and workers; 0 means GOMAXPROCS.
+	// Shards is the number of rings and workers; 0 means GOMAXPROCS. It
+	// is fixed for the pipeline's life (Apply keeps it).
 	Shards int
 	// RingSize is each shard's ring capacity (a power of two).
 	RingSize int
@@ -60,13 +99,11 @@ type Options struct {
 	// Outages keeps each feeder's outages and reliability sums across
 	// restarts; nil keeps nothing.
 	Outages grid.Store
-	// OnOutage receives every outage change, on a shard worker's goroutine:
-	// it must not block (the alert dispatcher queues). The *Change is only
+	// OnOutage receives every outage change, on a shard worker's goroutine
+	// (or Apply's, while the workers are parked): it must not block (the
+	// alert dispatcher queues). The *Change is only
 	// valid during the call.
 	OnOutage func(*grid.Change)
-	// Encoder encodes samples; nil builds one from Model. Pass the one the
-	// InfluxDB sink uses to keep a single copy of the line prefixes.
-	Encoder *influx.Encoder
 }
 
 // Pipeline routes samples to the shard of their feeder and runs one worker
@@ -76,34 +113,56 @@ type Pipeline struct {
 	opts    Options
 	log     *slog.Logger
 	shards  []*shard
-	byDev   []uint16 // device index -> shard
+	tab     atomic.Pointer[table]
 	stream  *Stream
 	metrics *metrics
 	running atomic.Bool
 	// quiet is set by Quiesce: the producers are stopping.
 	quiet atomic.Bool
+	// held is set by Apply and cleared by the next Put: time-based
+	// detection waits for the producers to resume (see Apply).
+	held atomic.Bool
 	// gen counts the snapshots the shard workers published.
 	gen atomic.Uint64
 	// resumed: the events in progress New continued from the state file.
 	resumed []detect.Event
+	// applyMu makes Apply calls one at a time.
+	applyMu sync.Mutex
+	// stopped is closed once Run's context has ended.
+	stopped     chan struct{}
+	stoppedOnce sync.Once
+}
+
+// table is a Table with the routing derived from it.
+type table struct {
+	Table
+	byDev       []uint16 // device index -> shard
+	feederShard map[string]int
+	// gen counts the tables: 1 for New's, one more for each Apply.
+	gen uint64
 }
 
 type shard struct {
-	id    int
-	ring  *ring.Ring[sample.Sample]
-	det   *detect.Detector
-	enc   *influx.Encoder
-	evEnc *influx.EventEncoder
-	snap  atomic.Pointer[[]detect.DeviceState]
+	id   int
+	ring *ring.Ring[sample.Sample]
+	// det, out and enc change only while the worker is parked (Apply).
+	det  *detect.Detector
+	enc  Encoder
+	snap atomic.Pointer[[]detect.DeviceState]
 	// out is the shard's outage logic; outSnap what readers see of it.
 	out     *grid.Engine
 	outSnap atomic.Pointer[outageSnapshot]
+	// ctl takes Apply's request to park; closing *stop (wake) ends the
+	// worker's wait for samples, so that it sees ctl and ctx.
+	ctl  chan *parking
+	stop atomic.Pointer[chan struct{}]
 	// Owned by the worker goroutine:
 	lines  []byte
 	nLines int
-	poll   influx.PollState // the line of a poll not yet complete
 	// outChanged: an outage changed since outSnap was published.
 	outChanged bool
+	// statsBase is what detectors replaced by Apply had counted.
+	statsBase detect.Stats
 	// foreign and late are detection's counts of samples it could not take
 	// as they came (Detector.Stats), published by the worker at each tick.
 	foreign, late atomic.Uint64
@@ -113,10 +172,10 @@ type shard struct {
 }
 
 // New builds the shards and assigns each feeder to one, round robin in the
-// order feeders first appear in the configuration.
+// order feeders first appear in the table, tied feeders together.
 func New(opts Options) (*Pipeline, error) {
-	if opts.Model == nil || opts.Logger == nil || opts.Registerer == nil {
-		return nil, errors.New("pipeline: model, logger and registerer are required")
+	if opts.Table.Topology == nil || opts.Logger == nil || opts.Registerer == nil {
+		return nil, errors.New("pipeline: table with topology, logger and registerer are required")
 	}
 	if opts.Shards < 0 {
 		return nil, fmt.Errorf("pipeline: %d shards", opts.Shards)
@@ -136,57 +195,39 @@ func New(opts Options) (*Pipeline, error) {
 	if opts.Now == nil {
 		opts.Now = sample.NewClock().Now
 	}
-	m := opts.Model
-	// A poll must fit in a ring: a larger one could never arrive whole.
-	for _, d := range m.Devices {
-		if n := len(d.Points) + 1; n > opts.RingSize {
-			return nil, fmt.Errorf("pipeline: device %s yields %d samples a poll, more than a ring holds (%d): raise pipeline.ring_size", d.ID, n, opts.RingSize)
-		}
+	if err := checkTable(&opts.Table, opts.RingSize); err != nil {
+		return nil, err
 	}
-	p := &Pipeline{opts: opts, log: opts.Logger, byDev: make([]uint16, len(m.Devices))}
+	p := &Pipeline{opts: opts, log: opts.Logger, stopped: make(chan struct{})}
 	p.metrics = newMetrics(opts.Registerer)
 	p.stream = newStream(p.metrics.streamDrops)
 
-	top, err := m.DeviceTopology()
-	if err != nil {
-		return nil, fmt.Errorf("pipeline: %w", err)
-	}
-	feederShard := assignShards(m, top, opts.Shards)
+	fs := assignShards(opts.Table.Devices, opts.Table.Topology, opts.Shards, nil)
 	// Fewer feeders than shards: idle shards would only cost memory.
-	n := min(opts.Shards, max(len(feederShard), 1))
-	infos := DevicesFromModel(m, top)
-	perShard := make([][]detect.DeviceInfo, n)
-	for i, d := range m.Devices {
-		s := feederShard[d.Feeder]
-		p.byDev[i] = uint16(s)
-		perShard[s] = append(perShard[s], infos[i])
-	}
-	enc := opts.Encoder
-	if enc == nil {
-		enc = influx.NewEncoder(m)
-	}
-	evEnc := influx.NewEventEncoder(m)
+	n := min(opts.Shards, max(len(fs), 1))
+	tab := newTable(opts.Table, fs, 1)
 	for i := range n {
 		r, err := ring.New[sample.Sample](opts.RingSize, opts.Policy)
 		if err != nil {
 			return nil, fmt.Errorf("pipeline: shard %d ring: %w", i, err)
 		}
-		sh := &shard{id: i, ring: r, enc: enc, evEnc: evEnc, p: p}
-		sh.det, err = detect.New(m.Detect, perShard[i], sh.emit)
-		if err != nil {
-			return nil, fmt.Errorf("pipeline: shard %d detection: %w", i, err)
-		}
-		var feeders []string
-		for f, s := range feederShard {
-			if s == i {
-				feeders = append(feeders, f)
-			}
-		}
-		slices.Sort(feeders)
-		sh.out, err = grid.NewEngine(top, feeders, grid.Params{SustainedAfter: m.Detect.SustainedAfter}, opts.Outages, sh.emitOutage)
-		if err != nil {
-			return nil, fmt.Errorf("pipeline: shard %d outages: %w", i, err)
-		}
+		sh := &shard{id: i, ring: r, p: p, ctl: make(chan *parking, 1)}
+		stop := make(chan struct{})
+		sh.stop.Store(&stop)
+		label := strconv.Itoa(i)
+		sh.samples = p.metrics.samples.WithLabelValues(label)
+		sh.events = &p.metrics.events
+		p.metrics.watchRing(label, r)
+		p.metrics.watchDetect(label, sh)
+		p.shards = append(p.shards, sh)
+	}
+	built, err := p.build(tab, opts.Outages)
+	if err != nil {
+		return nil, err
+	}
+	p.tab.Store(tab)
+	for i, sh := range p.shards {
+		sh.det, sh.out, sh.enc = built[i].det, built[i].out, built[i].enc
 		sh.publishOutages()
 		if opts.OnOutage != nil {
 			// Outages carried over a restart are announced again, so that
@@ -195,14 +236,8 @@ func New(opts Options) (*Pipeline, error) {
 				opts.OnOutage(&grid.Change{Kind: grid.OutageUpdated, Outage: o, Feeder: o.Feeder, Time: opts.Now()})
 			}
 		}
-		label := strconv.Itoa(i)
-		sh.samples = p.metrics.samples.WithLabelValues(label)
-		sh.events = &p.metrics.events
-		p.metrics.watchRing(label, r)
-		p.metrics.watchDetect(label, sh)
 		empty := sh.det.Snapshot()
 		sh.snap.Store(&empty)
-		p.shards = append(p.shards, sh)
 	}
 	if opts.StatePath != "" {
 		if err := p.loadState(opts.StatePath); err != nil {
@@ -223,6 +258,71 @@ func New(opts Options) (*Pipeline, error) {
 	return p, nil
 }
 
+// checkTable rejects a table the pipeline cannot run.
+func checkTable(t *Table, ringSize int) error {
+	if t.Topology == nil {
+		return errors.New("pipeline: table has no topology")
+	}
+	for i := range t.Devices {
+		d := &t.Devices[i]
+		if d.Index != uint32(i) {
+			return fmt.Errorf("pipeline: device %s has index %d at position %d", d.ID, d.Index, i)
+		}
+		// A poll must fit in a ring: a larger one could never arrive whole.
+		if n := len(d.PointRoles) + 1; n > ringSize {
+			return fmt.Errorf("pipeline: device %s yields %d samples a poll, more than a ring holds (%d): raise pipeline.ring_size", d.ID, n, ringSize)
+		}
+	}
+	return nil
+}
+
+func newTable(t Table, feederShard map[string]int, gen uint64) *table {
+	tab := &table{Table: t, byDev: make([]uint16, len(t.Devices)), feederShard: feederShard, gen: gen}
+	for i := range t.Devices {
+		tab.byDev[i] = uint16(feederShard[t.Devices[i].Feeder])
+	}
+	return tab
+}
+
+// shardParts are a shard's detection, outage logic and encoder for one table.
+type shardParts struct {
+	det *detect.Detector
+	out *grid.Engine
+	enc Encoder
+}
+
+// build makes every shard's parts for tab; it changes nothing.
+func (p *Pipeline) build(tab *table, store grid.Store) ([]shardParts, error) {
+	perShard := make([][]detect.DeviceInfo, len(p.shards))
+	for i := range tab.Devices {
+		s := tab.byDev[i]
+		perShard[s] = append(perShard[s], tab.Devices[i].DeviceInfo)
+	}
+	out := make([]shardParts, len(p.shards))
+	for i, sh := range p.shards {
+		var err error
+		out[i].det, err = detect.New(tab.Detect, perShard[i], sh.emit)
+		if err != nil {
+			return nil, fmt.Errorf("pipeline: shard %d detection: %w", i, err)
+		}
+		var feeders []string
+		for f, s := range tab.feederShard {
+			if s == i {
+				feeders = append(feeders, f)
+			}
+		}
+		slices.Sort(feeders)
+		out[i].out, err = grid.NewEngine(tab.Topology, feeders, grid.Params{SustainedAfter: tab.Detect.SustainedAfter}, store, sh.emitOutage)
+		if err != nil {
+			return nil, fmt.Errorf("pipeline: shard %d outages: %w", i, err)
+		}
+		if tab.NewEncoder != nil {
+			out[i].enc = tab.NewEncoder()
+		}
+	}
+	return out, nil
+}
+
 // Shards returns the number of shards in use.
 func (p *Pipeline) Shards() int { return len(p.shards) }
 
@@ -240,17 +340,21 @@ func (p *Pipeline) Resumed() []detect.Event { return slices.Clone(p.resumed) }
 // device poll is one) with a single PutBatch. It never blocks: a full ring
 // drops by its policy and counts the drop.
 func (p *Pipeline) Put(samples []sample.Sample) {
+	if p.held.Load() {
+		p.held.Store(false)
+	}
+	byDev := p.tab.Load().byDev
 	for len(samples) > 0 {
 		d := samples[0].Device
-		if int(d) >= len(p.byDev) {
+		if int(d) >= len(byDev) {
 			// Not a device of the model: a caller's bug, counted.
 			p.metrics.lostUnknown.Inc()
 			samples = samples[1:]
 			continue
 		}
-		sh := p.byDev[d]
+		sh := byDev[d]
 		n := 1
-		for n < len(samples) && int(samples[n].Device) < len(p.byDev) && p.byDev[samples[n].Device] == sh {
+		for n < len(samples) && int(samples[n].Device) < len(byDev) && byDev[samples[n].Device] == sh {
 			n++
 		}
 		r := p.shards[sh].ring
@@ -262,19 +366,25 @@ func (p *Pipeline) Put(samples []sample.Sample) {
 	}
 }
 
-// Snapshot returns the detection state of every device, indexed by device
-// index, as last published by the workers (at most TickEvery old). It builds
-// a new slice on each call, without sorting: device indexes are dense.
-// Generation changes whenever a worker publishes a new snapshot, so a reader
-// polling Snapshot can skip building one that cannot have changed (each
-// is a slice of every device).
+// Generation changes whenever a worker publishes a new snapshot (and at
+// each Apply), so a reader polling Snapshot can skip building one that
+// cannot have changed (each is a slice of every device).
 func (p *Pipeline) Generation() uint64 { return p.gen.Load() }
 
+// Snapshot returns the detection state of every device of the current
+// table, indexed by device index, as last published by the workers (at
+// most TickEvery old). It builds a new slice on each call, without
+// sorting: device indexes are dense.
 func (p *Pipeline) Snapshot() []detect.DeviceState {
-	out := make([]detect.DeviceState, len(p.byDev))
+	devs := p.tab.Load().Devices
+	out := make([]detect.DeviceState, len(devs))
 	for _, sh := range p.shards {
 		for _, st := range *sh.snap.Load() {
-			if int(st.Index) < len(out) {
+			// While Apply swaps the table and the shards' snapshots (one
+			// after the other), a state may index the other table: it is
+			// left out (zero, as before a device's first poll), never put
+			// under another device.
+			if int(st.Index) < len(out) && devs[st.Index].ID == st.ID {
 				out[st.Index] = st
 			}
 		}
@@ -305,6 +415,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		return errors.New("pipeline: Run called twice")
 	}
 	defer p.running.Store(false)
+	defer context.AfterFunc(ctx, func() { p.stoppedOnce.Do(func() { close(p.stopped) }) })()
 	var wg sync.WaitGroup
 	for _, sh := range p.shards {
 		wg.Add(1)
@@ -330,13 +441,24 @@ func (sh *shard) run(ctx context.Context) {
 	every := sh.p.opts.TickEvery
 	timer := time.NewTimer(every)
 	defer timer.Stop()
+	// The wait below ends on a kick: Apply's, or ctx's end.
+	defer context.AfterFunc(ctx, sh.wake)()
 	next := time.Now().Add(every)
 	for ctx.Err() == nil {
+		// Loaded before ctl is looked at: a wake after this point closes
+		// this channel, one before it was for a request already in ctl.
+		stop := *sh.stop.Load()
+		select {
+		case pk := <-sh.ctl:
+			sh.park(pk, buf)
+		default:
+		}
 		n := sh.ring.GetBatch(buf)
 		if n == 0 {
-			// Idle: park until samples arrive, the next tick is due or ctx
-			// ends; the timer is reused, so waiting allocates nothing.
-			n, _ = sh.ring.GetBatchWaitC(ctx.Done(), timer.C, buf)
+			// Idle: park until samples arrive, the next tick is due, ctx
+			// ends or Apply calls; the timer is reused, so waiting
+			// allocates nothing.
+			n, _ = sh.ring.GetBatchWaitC(stop, timer.C, buf)
 			if n > 0 && n < len(buf)/2 && linger > 0 {
 				// Woken by a poll: the polls finishing just after it join
 				// it in one batch, instead of waking this worker each.
@@ -371,15 +493,17 @@ func (sh *shard) run(ctx context.Context) {
 // allocation once the line buffer has grown to its batch size. Put hands a
 // device poll to the ring with one PutBatch, so its samples come in a row
 // unless the ring was full; a poll may still straddle two batches, and
-// sh.poll carries its line from one to the next (see influx.Encoder.Append).
+// the Encoder carries its line from one to the next.
 func (sh *shard) process(batch []sample.Sample) {
 	for i := range batch {
 		sh.det.Process(&batch[i])
 	}
 	sh.outages()
-	var n int
-	sh.lines, n = sh.enc.Append(sh.lines, &sh.poll, batch)
-	sh.nLines += n
+	if sh.enc != nil {
+		var n int
+		sh.lines, n = sh.enc.AppendPolls(sh.lines, batch)
+		sh.nLines += n
+	}
 	sh.samples.Add(float64(len(batch)))
 	if sh.nLines >= sh.p.opts.BatchLines {
 		sh.flush()
@@ -388,8 +512,10 @@ func (sh *shard) process(batch []sample.Sample) {
 
 // emit is detection's callback, on the worker goroutine.
 func (sh *shard) emit(ev *detect.Event) {
-	sh.lines = sh.evEnc.Append(sh.lines, ev)
-	sh.nLines++
+	if sh.enc != nil {
+		sh.lines = sh.enc.AppendEvent(sh.lines, ev)
+		sh.nLines++
+	}
 	if int(ev.Kind) < len(sh.events) && int(ev.Stage) < 3 {
 		if c := sh.events[ev.Kind][ev.Stage]; c != nil {
 			c.Inc()
@@ -419,12 +545,14 @@ func (sh *shard) state(idx uint32) detect.DeviceState {
 
 // emitOutage is the outage logic's callback, on the worker goroutine.
 func (sh *shard) emitOutage(c *grid.Change) {
-	if c.Kind != grid.IndicesUpdated {
-		sh.lines = influx.AppendOutage(sh.lines, &c.Outage)
+	if sh.enc != nil {
+		if c.Kind != grid.IndicesUpdated {
+			sh.lines = sh.enc.AppendOutage(sh.lines, &c.Outage)
+			sh.nLines++
+		}
+		sh.lines = sh.enc.AppendReliability(sh.lines, c.Feeder, c.Indices, c.Time)
 		sh.nLines++
 	}
-	sh.lines = influx.AppendReliability(sh.lines, c.Feeder, c.Indices, c.Time)
-	sh.nLines++
 	if sh.p.opts.OnOutage != nil {
 		sh.p.opts.OnOutage(c)
 	}
@@ -432,7 +560,7 @@ func (sh *shard) emitOutage(c *grid.Change) {
 }
 
 func (sh *shard) tick() {
-	if !sh.p.quiet.Load() {
+	if !sh.p.quiet.Load() && !sh.p.held.Load() {
 		now := sh.p.opts.Now()
 		sh.det.Tick(now)
 		sh.outages()
@@ -443,13 +571,19 @@ func (sh *shard) tick() {
 	st := sh.det.Snapshot()
 	sh.snap.Store(&st)
 	sh.p.gen.Add(1)
-	stats := sh.det.Stats()
-	sh.foreign.Store(stats.Foreign)
-	sh.late.Store(stats.Late)
+	sh.publishStats()
 	if sh.outChanged {
 		sh.publishOutages()
 	}
 	sh.flush()
+}
+
+// publishStats publishes detection's irregular-sample counts, those of the
+// detectors Apply replaced included.
+func (sh *shard) publishStats() {
+	stats := sh.det.Stats()
+	sh.foreign.Store(sh.statsBase.Foreign + stats.Foreign)
+	sh.late.Store(sh.statsBase.Late + stats.Late)
 }
 
 func (sh *shard) flush() {

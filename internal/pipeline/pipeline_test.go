@@ -89,7 +89,7 @@ func poll(dev uint32, t time.Time, seq uint32, va, vb, vc float64) []sample.Samp
 func newPipeline(t testing.TB, m *config.Model, shards int, lines LineSink, reg *prometheus.Registry) *Pipeline {
 	t.Helper()
 	p, err := New(Options{
-		Model: m, Lines: lines, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Table: tableOf(t, m), Lines: lines, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Registerer: reg, Shards: shards, RingSize: 1024, Policy: ring.DropNewest, TickEvery: 20 * time.Millisecond,
 	})
 	if err != nil {
@@ -105,7 +105,7 @@ func TestFeedersStayInOneShard(t *testing.T) {
 		t.Fatalf("shards = %d", p.Shards())
 	}
 	want := []uint16{0, 0, 0, 1, 1, 1, 0, 0, 0, 1, 1, 1, 0, 0, 0}
-	for i, s := range p.byDev {
+	for i, s := range p.tab.Load().byDev {
 		if s != want[i] {
 			t.Errorf("device %s in shard %d, want %d", m.Devices[i].ID, s, want[i])
 		}
@@ -273,12 +273,12 @@ func TestSubscriberThatLagsLosesOnlyItsOwnEvents(t *testing.T) {
 }
 
 func TestNewValidates(t *testing.T) {
-	if _, err := New(Options{}); err == nil || err.Error() != "pipeline: model, logger and registerer are required" {
+	if _, err := New(Options{}); err == nil || err.Error() != "pipeline: table with topology, logger and registerer are required" {
 		t.Errorf("err = %v", err)
 	}
 	m := model(1, 1)
 	m.Detect.SagThreshold = 2
-	_, err := New(Options{Model: m, Logger: slog.Default(), Registerer: prometheus.NewRegistry()})
+	_, err := New(Options{Table: tableOf(t, m), Logger: slog.Default(), Registerer: prometheus.NewRegistry()})
 	if err == nil || !strings.HasPrefix(err.Error(), "pipeline: shard 0 detection: ") {
 		t.Errorf("err = %v", err)
 	}
@@ -397,7 +397,7 @@ func TestLossIsCounted(t *testing.T) {
 	p.Put(late[:1]) // older than device 0's last sample
 	// Device 1 is in the other shard: hand one of its samples to shard 0's
 	// detector, as a mis-routed put would.
-	p.shards[p.byDev[0]].det.Process(&poll(1, t0, 1, 120, 120, 120)[0])
+	p.shards[p.tab.Load().byDev[0]].det.Process(&poll(1, t0, 1, 120, 120, 120)[0])
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- p.Run(ctx) }()
@@ -407,7 +407,7 @@ func TestLossIsCounted(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.Put(poll(1, t0.Add(time.Second), 2, 120, 120, 120)) // 5 samples after the stop
-	sh := strconv.Itoa(int(p.byDev[0]))
+	sh := strconv.Itoa(int(p.tab.Load().byDev[0]))
 	want := `# HELP feederd_pipeline_samples_lost_total Samples the pipeline could not queue, by reason: unknown_device (a device index outside the model), closed (put after the pipeline stopped). A full ring counts in feederd_pipeline_ring_dropped_total.
 # TYPE feederd_pipeline_samples_lost_total counter
 feederd_pipeline_samples_lost_total{reason="closed"} 5
@@ -433,14 +433,14 @@ feederd_pipeline_samples_lost_total{reason="unknown_device"} 5
 			got[l["shard"]+"/"+l["reason"]] = mt.GetCounter().GetValue()
 		}
 	}
-	other := strconv.Itoa(1 - int(p.byDev[0]))
+	other := strconv.Itoa(1 - int(p.tab.Load().byDev[0]))
 	wantIrr := map[string]float64{sh + "/foreign": 1, sh + "/late": 1, other + "/foreign": 0, other + "/late": 0}
 	if !maps.Equal(got, wantIrr) {
 		t.Errorf("feederd_detect_samples_irregular_total = %v, want %v", got, wantIrr)
 	}
 
 	// Ring smaller than a poll (4 points and the status).
-	_, err = New(Options{Model: model(1, 1), Logger: slog.Default(), Registerer: prometheus.NewRegistry(), RingSize: 4})
+	_, err = New(Options{Table: tableOf(t, model(1, 1)), Logger: slog.Default(), Registerer: prometheus.NewRegistry(), RingSize: 4})
 	if want := "pipeline: device F0-D0 yields 5 samples a poll, more than a ring holds (4): raise pipeline.ring_size"; err == nil || err.Error() != want {
 		t.Errorf("New with a 4-sample ring: %v, want %q", err, want)
 	}

@@ -59,7 +59,7 @@ type stateEvent struct {
 // saveState writes the carries of every shard to path, atomically (a
 // temporary file renamed over the old one).
 func (p *Pipeline) saveState(path string) error {
-	devs := p.opts.Model.Devices
+	devs := p.tab.Load().Devices
 	f := stateFile{Version: stateVersion, Written: time.Now().UTC()}
 	for _, sh := range p.shards {
 		for _, c := range sh.det.Suspend() {
@@ -123,9 +123,10 @@ func (p *Pipeline) loadState(path string) error {
 	if f.Version != stateVersion {
 		return fmt.Errorf("read detection state %s: version %d, this feederd reads %d", path, f.Version, stateVersion)
 	}
-	index := make(map[string]uint32, len(p.opts.Model.Devices))
-	for i, d := range p.opts.Model.Devices {
-		index[d.ID] = uint32(i)
+	tab := p.tab.Load()
+	index := make(map[string]uint32, len(tab.Devices))
+	for i := range tab.Devices {
+		index[tab.Devices[i].ID] = uint32(i)
 	}
 	perShard := make([][]detect.Carry, len(p.shards))
 	continued := 0
@@ -152,7 +153,7 @@ func (p *Pipeline) loadState(path string) error {
 			c.Open = append(c.Open, ev)
 		}
 		continued += len(c.Open)
-		s := p.byDev[i]
+		s := tab.byDev[i]
 		perShard[s] = append(perShard[s], c)
 	}
 	for s, cs := range perShard {

@@ -57,7 +57,7 @@ func TestStateCarriesOpenEventsAcrossARestart(t *testing.T) {
 	t0 := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
 	newP := func(lines LineSink) *Pipeline {
 		p, err := New(Options{
-			Model: m, Lines: lines, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+			Table: tableOf(t, m), Lines: lines, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 			Registerer: prometheus.NewRegistry(), Shards: 1, RingSize: 1024, Policy: ring.DropNewest,
 			TickEvery: time.Hour, StatePath: state, Now: func() int64 { return t0.UnixNano() },
 		})
@@ -241,7 +241,7 @@ func TestClockStep(t *testing.T) {
 
 	var lines lineCollector
 	p, err := New(Options{
-		Model: model(1, 1), Lines: &lines, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Table: tableOf(t, model(1, 1)), Lines: &lines, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Registerer: prometheus.NewRegistry(), Shards: 1, RingSize: 1024, Policy: ring.DropNewest,
 		TickEvery: time.Millisecond, Now: clock.Now,
 	})
@@ -309,7 +309,7 @@ func TestOutagesAnnouncedAfterARestart(t *testing.T) {
 	}
 	var got []string
 	_, err := New(Options{
-		Model: m, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Registerer: prometheus.NewRegistry(),
+		Table: tableOf(t, m), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Registerer: prometheus.NewRegistry(),
 		Shards: 1, RingSize: 1024, Outages: store,
 		OnOutage: func(c *grid.Change) { got = append(got, c.Kind.String()+" "+c.Outage.ID) },
 	})

@@ -100,7 +100,11 @@ func TestDetectAndGridSeeConfigsTree(t *testing.T) {
 		t.Fatalf("below F1-R1 by the file: %v", got)
 	}
 
-	det, err := detect.New(m.Detect, DevicesFromModel(m, m.Topology), func(*detect.Event) {})
+	var infos []detect.DeviceInfo
+	for _, d := range tableOf(t, m).Devices {
+		infos = append(infos, d.DeviceInfo)
+	}
+	det, err := detect.New(m.Detect, infos, func(*detect.Event) {})
 	if err != nil {
 		t.Fatal(err)
 	}
