@@ -21,9 +21,6 @@ type Applied struct {
 	Changed, Added []string
 	// Removed devices' events in progress were ended (FlagReconfigured).
 	Removed []string
-	// Gen is the new table's generation, the one its table mark carries
-	// (see SubscribeMarked).
-	Gen uint64
 }
 
 // parking is Apply's request to a worker: drain, say so on parked, and
@@ -95,9 +92,7 @@ func (sh *shard) park(pk *parking, buf []sample.Sample) {
 // detection (Tick) is held from Apply until the next Put, so that a
 // consumer of the stream that maps device indexes with a table of its own
 // can take the new one after Apply returns and before the producers
-// resume, once it has read what is queued. Subscribers that asked for table
-// marks (SubscribeMarked) also get one between the last event of the old
-// table and the first of the new. If t cannot be built, or ctx ends before
+// resume, once it has read what is queued. If t cannot be built, or ctx ends before
 // every worker parked, nothing changes. Apply fails when Run does not run.
 func (p *Pipeline) Apply(ctx context.Context, t Table) (Applied, error) {
 	p.applyMu.Lock()
@@ -111,7 +106,6 @@ func (p *Pipeline) Apply(ctx context.Context, t Table) (Applied, error) {
 	old := p.tab.Load()
 	tab := newTable(t, assignShards(t.Devices, t.Topology, len(p.shards), old.feederShard), old.gen+1)
 	moves, applied := plan(old, tab)
-	applied.Gen = tab.gen
 
 	parked := make(chan struct{}, len(p.shards))
 	resume := make(chan struct{})
@@ -149,7 +143,6 @@ func (p *Pipeline) Apply(ctx context.Context, t Table) (Applied, error) {
 		sh.det.Retire(gone, now)
 		sh.flush()
 	}
-	p.stream.mark(tab.gen)
 	for i := range p.shards {
 		for _, o := range p.shards {
 			parts[i].det.Adopt(o.det, func(idx uint32) detect.Move { return moves[idx] })

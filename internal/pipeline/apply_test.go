@@ -57,9 +57,6 @@ func reloaded() *config.Model {
 
 // eventText renders an event of a table by device ID, for comparison.
 func eventText(devs []Device, ev detect.Event) string {
-	if gen, ok := TableMark(&ev); ok {
-		return fmt.Sprintf("mark %d", gen)
-	}
 	s := fmt.Sprintf("%s#%d/%d %s %s", devs[ev.Device].ID, ev.ID>>32, uint32(ev.ID), ev.Kind, ev.Stage)
 	if ev.Flags != 0 {
 		s += " " + ev.Flags.String()
@@ -87,8 +84,8 @@ func takeEvents(t *testing.T, sub *Subscription, n int) []detect.Event {
 // feeder, moving every index), removes one and changes another. The kept
 // device's sag goes on under its new index and ends with its first ID;
 // the removed and the changed device's sags end at once, flagged
-// reconfigured and written under their own tags, before the table mark;
-// the added device's samples are detected and encoded under its index; the
+// reconfigured and written under their own tags, and nothing else comes
+// at the reload; the added device's samples are detected and encoded under its index; the
 // changed one starts fresh; no sample is lost.
 func TestApplyAddsRemovesAndChangesDevices(t *testing.T) {
 	mA, mB := model(2, 3), reloaded()
@@ -104,7 +101,7 @@ func TestApplyAddsRemovesAndChangesDevices(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sub := p.Events().SubscribeMarked(64)
+	sub := p.Events().Subscribe(64)
 	stop := runPipeline(t, p)
 	waitFor(t, func() bool { return p.Ready() == nil })
 	defer func() {
@@ -142,22 +139,23 @@ func TestApplyAddsRemovesAndChangesDevices(t *testing.T) {
 		t.Fatal(err)
 	}
 	if want := (Applied{Kept: []string{"F0-D0", "F0-D1", "F1-D0", "F1-D1"}, Changed: []string{"F0-D2"}, Added: []string{"F2-D0"},
-		Removed: []string{"F1-D2"}, Gen: 2}); fmt.Sprint(applied) != fmt.Sprint(want) {
+		Removed: []string{"F1-D2"}}); fmt.Sprint(applied) != fmt.Sprint(want) {
 		t.Errorf("Apply = %+v, want %+v", applied, want)
 	}
 	if p.Generation() == genBefore {
 		t.Error("Generation did not change: readers would not see the new table")
 	}
 	// The ends of the changed and the removed device's sags, under the old
-	// table, in shard order, then the mark.
+	// table, in shard order, and nothing else.
 	got = got[:0]
-	evs := takeEvents(t, sub, 3)
-	for _, ev := range evs[:2] {
+	for _, ev := range takeEvents(t, sub, 2) {
 		got = append(got, eventText(tA.Devices, ev))
 	}
 	slices.Sort(got)
-	got = append(got, eventText(tB.Devices, evs[2]))
-	if want := []string{"F0-D2#2/1 sag end reconfigured", "F1-D2#5/1 sag end reconfigured", "mark 2"}; !slices.Equal(got, want) {
+	if len(sub.C) != 0 {
+		t.Errorf("%d more events at the reload, want none", len(sub.C))
+	}
+	if want := []string{"F0-D2#2/1 sag end reconfigured", "F1-D2#5/1 sag end reconfigured"}; !slices.Equal(got, want) {
 		t.Fatalf("at the reload: %q, want %q", got, want)
 	}
 
@@ -268,8 +266,7 @@ func TestApplyRefusesBadTable(t *testing.T) {
 // TestApplyKeepsOutagesInProgress: an outage in progress (F0-D0 reads no
 // voltage, F0-D1 below it with it) goes on through a reload that moves
 // every index: same ID and start, not restored by the reload; the
-// restoration that follows ends that outage. A subscriber that did not ask
-// for table marks gets none.
+// restoration that follows ends that outage.
 func TestApplyKeepsOutagesInProgress(t *testing.T) {
 	mA := model(2, 2)
 	mB := &config.Model{Detect: mA.Detect}
@@ -297,7 +294,6 @@ func TestApplyKeepsOutagesInProgress(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	plain := p.Events().Subscribe(64)
 	stop := runPipeline(t, p)
 	defer stop()
 	waitFor(t, func() bool { return p.Ready() == nil })
@@ -341,12 +337,6 @@ func TestApplyKeepsOutagesInProgress(t *testing.T) {
 	waitFor(t, func() bool { return len(p.Outages()) == 0 })
 	if got := taken(); !slices.Contains(got, "restored "+before.ID) {
 		t.Errorf("changes after the restoration: %q, want restored %s", got, before.ID)
-	}
-	for len(plain.C) > 0 {
-		ev := <-plain.C
-		if _, ok := TableMark(&ev); ok {
-			t.Errorf("a subscriber without marks got one: %+v", ev)
-		}
 	}
 }
 
