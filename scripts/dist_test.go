@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/feederd/feederd/internal/testenv"
 )
 
 // TestDistARM64 builds the linux/arm64 tarball as `make dist` does and
@@ -55,10 +57,7 @@ func TestDistARM64(t *testing.T) {
 	}
 
 	// The host's feederd checks the example as installed in /etc/feederd.
-	host := filepath.Join(t.TempDir(), "feederd")
-	if b, err := exec.Command("go", "build", "-o", host, "../cmd/feederd").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, b)
-	}
+	host := testenv.BuildCommand(t, "feederd")
 	example := filepath.Join(root, "etc/feederd/feederd.yaml.example")
 	b, err := exec.Command(host, "check-config", example).CombinedOutput()
 	if got, want := string(b), example+": ok: 7 links, 7 devices, 98 points\n"; err != nil || got != want {

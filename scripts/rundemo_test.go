@@ -20,6 +20,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/feederd/feederd/internal/testenv"
 )
 
 // demo is one run of scripts/run-demo.sh on ports of its own.
@@ -67,10 +69,7 @@ func demoBin(t *testing.T) string {
 		}
 	}
 	for _, name := range []string{"feederd", "rtusim"} {
-		out, err := exec.Command("go", "build", "-o", filepath.Join(dir, name), "../cmd/"+name).CombinedOutput()
-		if err != nil {
-			t.Fatalf("go build %s: %v\n%s", name, err, out)
-		}
+		testenv.BuildCommandInto(t, name, dir)
 	}
 	return dir
 }

@@ -19,7 +19,7 @@ import (
 // refused with its file:line in the log while polls go on; a restart-only
 // change is refused naming its key.
 func TestSIGHUPReloads(t *testing.T) {
-	bin := buildFeederd(t)
+	bin := testenv.BuildCommand(t, "feederd")
 	relayURL := simRelay(t)
 
 	abs, err := filepath.Abs(filepath.Join("..", "..", "configs", "profiles", "sel751a.yaml"))

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -10,7 +9,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -20,35 +18,6 @@ import (
 	"github.com/feederd/feederd/internal/sim/devsrv"
 	"github.com/feederd/feederd/internal/testenv"
 )
-
-// lockedBuffer collects a child process's stderr.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-// buildFeederd builds this command into a temporary directory.
-func buildFeederd(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "feederd")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
 
 // simRelay serves rtusim's SEL-751A relay F1-BRK (unit 1) over Modbus TCP
 // until the test ends and returns its URL.
@@ -83,13 +52,13 @@ func simRelay(t *testing.T) string {
 // feederdProc is a feederd process started by a test.
 type feederdProc struct {
 	cmd  *exec.Cmd
-	logs *lockedBuffer
+	logs *testenv.LockedBuffer
 	done chan error
 }
 
 func startFeederd(t *testing.T, bin string, args ...string) *feederdProc {
 	t.Helper()
-	p := &feederdProc{logs: &lockedBuffer{}, done: make(chan error, 1)}
+	p := &feederdProc{logs: &testenv.LockedBuffer{}, done: make(chan error, 1)}
 	p.cmd = exec.Command(bin, args...)
 	p.cmd.Stderr = p.logs
 	if err := p.cmd.Start(); err != nil {
@@ -178,7 +147,7 @@ func storedTimes(t *testing.T, ifx *testenv.Influx) map[string]int {
 // Then InfluxDB goes down again and SIGTERM stops feederd: it exits 0 and
 // says what it kept in the spool.
 func TestSpoolSurvivesKillAndStop(t *testing.T) {
-	bin := buildFeederd(t)
+	bin := testenv.BuildCommand(t, "feederd")
 	relayURL := simRelay(t)
 
 	addr := testenv.FreeAddr(t) // InfluxDB's, down for now

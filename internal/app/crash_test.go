@@ -1,8 +1,6 @@
 package app
 
 import (
-	"bytes"
-	"context"
 	"fmt"
 	"io"
 	"math"
@@ -12,7 +10,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -20,43 +17,11 @@ import (
 	"github.com/feederd/feederd/internal/testenv"
 )
 
-// buildFeederd builds cmd/feederd into a temporary directory.
-func buildFeederd(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "feederd")
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/feederd")
-	cmd.Dir = filepath.Join("..", "..")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/feederd: %v\n%s", err, out)
-	}
-	return bin
-}
-
-// lockedBuffer collects a process's output.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // feederdProc is a feederd process run by a test.
 type feederdProc struct {
 	cmd  *exec.Cmd
 	base string
-	out  *lockedBuffer
+	out  *testenv.LockedBuffer
 	done chan struct{}
 }
 
@@ -69,7 +34,7 @@ var client = &http.Client{Timeout: 5 * time.Second}
 func startFeederd(t *testing.T, bin, cfgPath, dataDir string) *feederdProc {
 	t.Helper()
 	addr := testenv.FreeAddr(t)
-	p := &feederdProc{base: "http://" + addr, out: &lockedBuffer{}, done: make(chan struct{})}
+	p := &feederdProc{base: "http://" + addr, out: &testenv.LockedBuffer{}, done: make(chan struct{})}
 	p.cmd = exec.Command(bin, "run", "-config", cfgPath, "-http.listen", addr, "-data.dir", dataDir, "-log.level", "info")
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {
@@ -147,7 +112,7 @@ func (p *feederdProc) signal(t *testing.T, sig syscall.Signal) {
 // IEEE 1366 counts its 350 customers once (CI = 350, CMI within one poll's
 // worth of 350 × its duration in minutes) in InfluxDB and on /metrics.
 func TestSIGKILLMidOutageProcess(t *testing.T) {
-	bin := buildFeederd(t)
+	bin := testenv.BuildCommand(t, "feederd")
 	influx := testenv.StartInflux(t)
 	am := testenv.StartAlertmanager(t)
 	simCfg, ids := outageSimConfig(t)

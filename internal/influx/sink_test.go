@@ -1,7 +1,6 @@
 package influx
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"errors"
@@ -23,6 +22,7 @@ import (
 
 	"github.com/feederd/feederd/internal/config"
 	"github.com/feederd/feederd/internal/sample"
+	"github.com/feederd/feederd/internal/testenv"
 )
 
 // waitTimeout bounds waits for asynchronous delivery; it is a safety net
@@ -196,7 +196,7 @@ func span(first, n int) []int64 {
 type sinkFixture struct {
 	sink *Sink
 	reg  *prometheus.Registry
-	logs *syncBuffer
+	logs *testenv.LockedBuffer
 	// enc encodes what put hands the sink, as the pipeline's shard worker
 	// does; tests with another model replace it before the first put.
 	enc   *Encoder
@@ -234,26 +234,9 @@ func putLines(s *Sink, enc *Encoder, st *PollState, batch int, samples []sample.
 	}
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func newTestSink(t *testing.T, cfg config.Influx, w LineWriter, tweak func(*SinkOptions)) *sinkFixture {
 	t.Helper()
-	f := &sinkFixture{reg: prometheus.NewRegistry(), logs: &syncBuffer{}}
+	f := &sinkFixture{reg: prometheus.NewRegistry(), logs: &testenv.LockedBuffer{}}
 	f.enc, f.batch = NewEncoder(testModel("")), cfg.BatchSize
 	opts := SinkOptions{
 		Config:         cfg,
@@ -889,7 +872,7 @@ func TestSinkSecondStopSpools(t *testing.T) {
 func TestSinkSpoolBudget(t *testing.T) {
 	w := &recorder{always: &StatusError{StatusCode: 503, Message: "service unavailable"}}
 	dir := t.TempDir()
-	spoolLogs := &syncBuffer{}
+	spoolLogs := &testenv.LockedBuffer{}
 	sp, err := OpenSpool(SpoolOptions{Dir: dir, MaxBytes: 4 << 10, Logger: slog.New(slog.NewTextHandler(spoolLogs, nil))})
 	if err != nil {
 		t.Fatal(err)

@@ -14,6 +14,7 @@ import (
 	"github.com/feederd/feederd/internal/config"
 	"github.com/feederd/feederd/internal/profile"
 	"github.com/feederd/feederd/internal/sample"
+	"github.com/feederd/feederd/internal/testenv"
 )
 
 // spoolBatch is batch i of the spool tests: 3 lines, distinct per i.
@@ -27,14 +28,14 @@ func spoolBatch(i int) []byte {
 
 type spoolFixture struct {
 	sp      *Spool
-	logs    *syncBuffer
+	logs    *testenv.LockedBuffer
 	dropped map[string]int
 	corrupt int
 }
 
 func openTestSpool(t *testing.T, dir string, budget, segment int64) *spoolFixture {
 	t.Helper()
-	f := &spoolFixture{logs: &syncBuffer{}, dropped: map[string]int{}}
+	f := &spoolFixture{logs: &testenv.LockedBuffer{}, dropped: map[string]int{}}
 	sp, err := OpenSpool(SpoolOptions{Dir: dir, MaxBytes: budget, SegmentBytes: segment,
 		Logger: slog.New(slog.NewTextHandler(f.logs, nil))})
 	if err != nil {
