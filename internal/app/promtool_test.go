@@ -90,7 +90,7 @@ func TestPrometheusRules(t *testing.T) {
 		}
 	}
 	sort.Strings(alerts)
-	want := "FeederdAlertReceiverDown FeederdAlertsDropped FeederdDevicesDown FeederdDown FeederdFeederDark FeederdInfluxBehind " +
+	want := "FeederdAlertReceiverDown FeederdAlertsDropped FeederdConfigReloadFailed FeederdDevicesDown FeederdDown FeederdFeederDark FeederdInfluxBehind " +
 		"FeederdInfluxDown FeederdInfluxDropping FeederdInfluxRejecting FeederdPipelineDropping FeederdPollsLate FeederdPollsMissed"
 	if got := strings.Join(alerts, " "); got != want {
 		t.Errorf("alerts %q, want %q", got, want)
