@@ -1,14 +1,15 @@
 package api
 
 import (
+	"errors"
 	"net"
 	"net/http"
 	"strings"
 )
 
 // reloadError is the answer of a reload that changed nothing: the whole
-// message, and its lines (a configuration's errors, each file:line: key:
-// message).
+// message, and the lines of its cause (a configuration's errors, each
+// file:line: key.path: message).
 type reloadError struct {
 	Error  string   `json:"error"`
 	Errors []string `json:"errors"`
@@ -33,11 +34,22 @@ func (s *Server) reload(w http.ResponseWriter, r *http.Request) {
 	}
 	sum, err := s.opts.Reload(r.Context())
 	if err != nil {
-		msg := err.Error()
-		writeJSON(w, http.StatusBadRequest, reloadError{Error: msg, Errors: strings.Split(msg, "\n")})
+		writeJSON(w, http.StatusBadRequest, reloadError{Error: err.Error(), Errors: causeLines(err)})
 		return
 	}
 	writeJSON(w, http.StatusOK, sum)
+}
+
+// causeLines is the message of err's innermost cause, line by line: for a
+// refused file, its errors without the words the reload wrapped them in.
+func causeLines(err error) []string {
+	for {
+		next := errors.Unwrap(err)
+		if next == nil {
+			return strings.Split(err.Error(), "\n")
+		}
+		err = next
+	}
 }
 
 // fromLoopback reports whether the request's peer is on this host.

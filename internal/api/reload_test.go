@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"math"
@@ -26,7 +27,7 @@ func TestReloadEndpoint(t *testing.T) {
 	reload := func(context.Context) (any, error) {
 		calls++
 		if fail {
-			return nil, errors.New("reload refused: a.yaml:3: links[0].urll: unknown key (did you mean url?)\na.yaml:9: devices[1].unit: 300 is out of range 1..247")
+			return nil, fmt.Errorf("reload refused: %w", errors.New("a.yaml:3: links[0].urll: unknown key (did you mean url?)\na.yaml:9: devices[1].unit: 300 is out of range 1..247"))
 		}
 		return map[string][]string{"devices_added": {"D9"}}, nil
 	}
@@ -41,7 +42,7 @@ func TestReloadEndpoint(t *testing.T) {
 		{name: "ipv6 loopback", remote: "[::1]:4000", code: 200, body: `{"devices_added":["D9"]}`, called: true},
 		{name: "invalid file", remote: "127.0.0.1:4000", fail: true, code: 400, called: true,
 			body: `{"error":"reload refused: a.yaml:3: links[0].urll: unknown key (did you mean url?)\na.yaml:9: devices[1].unit: 300 is out of range 1..247",` +
-				`"errors":["reload refused: a.yaml:3: links[0].urll: unknown key (did you mean url?)","a.yaml:9: devices[1].unit: 300 is out of range 1..247"]}`},
+				`"errors":["a.yaml:3: links[0].urll: unknown key (did you mean url?)","a.yaml:9: devices[1].unit: 300 is out of range 1..247"]}`},
 		{name: "remote without token configured", remote: "192.0.2.7:4000", code: 403,
 			body: `{"error":"a reload from another host needs a token: set http.token_file or http.token_env"}`},
 		{name: "remote without token", token: "s3cret", remote: "192.0.2.7:4000", code: 401, body: `{"error":"missing or wrong token"}`},
