@@ -46,23 +46,7 @@ func simEvent(t *testing.T, control, event string) {
 func TestRTUCommsLostAlertEndToEnd(t *testing.T) {
 	am := testenv.StartAlertmanager(t)
 	prof := profilesDir(t)
-	urls, control := startSimControl(t, fmt.Sprintf(`
-seed: 1
-tick: 100ms
-listen: 127.0.0.1
-profiles: [%[1]s/sel751a.yaml, %[1]s/feeder-rtu.yaml]
-devices:
-  - {id: F1-BRK, profile: sel751a, unit: 1, port: %[2]s, nominal_voltage: 7200}
-  - {id: F1-REC, profile: feeder-rtu, unit: 1, port: %[3]s, nominal_voltage: 7200}
-feeders:
-  - id: F1
-    nominal_voltage: 7200
-    nodes:
-      - {id: F1-BRK, kind: breaker, device: F1-BRK}
-      - {id: F1-S1, kind: section, upstream: F1-BRK, section: {load_kw: 800, customers: 300}}
-      - {id: F1-REC, kind: recloser, upstream: F1-S1, device: F1-REC}
-      - {id: F1-S2, kind: section, upstream: F1-REC, section: {load_kw: 600, customers: 250}}
-`, prof, freePort(t), freePort(t)))
+	urls, control := startSimControl(t, breakerRecloserSim(t, "100ms"))
 	cfg := fmt.Sprintf(`
 profiles: [%[1]s/sel751a.yaml, %[1]s/feeder-rtu.yaml]
 poll: {interval: 200ms, timeout: 150ms, backoff_initial: 100ms, backoff_max: 200ms}

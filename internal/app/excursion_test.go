@@ -14,10 +14,20 @@ import (
 // scenario's sag or swell is exactly what it reads.
 func excursionSim(t *testing.T, scenario string) (urls map[string]string, control string) {
 	t.Helper()
-	prof := profilesDir(t)
-	simCfg := fmt.Sprintf(`
+	simCfg := breakerRecloserSim(t, "50ms")
+	if scenario == "" {
+		return startSimControl(t, simCfg)
+	}
+	return startSim(t, simCfg, scenario), ""
+}
+
+// breakerRecloserSim is the rtusim configuration of a feeder with a
+// breaker (F1-BRK) and a recloser (F1-REC) below it, 300 and 250
+// customers, each device on a free port, simulated every tick.
+func breakerRecloserSim(t *testing.T, tick string) string {
+	return fmt.Sprintf(`
 seed: 1
-tick: 50ms
+tick: %[4]s
 listen: 127.0.0.1
 profiles: [%[1]s/sel751a.yaml, %[1]s/feeder-rtu.yaml]
 devices:
@@ -31,11 +41,7 @@ feeders:
       - {id: F1-S1, kind: section, upstream: F1-BRK, section: {load_kw: 800, customers: 300}}
       - {id: F1-REC, kind: recloser, upstream: F1-S1, device: F1-REC}
       - {id: F1-S2, kind: section, upstream: F1-REC, section: {load_kw: 600, customers: 250}}
-`, prof, freePort(t), freePort(t))
-	if scenario == "" {
-		return startSimControl(t, simCfg)
-	}
-	return startSim(t, simCfg, scenario), ""
+`, profilesDir(t), freePort(t), freePort(t), tick)
 }
 
 // excursionConfig polls the two devices every 100 ms with a band
