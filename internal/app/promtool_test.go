@@ -217,8 +217,8 @@ func TestLiveMetricsPromtool(t *testing.T) {
 	names := regexp.MustCompile(`\bfeederd_[a-z_]+`).FindAllString(string(mustRead(t, rulesPath)), -1)
 	sort.Strings(names)
 	names = slices.Compact(names)
-	if len(names) != 13 {
-		t.Errorf("%d metric names in the rules, want 13: %v", len(names), names)
+	if len(names) != 14 {
+		t.Errorf("%d metric names in the rules, want 14: %v", len(names), names)
 	}
 	for _, name := range names {
 		base := name
