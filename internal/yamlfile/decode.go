@@ -231,22 +231,10 @@ func (d *decoder) mapping(n *yaml.Node, v reflect.Value, path string) {
 		fields = yamlFields(v.Type())
 		d.fields[v.Type()] = fields
 	}
-	first := map[string]int{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, val := n.Content[i], n.Content[i+1]
-		if k.Kind != yaml.ScalarNode {
-			d.s.AddAt(k.Line, path, nil, "keys must be plain strings")
-			continue
-		}
-		p := JoinPath(path, k.Value)
-		if l, dup := first[k.Value]; dup {
-			d.s.AddAt(k.Line, p, nil, "duplicate key (first at line %d)", l)
-			continue
-		}
-		first[k.Value] = k.Line
+	d.entries(n, path, func(k, val *yaml.Node, p string) {
 		if k.Value == "<<" {
 			d.s.AddAt(k.Line, p, nil, "merge keys are not supported")
-			continue
+			return
 		}
 		fi, ok := fields[k.Value]
 		if !ok {
@@ -261,10 +249,31 @@ func (d *decoder) mapping(n *yaml.Node, v reflect.Value, path string) {
 				// do not also report that one as required.
 				d.s.seen[JoinPath(path, hint)] = true
 			}
-			continue
+			return
 		}
 		d.s.lines[p] = k.Line
 		d.decode(val, v.Field(fi), p)
+	})
+}
+
+// entries calls fn for each key of mapping n with its value and path,
+// after reporting, and skipping, keys that are not plain strings and
+// repeated keys.
+func (d *decoder) entries(n *yaml.Node, path string, fn func(k, val *yaml.Node, p string)) {
+	first := map[string]int{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, val := n.Content[i], n.Content[i+1]
+		if k.Kind != yaml.ScalarNode {
+			d.s.AddAt(k.Line, path, nil, "keys must be plain strings")
+			continue
+		}
+		p := JoinPath(path, k.Value)
+		if l, dup := first[k.Value]; dup {
+			d.s.AddAt(k.Line, p, nil, "duplicate key (first at line %d)", l)
+			continue
+		}
+		first[k.Value] = k.Line
+		fn(k, val, p)
 	}
 }
 
@@ -284,24 +293,12 @@ func (d *decoder) stringMap(n *yaml.Node, v reflect.Value, path string) {
 		return
 	}
 	m := reflect.MakeMapWithSize(v.Type(), len(n.Content)/2)
-	first := map[string]int{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, val := n.Content[i], n.Content[i+1]
-		if k.Kind != yaml.ScalarNode {
-			d.s.AddAt(k.Line, path, nil, "keys must be plain strings")
-			continue
-		}
-		p := JoinPath(path, k.Value)
-		if l, dup := first[k.Value]; dup {
-			d.s.AddAt(k.Line, p, nil, "duplicate key (first at line %d)", l)
-			continue
-		}
-		first[k.Value] = k.Line
+	d.entries(n, path, func(k, val *yaml.Node, p string) {
 		d.s.lines[p] = k.Line
 		ev := reflect.New(v.Type().Elem()).Elem()
 		d.decode(val, ev, p)
 		m.SetMapIndex(reflect.ValueOf(k.Value), ev)
-	}
+	})
 	v.Set(m)
 }
 
