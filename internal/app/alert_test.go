@@ -45,22 +45,8 @@ func simEvent(t *testing.T, control, event string) {
 // device's first answer (Alertmanager's resolved notification says so).
 func TestRTUCommsLostAlertEndToEnd(t *testing.T) {
 	am := testenv.StartAlertmanager(t)
-	prof := profilesDir(t)
 	urls, control := startSimControl(t, breakerRecloserSim(t, "100ms"))
-	cfg := fmt.Sprintf(`
-profiles: [%[1]s/sel751a.yaml, %[1]s/feeder-rtu.yaml]
-poll: {interval: 200ms, timeout: 150ms, backoff_initial: 100ms, backoff_max: 200ms}
-alerting:
-  alertmanagers: [{url: "%[2]s"}]
-  resend_interval: 1s
-  active_for: 3s
-links:
-  - {id: brk, url: %[3]s}
-  - {id: rec, url: %[4]s}
-devices:
-  - {id: F1-BRK, link: brk, unit: 1, profile: sel751a, feeder: F1, nominal_voltage: 7200}
-  - {id: F1-REC, link: rec, unit: 1, profile: feeder-rtu, feeder: F1, upstream: F1-BRK, nominal_voltage: 7200}
-`, prof, am.URL, urls["F1-BRK"], urls["F1-REC"])
+	cfg := breakerRecloserConfig(t, urls, am.URL, "poll: {interval: 200ms, timeout: 150ms, backoff_initial: 100ms, backoff_max: 200ms}")
 	d := startDaemon(t, cfg)
 	eventually(t, 20*time.Second, "readyz", func() error {
 		if code, body := get(t, d.base+"/readyz"); code != 200 || !strings.Contains(body, "alert: ok") {

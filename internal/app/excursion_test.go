@@ -47,10 +47,16 @@ feeders:
 // excursionConfig polls the two devices every 100 ms with a band
 // persistence of 1 s and sends alerts to am.
 func excursionConfig(t *testing.T, urls map[string]string, am string) string {
+	return breakerRecloserConfig(t, urls, am,
+		"poll: {interval: 100ms, timeout: 90ms, backoff_initial: 100ms, backoff_max: 200ms}\ndetect: {band_persistence: 1s}")
+}
+
+// breakerRecloserConfig is feederd's configuration for breakerRecloserSim's
+// two devices, with the given poll (and detect) blocks, alerting am.
+func breakerRecloserConfig(t *testing.T, urls map[string]string, am, blocks string) string {
 	return fmt.Sprintf(`
 profiles: [%[1]s/sel751a.yaml, %[1]s/feeder-rtu.yaml]
-poll: {interval: 100ms, timeout: 90ms, backoff_initial: 100ms, backoff_max: 200ms}
-detect: {band_persistence: 1s}
+%[5]s
 alerting:
   alertmanagers: [{url: "%[2]s"}]
   resend_interval: 1s
@@ -61,7 +67,7 @@ links:
 devices:
   - {id: F1-BRK, link: brk, unit: 1, profile: sel751a, feeder: F1, nominal_voltage: 7200}
   - {id: F1-REC, link: rec, unit: 1, profile: feeder-rtu, feeder: F1, upstream: F1-BRK, nominal_voltage: 7200}
-`, profilesDir(t), am, urls["F1-BRK"], urls["F1-REC"])
+`, profilesDir(t), am, urls["F1-BRK"], urls["F1-REC"], blocks)
 }
 
 // TestVoltageExcursionAlertEndToEnd: rtusim holds the substation bus of F1
