@@ -10,7 +10,6 @@ import (
 	"github.com/feederd/feederd/internal/config"
 	"github.com/feederd/feederd/internal/sample"
 	"github.com/feederd/feederd/internal/sim/devsrv"
-	"github.com/feederd/feederd/internal/testenv"
 )
 
 // TestBadCRCUnitSparesNeighbour: on a shared RTU line, once both units have
@@ -33,26 +32,8 @@ func TestBadCRCUnitSparesNeighbour(t *testing.T) {
 		name string
 		bus  func(t *testing.T, u *devsrv.Units) *config.Link
 	}{
-		{"rtuovertcp gateway", func(t *testing.T, u *devsrv.Units) *config.Link {
-			e, err := devsrv.ListenRTUOverTCP("127.0.0.1:0", u, devsrv.ServerOptions{Gateway: true})
-			if err != nil {
-				t.Fatal(err)
-			}
-			serveEndpoint(t, e)
-			return &config.Link{URL: e.URL, Scheme: config.SchemeRTUOverTCP, Serial: &config.Serial{Baud: 19200}}
-		}},
-		{"rtu over a PTY pair", func(t *testing.T, u *devsrv.Units) *config.Link {
-			simEnd, ourEnd := testenv.PTYPair(t)
-			e, err := devsrv.OpenSerialBus(devsrv.SerialConfig{Path: simEnd, Baud: 19200, DataBits: 8, Parity: "N", StopBits: 1}, u, devsrv.ServerOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			serveEndpoint(t, e)
-			return &config.Link{
-				URL: "rtu://" + ourEnd, Scheme: config.SchemeRTU,
-				Serial: &config.Serial{Baud: 19200, DataBits: 8, Parity: "N", StopBits: 1},
-			}
-		}},
+		{"rtuovertcp gateway", rtuOverTCPBus(true)},
+		{"rtu over a PTY pair", ptyBus},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			u := busUnits(t, vals)

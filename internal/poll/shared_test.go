@@ -258,26 +258,8 @@ func TestRTUBusEndToEnd(t *testing.T) {
 		// reaches it.
 		bus func(t *testing.T, u *devsrv.Units) *config.Link
 	}{
-		{"rtu over a PTY pair", func(t *testing.T, u *devsrv.Units) *config.Link {
-			simEnd, ourEnd := testenv.PTYPair(t)
-			e, err := devsrv.OpenSerialBus(devsrv.SerialConfig{Path: simEnd, Baud: 19200, DataBits: 8, Parity: "N", StopBits: 1}, u, devsrv.ServerOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			serveEndpoint(t, e)
-			return &config.Link{
-				URL: "rtu://" + ourEnd, Scheme: config.SchemeRTU,
-				Serial: &config.Serial{Baud: 19200, DataBits: 8, Parity: "N", StopBits: 1},
-			}
-		}},
-		{"rtuovertcp", func(t *testing.T, u *devsrv.Units) *config.Link {
-			e, err := devsrv.ListenRTUOverTCP("127.0.0.1:0", u, devsrv.ServerOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			serveEndpoint(t, e)
-			return &config.Link{URL: e.URL, Scheme: config.SchemeRTUOverTCP, Serial: &config.Serial{Baud: 19200}}
-		}},
+		{"rtu over a PTY pair", ptyBus},
+		{"rtuovertcp", rtuOverTCPBus(false)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			l := tc.bus(t, busUnits(t, vals))
@@ -345,5 +327,34 @@ func TestRTUBusEndToEnd(t *testing.T) {
 				t.Errorf("status of U3 = %+v", st[2])
 			}
 		})
+	}
+}
+
+// ptyBus serves units on the far end of a socat PTY pair, as an RTU
+// serial bus at 19200 8N1, and returns the link to the near end.
+func ptyBus(t *testing.T, u *devsrv.Units) *config.Link {
+	simEnd, ourEnd := testenv.PTYPair(t)
+	e, err := devsrv.OpenSerialBus(devsrv.SerialConfig{Path: simEnd, Baud: 19200, DataBits: 8, Parity: "N", StopBits: 1}, u, devsrv.ServerOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	serveEndpoint(t, e)
+	return &config.Link{
+		URL: "rtu://" + ourEnd, Scheme: config.SchemeRTU,
+		Serial: &config.Serial{Baud: 19200, DataBits: 8, Parity: "N", StopBits: 1},
+	}
+}
+
+// rtuOverTCPBus serves units over RTU over TCP and returns the link to it;
+// gateway makes the endpoint a gateway even for a single device (faults
+// then silence one unit, not the port).
+func rtuOverTCPBus(gateway bool) func(t *testing.T, u *devsrv.Units) *config.Link {
+	return func(t *testing.T, u *devsrv.Units) *config.Link {
+		e, err := devsrv.ListenRTUOverTCP("127.0.0.1:0", u, devsrv.ServerOptions{Gateway: gateway})
+		if err != nil {
+			t.Fatal(err)
+		}
+		serveEndpoint(t, e)
+		return &config.Link{URL: e.URL, Scheme: config.SchemeRTUOverTCP, Serial: &config.Serial{Baud: 19200}}
 	}
 }
